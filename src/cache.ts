@@ -1,0 +1,51 @@
+// Channel memberships cached per process, kept coherent across processes the way Odoo keeps
+// its ormcache (seed 004): a writer bumps the cache_signaling sequence after its commit;
+// every request reads the sequence at its start and clears the cache when it moved. So a
+// process is stale for at most one request, at the cost of one query per request.
+import type { Database } from './database.js';
+import type { Metrics } from './metrics.js';
+import type { Tx } from './transaction.js';
+
+export class MembershipCache {
+  readonly #db: Database;
+  readonly #metrics: Metrics;
+  readonly #channelsByUser = new Map<number, Set<number>>();
+  #signal: number | undefined;
+
+  constructor(db: Database, metrics: Metrics) {
+    this.#db = db;
+    this.#metrics = metrics;
+  }
+
+  /** Called at the start of every request. */
+  async check(): Promise<void> {
+    this.#metrics.cacheChecks.inc();
+    const { rows } = await this.#db.query<{ last_value: number }>('SELECT last_value FROM cache_signaling');
+    const value = rows[0]?.last_value;
+    if (this.#signal !== undefined && value !== this.#signal) {
+      this.#channelsByUser.clear();
+      this.#metrics.cacheInvalidations.inc();
+    }
+    this.#signal = value;
+  }
+
+  async channelsOf(userId: number): Promise<Set<number>> {
+    const cached = this.#channelsByUser.get(userId);
+    if (cached) return cached;
+    const { rows } = await this.#db.query<{ channel_id: number }>(
+      'SELECT channel_id FROM channel_members WHERE user_id = $1',
+      [userId],
+    );
+    const channels = new Set(rows.map((r) => r.channel_id));
+    this.#channelsByUser.set(userId, channels);
+    return channels;
+  }
+
+  /** In a transaction that changed memberships: signal every process once it committed. */
+  invalidateAfterCommit(tx: Tx): void {
+    tx.afterCommit(async () => {
+      this.#channelsByUser.clear();
+      await this.#db.query("SELECT nextval('cache_signaling')");
+    });
+  }
+}

