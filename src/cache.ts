@@ -20,8 +20,12 @@ export class MembershipCache {
   /** Called at the start of every request. */
   async check(): Promise<void> {
     this.#metrics.cacheChecks.inc();
-    const { rows } = await this.#db.query<{ last_value: number }>('SELECT last_value FROM cache_signaling');
-    const value = rows[0]?.last_value;
+    // A fresh sequence reads last_value 1 both before and after its first nextval();
+    // is_called tells the two apart.
+    const { rows } = await this.#db.query<{ value: number }>(
+      'SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS value FROM cache_signaling',
+    );
+    const value = rows[0]?.value;
     if (this.#signal !== undefined && value !== this.#signal) {
       this.#channelsByUser.clear();
       this.#metrics.cacheInvalidations.inc();

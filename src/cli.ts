@@ -43,6 +43,7 @@ addConfigOptions(
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGHUP', () => stop('SIGHUP'));
 });
 
 program.parseAsync().catch((err: unknown) => {

