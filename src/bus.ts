@@ -27,10 +27,12 @@ interface Waiter {
   wake: (() => void) | undefined;
 }
 
+/** Rows per fetch; a client that gets a full page polls again from its new cursor. */
+const FETCH_LIMIT = 1000;
 const FETCH_SQL = `SELECT id, channel, payload, created_at FROM bus_notifications
   WHERE id > $1 AND channel = ANY($2::text[])
     AND ($1 > 0 OR created_at > now() - make_interval(secs => $3))
-  ORDER BY id LIMIT 1000`;
+  ORDER BY id LIMIT ${FETCH_LIMIT}`;
 
 export class Bus {
   readonly #db: Database;
@@ -49,6 +51,7 @@ export class Bus {
     this.#config = config;
     this.#dispatch = config.dispatch;
     this.#metrics = metrics;
+    this.#metrics.parkedPolls.set({ process: metrics.process }, 0);
   }
 
   get parked(): number {
@@ -137,11 +140,15 @@ export class Bus {
           continue;
         }
         const since = Date.now() - this.#config.pollTimeout * 1000;
+        const truncated = rows.length === FETCH_LIMIT;
         for (const w of batch) {
           const wanted = new Set(w.channels);
-          w.rows = rows.filter(
+          const mine = rows.filter(
             (r) => r.id > w.last && wanted.has(r.channel) && (w.last > 0 || r.created_at.getTime() > since),
           );
+          // The batch read from its lowest cursor; a waiter further ahead may find its rows
+          // past the LIMIT, so it fetches on its own rather than sleeping on an empty slice.
+          w.rows = mine.length === 0 && truncated ? undefined : mine;
           this.#wake(w);
         }
       }

@@ -48,8 +48,10 @@ export class MembershipCache {
   /** In a transaction that changed memberships: signal every process once it committed. */
   invalidateAfterCommit(tx: Tx): void {
     tx.afterCommit(async () => {
+      const { rows } = await this.#db.query<{ value: number }>("SELECT nextval('cache_signaling') AS value");
       this.#channelsByUser.clear();
-      await this.#db.query("SELECT nextval('cache_signaling')");
+      // Current up to its own bump; a later bump by another process moves the value on.
+      this.#signal = rows[0]?.value;
     });
   }
 }

@@ -13,7 +13,7 @@ const program = new Command('busbench').description(
 function addConfigOptions(command: Command): Command {
   for (const o of Object.values(OPTIONS)) {
     // No commander default: loadConfig() applies defaults after the environment.
-    command.addOption(new Option(o.flag, `${o.doc} [env ${o.env}]`).default(undefined, String(o.default || '""')));
+    command.addOption(new Option(o.flag, `${o.doc} (default: ${JSON.stringify(o.default)}; env ${o.env})`));
   }
   return command;
 }
@@ -49,7 +49,7 @@ addConfigOptions(
 program.parseAsync().catch((err: unknown) => {
   if (err instanceof BusbenchError) {
     console.error(`busbench: ${err.code}: ${err.message}`);
-    process.exit(2);
+    process.exit(err.status < 100 ? err.status : 1);
   }
   console.error('busbench:', err);
   process.exit(1);

@@ -137,5 +137,7 @@ export async function startCluster(config: Config, specs: WorkerSpec[]): Promise
 }
 
 function send(worker: Worker, message: PrimaryMessage): void {
-  if (worker.isConnected()) worker.send(message);
+  // A worker that just died can still look connected; with a callback a failed send is
+  // reported here instead of as an 'error' event that would bring the primary down.
+  if (worker.isConnected()) worker.send(message, undefined, () => {});
 }

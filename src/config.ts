@@ -121,7 +121,7 @@ export const OPTIONS = {
   maxParked: option({
     env: 'BUSBENCH_MAX_PARKED',
     flag: '--max-parked <n>',
-    doc: 'parked polls allowed per process; the next one gets 503 E_TOO_MANY_POLLS',
+    doc: 'parked polls allowed per process (then 503 E_TOO_MANY_POLLS); in worker-threads, requests queued for a thread (then 503 E_BUSY)',
     default: 20000,
     parse: integer(1),
   }),

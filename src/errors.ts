@@ -24,6 +24,20 @@ export class BusbenchError extends Error {
 export const errors = {
   config: (name: string, problem: string) =>
     new BusbenchError('E_CONFIG', 2, `${name} ${problem}; see "busbench serve --help"`, { field: name }),
+  embeddedPostgres: (dir: string, cause: unknown) =>
+    new BusbenchError(
+      'E_EMBEDDED_POSTGRES',
+      1,
+      `the embedded PostgreSQL could not start in ${dir}: ${String((cause as Error)?.message ?? cause).trim()}. ` +
+        'As root it runs as the "postgres" user, which must be able to enter every parent directory ' +
+        '(use --data-dir on a path with mode 755), or set DATABASE_URL to use an existing server',
+    ),
+  database: (url: string, cause: unknown) =>
+    new BusbenchError(
+      'E_DATABASE',
+      1,
+      `cannot use PostgreSQL at ${url}: ${(cause as Error)?.message ?? cause}; check DATABASE_URL and that the server runs`,
+    ),
   badJson: (detail: string) =>
     new BusbenchError('E_BAD_JSON', 400, `request body is not valid JSON (${detail}); send a JSON object`),
   badInput: (field: string, problem: string) => new BusbenchError('E_BAD_INPUT', 400, `${field} ${problem}`, { field }),

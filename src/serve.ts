@@ -3,6 +3,7 @@
 
 import { topologies } from '../topologies/index.js';
 import type { Config } from './config.js';
+import { errors } from './errors.js';
 import { prepareDatabase } from './migrate.js';
 import { existingServer, type PostgresServer, startEmbeddedPostgres } from './postgres-server.js';
 import type { RunningLayout } from './topology.js';
@@ -29,7 +30,9 @@ export async function serve(config: Config): Promise<Served> {
         ? `PostgreSQL: ${redact(config.databaseUrl)} (DATABASE_URL)`
         : `PostgreSQL: embedded at ${redact(database.url)}, max_connections ${maxConnections}`,
     );
-    const { applied, seeded } = await prepareDatabase(database.url, config);
+    const { applied, seeded } = await prepareDatabase(database.url, config).catch((err: unknown) => {
+      throw errors.database(redact(database.url), err);
+    });
     if (applied.length > 0) log(`migrations applied: ${applied.join(', ')}`);
     if (seeded)
       log(

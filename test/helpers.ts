@@ -123,7 +123,11 @@ export function descendants(pid: number): number[] {
   const queue = [pid];
   while (queue.length > 0) {
     const parent = queue.shift();
-    for (const [child, ppid] of pairs) if (ppid === parent) found.push(child), queue.push(child);
+    for (const [child, ppid] of pairs) {
+      if (ppid !== parent) continue;
+      found.push(child);
+      queue.push(child);
+    }
   }
   return found;
 }
