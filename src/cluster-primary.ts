@@ -44,6 +44,7 @@ export interface RunningCluster {
 export async function startCluster(config: Config, specs: WorkerSpec[]): Promise<RunningCluster> {
   const metrics = new Metrics(config.topology, 'primary', { defaultMetrics: true });
   const workers = new Map<Worker, WorkerSpec>();
+  const ready = new Set<Worker>();
   const replies = new Map<number, (m: MetricsJson) => void>();
   let nextId = 1;
   let closing = false;
@@ -51,7 +52,9 @@ export async function startCluster(config: Config, specs: WorkerSpec[]): Promise
   cluster.setupPrimary({ exec: WORKER_ENTRY, args: [] });
 
   async function layoutMetrics(): Promise<string> {
-    const live = [...workers.keys()].filter((w) => w.isConnected());
+    // A worker still starting (after a restart) cannot answer yet: waiting for it would
+    // only delay /metrics by the collect timeout.
+    const live = [...ready].filter((w) => w.isConnected());
     const parts = await Promise.all(live.map(collect));
     const own = await metrics.registry.getMetricsAsJSON();
     return aggregateMetrics([own, ...parts.filter((p): p is MetricsJson => p !== undefined)]);
@@ -84,12 +87,13 @@ export async function startCluster(config: Config, specs: WorkerSpec[]): Promise
         void layoutMetrics().then((text) => send(worker, { type: 'busbench:layout-metrics', id: message.id, text }));
       }
     });
-    return new Promise((ready, failed) => {
+    return new Promise((started, failed) => {
       const onMessage = (message: WorkerMessage) => {
         if (message.type !== 'busbench:ready') return;
         worker.off('message', onMessage);
         worker.off('exit', onEarlyExit);
-        ready();
+        ready.add(worker);
+        started();
       };
       const onEarlyExit = (code: number) =>
         failed(new Error(`${spec.processName} exited with code ${code} while starting`));
@@ -101,6 +105,7 @@ export async function startCluster(config: Config, specs: WorkerSpec[]): Promise
   cluster.on('exit', (worker, code, signal) => {
     const spec = workers.get(worker);
     workers.delete(worker);
+    ready.delete(worker);
     if (closing || !spec) return;
     metrics.workerRestarts.inc();
     console.error(`[busbench] ${spec.processName} (pid ${worker.process.pid}) died (${signal ?? code}); restarting it`);

@@ -152,7 +152,7 @@ export interface Reply<T = Record<string, unknown>> {
 export function request<T = Record<string, unknown>>(
   method: string,
   url: string,
-  options: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
+  options: { token?: string; body?: unknown; headers?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<Reply<T>> {
   const payload =
     options.body === undefined
@@ -191,6 +191,8 @@ export function request<T = Record<string, unknown>>(
         });
       },
     );
+    // Longer than any poll; a connection handed to a dying worker is never answered.
+    req.setTimeout(options.timeoutMs ?? 70_000, () => req.destroy(new Error(`${method} ${url}: no answer`)));
     req.on('error', fail);
     if (payload !== undefined) req.write(payload);
     req.end();
@@ -233,16 +235,20 @@ export function metric(text: string, name: string, labels: Record<string, string
 }
 
 export async function metrics(layout: Layout): Promise<string> {
-  return (await request('GET', `${layout.url}/metrics`)).text;
+  return (await request('GET', `${layout.url}/metrics`, { timeoutMs: 10_000 })).text;
 }
 
-/** Polls `check` until it returns a value (not undefined) or `ms` pass. */
+/** Runs `check` until it returns a value (not undefined) or `ms` pass; a throw counts as not yet. */
 export async function eventually<T>(check: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
   const deadline = Date.now() + ms;
+  let lastError: unknown;
   for (;;) {
-    const value = await check();
+    const value = await check().catch((err: unknown) => {
+      lastError = err;
+      return undefined;
+    });
     if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met in ${ms} ms`);
+    if (Date.now() > deadline) throw new Error(`condition not met in ${ms} ms (last error: ${lastError})`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

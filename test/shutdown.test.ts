@@ -57,8 +57,11 @@ describe('crashed worker', () => {
       const [victim] = descendants(layout.child.pid ?? 0);
       assert.ok(victim);
       process.kill(victim, 'SIGKILL');
-      await eventually(async () =>
-        metric(await metrics(layout), 'busbench_worker_restarts_total') === 1 ? true : undefined,
+      // A request the primary handed to the dying worker is never answered: eventually()
+      // times it out and asks again.
+      await eventually(
+        async () => (metric(await metrics(layout), 'busbench_worker_restarts_total') === 1 ? true : undefined),
+        30_000,
       );
       await eventually(async () => (descendants(layout.child.pid ?? 0).length === 2 ? true : undefined));
       for (let i = 0; i < 4; i++) assert.equal((await request('GET', `${layout.url}/healthz`)).status, 200);
