@@ -220,9 +220,9 @@ export class App {
       throw errors.badInput('options', 'must be an object');
     }
     const opts = options as Json;
-    const status = oneOfField(opts.status ?? 'online', 'options.status', STATUSES) as PresenceStatus;
-    const timeout = opts.timeout === undefined ? this.#config.pollTimeout : Number(opts.timeout);
-    if (!(timeout >= 0 && timeout <= this.#config.pollTimeout)) {
+    const status: PresenceStatus = oneOfField(opts.status ?? 'online', 'options.status', STATUSES);
+    const timeout = opts.timeout ?? this.#config.pollTimeout;
+    if (typeof timeout !== 'number' || !(timeout >= 0 && timeout <= this.#config.pollTimeout)) {
       throw errors.badInput('options.timeout', `must be a number of seconds from 0 to ${this.#config.pollTimeout}`);
     }
     const channels = await this.#readableChannels(call.user, body.channels);

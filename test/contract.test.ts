@@ -218,6 +218,16 @@ for (const topology of TOPOLOGIES) {
             'E_BAD_INPUT',
             'options.timeout',
           ],
+          [
+            () =>
+              request('POST', `${layout.busUrl}/bus/poll`, {
+                token: alice,
+                body: { channels: ['channel:1'], options: { timeout: '5' } },
+              }),
+            400,
+            'E_BAD_INPUT',
+            'options.timeout',
+          ],
         ];
       for (const [send, status, code, field] of expectations) {
         const reply = await send();
