@@ -10,6 +10,7 @@ import { BusbenchError, errors, toPublicError } from './errors.js';
 import { notifyChannels } from './listener.js';
 import { hashPassword } from './migrate.js';
 import { type PresenceStatus, recordPoll, setPresence } from './presence.js';
+import { origin } from './topology.js';
 import { idParam, integerField, type Json, oneOfField, parseJsonObject, stringField } from './validate.js';
 
 export interface AppRequest {
@@ -94,9 +95,7 @@ export class App {
       return respond(result.status ?? 200, endpoint, result.body);
     } catch (err) {
       if (!(err instanceof BusbenchError)) console.error(`[busbench] ${req.method} ${req.url} failed:`, err);
-      const error = toPublicError(err);
-      const headers: Record<string, string> = error.retryAfter ? { 'retry-after': String(error.retryAfter) } : {};
-      return respond(error.status, endpoint, error.toJSON(), headers);
+      return errorResponse(err, endpoint);
     }
   }
 
@@ -152,9 +151,9 @@ export class App {
     }
   }
 
+  /** The origin a client reaches `port` at, by the host name it used for this request. */
   #origin(host: string | undefined, port: number): string {
-    const hostname = host ? new URL(`http://${host}`).hostname : this.#config.host;
-    return `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}`;
+    return origin(host ? new URL(`http://${host}`).hostname : this.#config.host, port);
   }
 
   async #authenticate(authorization: string | undefined): Promise<User> {
@@ -382,6 +381,13 @@ export class App {
 
 function publicNotification(n: Notification) {
   return { id: n.id, channel: n.channel, payload: n.payload, created_at: n.created_at };
+}
+
+/** The answer to a failed request: code and message as JSON, and Retry-After when it has one. */
+export function errorResponse(err: unknown, endpoint: string): AppResponse {
+  const error = toPublicError(err);
+  const headers: Record<string, string> = error.retryAfter ? { 'retry-after': String(error.retryAfter) } : {};
+  return respond(error.status, endpoint, error.toJSON(), headers);
 }
 
 export function respond(

@@ -29,8 +29,7 @@ export const errors = {
       'E_EMBEDDED_POSTGRES',
       1,
       `the embedded PostgreSQL could not start in ${dir}: ${String((cause as Error)?.message ?? cause).trim()}. ` +
-        'As root it runs as the "postgres" user, which must be able to enter every parent directory ' +
-        '(use --data-dir on a path with mode 755), or set DATABASE_URL to use an existing server',
+        'Check the log above; to use an existing server instead, set DATABASE_URL',
     ),
   database: (url: string, cause: unknown) =>
     new BusbenchError(

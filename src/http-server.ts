@@ -4,9 +4,9 @@
 // supplies them.
 import http from 'node:http';
 import type { AppRequest, AppResponse } from './app.js';
-import { respond } from './app.js';
+import { errorResponse, respond } from './app.js';
 import type { Config } from './config.js';
-import { BusbenchError, errors, toPublicError } from './errors.js';
+import { BusbenchError, errors } from './errors.js';
 import { METRICS_CONTENT_TYPE, type Metrics } from './metrics.js';
 
 export interface HttpServerOptions {
@@ -44,13 +44,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     } catch (err) {
       // e.g. a cluster primary that did not answer for /metrics: E_BUSY, not E_INTERNAL
       if (!(err instanceof BusbenchError)) console.error('[busbench] request failed outside the app:', err);
-      const e = toPublicError(err);
-      response = respond(
-        e.status,
-        'unmatched',
-        e.toJSON(),
-        e.retryAfter ? { 'retry-after': String(e.retryAfter) } : {},
-      );
+      response = errorResponse(err, 'unmatched');
     }
     metrics.httpRequests.inc({ endpoint: response.endpoint, status: String(response.status) });
     metrics.httpDuration.observe({ endpoint: response.endpoint }, Number(process.hrtime.bigint() - started) / 1e9);
@@ -70,10 +64,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   async function route(req: http.IncomingMessage): Promise<AppResponse> {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'OPTIONS') return { status: 204, endpoint: 'cors', headers: {}, body: '' };
-    if (closing) {
-      const e = errors.shuttingDown();
-      return respond(e.status, 'unmatched', e.toJSON(), { 'retry-after': String(e.retryAfter) });
-    }
+    if (closing) return errorResponse(errors.shuttingDown(), 'unmatched');
     if (req.method === 'GET' && path === '/metrics') {
       return {
         status: 200,

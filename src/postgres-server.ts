@@ -36,15 +36,14 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
  */
 async function letPostgresUserReach(paths: string[], log: (line: string) => void): Promise<void> {
   if (process.getuid?.() !== 0) return;
-  const blocked = new Set<string>();
+  const blocked = new Map<string, number>();
   for (const path of paths) {
     for (let dir = resolve(path); dir !== dirname(dir); dir = dirname(dir)) {
       const mode = (await stat(dir).catch(() => undefined))?.mode;
-      if (mode !== undefined && (mode & 0o001) === 0) blocked.add(dir);
+      if (mode !== undefined && (mode & 0o001) === 0) blocked.set(dir, mode);
     }
   }
-  for (const dir of blocked) {
-    const mode = (await stat(dir)).mode;
+  for (const [dir, mode] of blocked) {
     await chmod(dir, (mode & 0o7777) | 0o001);
     log(`running as root: chmod o+x ${dir} so the postgres user can reach the embedded server`);
   }
@@ -66,7 +65,7 @@ async function removeStaleServers(dataDir: string): Promise<void> {
   }
 }
 
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

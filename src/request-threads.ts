@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { AppRequest, AppResponse } from './app.js';
-import { respond } from './app.js';
+import { errorResponse } from './app.js';
 import type { Config } from './config.js';
 import { errors } from './errors.js';
 import type { Metrics, MetricsJson } from './metrics.js';
@@ -105,7 +105,7 @@ export async function startRequestThreads(config: Config, metrics: Metrics): Pro
           ? errors.busy(`all ${config.threads} threads are busy and ${config.maxParked} requests are queued`)
           : errors.internal();
         if (e.code === 'E_INTERNAL') console.error('[busbench] thread task failed:', err);
-        return respond(e.status, 'unmatched', e.toJSON(), { 'retry-after': String(e.retryAfter ?? 1) });
+        return errorResponse(e, 'unmatched');
       } finally {
         inFlight--;
         metrics.queuedRequests.set(queued, pool.queueSize);

@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { createDatabase } from '../src/postgres-server.js';
 
+export { isAlive } from '../src/postgres-server.js';
+
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 
 export function adminUrl(): string {
@@ -130,15 +132,6 @@ export function descendants(pid: number): number[] {
     }
   }
   return found;
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export interface Reply<T = Record<string, unknown>> {
