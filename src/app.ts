@@ -2,7 +2,7 @@
 // the same App answers in the main thread, a forked worker or a piscina thread: layouts
 // differ only in where this code runs, never in what it does.
 import { randomBytes } from 'node:crypto';
-import type { Bus, Notification } from './bus.js';
+import { type Bus, insertNotification, type Notification } from './bus.js';
 import type { MembershipCache } from './cache.js';
 import type { Config } from './config.js';
 import type { Database } from './database.js';
@@ -293,10 +293,7 @@ export class App {
         [channelId, call.user.id, text, clientId],
       );
       const message = rows[0];
-      await tx.query('INSERT INTO bus_notifications (channel, payload) VALUES ($1, $2)', [
-        channel,
-        JSON.stringify({ type: 'message', message }),
-      ]);
+      await insertNotification(tx, channel, { type: 'message', message });
       // Odoo 12+: NOTIFY after commit, or a listener could wake before the row is visible.
       tx.afterCommit(() => this.#notify([channel]));
       // Odoo 8.0 garbage-collected the bus on 1 % of sends; rows older than 2 x TIMEOUT go.

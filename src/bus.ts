@@ -9,6 +9,7 @@ import type { Config, DispatchMode } from './config.js';
 import type { Database } from './database.js';
 import { errors } from './errors.js';
 import type { Metrics } from './metrics.js';
+import type { Tx } from './transaction.js';
 
 export interface Notification {
   id: number;
@@ -33,6 +34,24 @@ const FETCH_SQL = `SELECT id, channel, payload, created_at FROM bus_notification
   WHERE id > $1 AND channel = ANY($2::text[])
     AND ($1 > 0 OR created_at > now() - make_interval(secs => $3))
   ORDER BY id LIMIT ${FETCH_LIMIT}`;
+
+/** Any constant: the key of the transaction-scoped advisory lock that orders bus inserts. */
+const BUS_ORDER_LOCK = 0x6275_7362;
+
+/**
+ * Adds a row to the bus inside `tx`. A poll answers with `last` = the highest id it saw, so
+ * ids must become visible in id order: if tx A took id 10 and tx B id 11 and B committed
+ * first, a poll could see 11, move its cursor past 10 and never deliver A's row. The lock,
+ * held from the insert to the commit, makes commit order equal id order. Only bus writers
+ * queue on it, for the few microseconds between their insert and their commit.
+ */
+export async function insertNotification(tx: Tx, channel: string, payload: unknown): Promise<void> {
+  await tx.query('SELECT pg_advisory_xact_lock($1)', [BUS_ORDER_LOCK]);
+  await tx.query('INSERT INTO bus_notifications (channel, payload) VALUES ($1, $2)', [
+    channel,
+    JSON.stringify(payload),
+  ]);
+}
 
 export class Bus {
   readonly #db: Database;

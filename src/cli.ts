@@ -2,7 +2,16 @@
 // The busbench command line. Flags come from the OPTIONS table in config.ts, so every flag
 // has its environment variable and documented default in one place.
 import { Command, Option } from 'commander';
-import { type ConfigKey, loadConfig, OPTIONS } from './config.js';
+import {
+  BENCH_CONTROLLED,
+  BENCH_OPTIONS,
+  CAPACITY_OPTIONS,
+  type ConfigKey,
+  loadBenchOptions,
+  loadCapacityOptions,
+  loadConfig,
+  OPTIONS,
+} from './config.js';
 import { BusbenchError } from './errors.js';
 import { serve } from './serve.js';
 
@@ -10,13 +19,36 @@ const program = new Command('busbench').description(
   'Which process layout should a real-time web app deploy, and what does it cost in connections and conflicts?',
 );
 
-function addConfigOptions(command: Command): Command {
-  for (const o of Object.values(OPTIONS)) {
+function addOptions(
+  command: Command,
+  table: Record<string, { flag: string; doc: string; default: unknown; env: string }>,
+) {
+  for (const o of Object.values(table)) {
     // No commander default: loadConfig() applies defaults after the environment.
     command.addOption(new Option(o.flag, `${o.doc} (default: ${JSON.stringify(o.default)}; env ${o.env})`));
   }
   return command;
 }
+
+const addConfigOptions = (command: Command) => addOptions(command, OPTIONS);
+
+/** Commander names a value after its flag (--users -> users); the tables use their own keys. */
+function byKey(table: Record<string, { flag: string }>, parsed: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, o] of Object.entries(table)) {
+    const value = parsed[new Option(o.flag).attributeName()];
+    if (value !== undefined) out[key] = String(value);
+  }
+  return out;
+}
+
+const { poolSize, maxParked, databaseUrl, dataDir } = OPTIONS;
+const SERVER_OPTIONS_FOR_CAPACITY = { poolSize, maxParked, databaseUrl, dataDir };
+
+/** The server settings a bench may set for every case; the rest come from the profile and sweep. */
+const SERVER_OPTIONS_FOR_BENCH = Object.fromEntries(
+  Object.entries(OPTIONS).filter(([key]) => !(BENCH_CONTROLLED as readonly string[]).includes(key)),
+);
 
 addConfigOptions(
   program
@@ -45,6 +77,66 @@ addConfigOptions(
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGHUP', () => stop('SIGHUP'));
 });
+
+addOptions(
+  addOptions(
+    program
+      .command('bench')
+      .description(
+        'run a load profile against each layout on a fresh database; write results/<timestamp>/ (run.json, timeseries.csv, report.html, charts) and print a comparison',
+      ),
+    BENCH_OPTIONS,
+  ),
+  SERVER_OPTIONS_FOR_BENCH,
+).action(async (flags: Record<string, unknown>) => {
+  // Loaded on demand: `serve` (one per layout process) needs none of the bench's modules.
+  const { runBench } = await import('../bench/bench.js');
+  const options = loadBenchOptions(byKey(BENCH_OPTIONS, flags));
+  const server = loadConfig(byKey(SERVER_OPTIONS_FOR_BENCH, flags));
+  const { dir, files } = await runBench(options, server, `busbench ${process.argv.slice(2).join(' ')}`);
+  console.log(`\nresults in ${dir}/: ${files.map((f) => f.slice(dir.length + 1)).join(', ')}`);
+});
+
+addOptions(
+  addOptions(
+    program
+      .command('capacity')
+      .description(
+        'benchmark scale: N parked polls on single-process, one broadcast to all (per dispatch mode), and what each simulated tab costs the runner',
+      ),
+    CAPACITY_OPTIONS,
+  ),
+  SERVER_OPTIONS_FOR_CAPACITY,
+).action(async (flags: Record<string, unknown>) => {
+  const { runCapacity, formatCapacity } = await import('../bench/capacity.js');
+  const capacity = loadCapacityOptions(byKey(CAPACITY_OPTIONS, flags));
+  const server = loadConfig(byKey(SERVER_OPTIONS_FOR_CAPACITY, flags));
+  const figures = await runCapacity(
+    { tabs: capacity.capacityTabs, ramp: capacity.ramp, dispatches: capacity.dispatches },
+    server,
+  );
+  console.log(formatCapacity(figures));
+});
+
+program
+  .command('report <dir>')
+  .description('render report.html, timeseries.csv and the charts of a results folder again from its run.json')
+  .action(async (dir: string) => {
+    const { readRun, writeRunFiles } = await import('../bench/run-file.js');
+    const files = await writeRunFiles(dir, await readRun(dir));
+    console.log(`wrote ${files.join(', ')}`);
+  });
+
+program
+  .command('compare <dirA> <dirB>')
+  .description('two runs side by side: each case and key figure, with the change from A to B')
+  .action(async (a: string, b: string) => {
+    const [{ readRun }, { formatSideBySide }] = await Promise.all([
+      import('../bench/run-file.js'),
+      import('../bench/compare.js'),
+    ]);
+    console.log(formatSideBySide(await readRun(a), await readRun(b), [a, b]));
+  });
 
 program.parseAsync().catch((err: unknown) => {
   if (err instanceof BusbenchError) {

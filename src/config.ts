@@ -1,6 +1,7 @@
 // Every setting of busbench lives in OPTIONS: its default, its environment variable, its
 // flag and its documentation. The CLI builds its flags from this table and the README's
 // configuration section is the same text, so a default is written down exactly once.
+import { PROFILE_NAMES } from '../loadtests/lib/profiles.js';
 import { errors } from './errors.js';
 
 export const TOPOLOGIES = ['single-process', 'worker-threads', 'cluster-fork', 'dedicated-longpoll'] as const;
@@ -49,6 +50,38 @@ function seconds(raw: string, name: string): number {
 }
 
 const text = (raw: string): string => raw;
+
+/** A comma-separated subset of `choices`, in the order given (a sweep dimension). */
+function listOf<const C extends readonly string[]>(choices: C) {
+  return (raw: string, name: string): C[number][] => {
+    const items = raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    const bad = items.filter((i) => !choices.includes(i));
+    if (items.length === 0 || bad.length > 0) {
+      throw errors.config(name, `must list one or more of ${choices.join(', ')} separated by commas (got "${raw}")`);
+    }
+    return [...new Set(items)];
+  };
+}
+
+function fraction(raw: string, name: string): number {
+  const value = Number(raw);
+  if (!(value >= 0 && value <= 1)) throw errors.config(name, `must be a number from 0 to 1 (got "${raw}")`);
+  return value;
+}
+
+function flag(raw: string, name: string): boolean {
+  if (['', '1', 'true', 'yes'].includes(raw)) return true;
+  if (['0', 'false', 'no'].includes(raw)) return false;
+  throw errors.config(name, `must be true or false (got "${raw}")`);
+}
+
+/** A profile setting: null keeps the profile's own value. */
+function orProfile<T>(parse: (raw: string, name: string) => T) {
+  return (raw: string, name: string): T | null => parse(raw, name);
+}
 
 function option<T>(o: Option<T>): Option<T> {
   return o;
@@ -211,21 +244,218 @@ export const OPTIONS = {
   }),
 };
 
-export type Config = { [K in keyof typeof OPTIONS]: (typeof OPTIONS)[K]['default'] };
+/**
+ * `busbench bench`: what to run. Profile settings default to null, meaning "the profile's";
+ * presence, isolation and dispatch take lists and the bench runs every combination.
+ */
+export const BENCH_OPTIONS = {
+  layouts: option({
+    env: 'BUSBENCH_LAYOUTS',
+    flag: '--layouts <list>',
+    doc: 'comma-separated layouts to measure, in this order',
+    default: [...TOPOLOGIES] as TopologyName[],
+    parse: listOf(TOPOLOGIES),
+  }),
+  profile: option({
+    env: 'BUSBENCH_PROFILE',
+    flag: '--profile <name>',
+    doc: `load profile from loadtests/lib/profiles.js: ${PROFILE_NAMES.join(', ')}`,
+    default: 'tabs',
+    parse: oneOf(PROFILE_NAMES),
+  }),
+  quick: option({
+    env: 'BUSBENCH_QUICK',
+    flag: '--quick',
+    doc: 'short phases (3 s warm-up, 6 s measured) for a first look or CI; under 60 s for four layouts',
+    default: false,
+    parse: flag,
+  }),
+  profileUsers: option({
+    env: 'BUSBENCH_BENCH_USERS',
+    flag: '--users <n>',
+    doc: "simulated users (null: the profile's)",
+    default: null as number | null,
+    parse: orProfile(integer(1)),
+  }),
+  browsers: option({
+    env: 'BUSBENCH_BROWSERS',
+    flag: '--browsers <n>',
+    doc: "browsers per user (null: the profile's)",
+    default: null as number | null,
+    parse: orProfile(integer(1)),
+  }),
+  tabs: option({
+    env: 'BUSBENCH_TABS',
+    flag: '--tabs <n>',
+    doc: "tabs per browser (null: the profile's)",
+    default: null as number | null,
+    parse: orProfile(integer(1)),
+  }),
+  tabMode: option({
+    env: 'BUSBENCH_TAB_MODE',
+    flag: '--tab-mode <mode>',
+    doc: "every-tab (each tab polls, Odoo 8) or leader-tab (one tab per browser polls, Odoo 9-15) (null: the profile's)",
+    default: null as 'every-tab' | 'leader-tab' | null,
+    parse: orProfile(oneOf(['every-tab', 'leader-tab'] as const)),
+  }),
+  connections: option({
+    env: 'BUSBENCH_CONNECTIONS',
+    flag: '--connections <n>',
+    doc: "HTTP connections per origin in each simulated browser (browsers: 6) (null: the profile's)",
+    default: null as number | null,
+    parse: orProfile(integer(1)),
+  }),
+  hidden: option({
+    env: 'BUSBENCH_HIDDEN',
+    flag: '--hidden <fraction>',
+    doc: "share of tabs hidden, 0 to 1 (null: the profile's)",
+    default: null as number | null,
+    parse: orProfile(fraction),
+  }),
+  duration: option({
+    env: 'BUSBENCH_DURATION',
+    flag: '--duration <s>',
+    doc: "seconds measured per case (null: the profile's, or 6 with --quick)",
+    default: null as number | null,
+    parse: orProfile(seconds),
+  }),
+  warmup: option({
+    env: 'BUSBENCH_WARMUP',
+    flag: '--warmup <s>',
+    doc: "seconds of load before measuring (null: the profile's, or 3 with --quick)",
+    default: null as number | null,
+    parse: orProfile(seconds),
+  }),
+  rate: option({
+    env: 'BUSBENCH_RATE',
+    flag: '--rate <posts/s>',
+    doc: "chat posts per second, open model (null: the profile's)",
+    default: null as number | null,
+    parse: orProfile(seconds),
+  }),
+  benchPollTimeout: option({
+    env: 'BUSBENCH_BENCH_POLL_TIMEOUT',
+    flag: '--poll-timeout <s>',
+    doc: "poll timeout for server and tabs (null: the profile's)",
+    default: null as number | null,
+    parse: orProfile(seconds),
+  }),
+  presences: option({
+    env: 'BUSBENCH_PRESENCES',
+    flag: '--presence <list>',
+    doc: "presence strategies to compare, e.g. every-poll,upsert (null: the profile's)",
+    default: null as PresenceStrategy[] | null,
+    parse: orProfile(listOf(PRESENCE_STRATEGIES)),
+  }),
+  isolations: option({
+    env: 'BUSBENCH_ISOLATIONS',
+    flag: '--isolation <list>',
+    doc: "isolation levels to compare (null: the profile's)",
+    default: null as IsolationLevel[] | null,
+    parse: orProfile(listOf(ISOLATION_LEVELS)),
+  }),
+  dispatches: option({
+    env: 'BUSBENCH_DISPATCHES',
+    flag: '--dispatch <list>',
+    doc: 'bus dispatch modes to compare (null: per-waiter)',
+    default: null as DispatchMode[] | null,
+    parse: orProfile(listOf(DISPATCH_MODES)),
+  }),
+  repeat: option({
+    env: 'BUSBENCH_REPEAT',
+    flag: '--repeat <n>',
+    doc: 'run every case n times and report the spread (the stability benchmark uses 3)',
+    default: 1,
+    parse: integer(1),
+  }),
+  out: option({
+    env: 'BUSBENCH_RESULTS',
+    flag: '--out <dir>',
+    doc: 'where results/<timestamp>/ folders are written',
+    default: 'results',
+    parse: text,
+  }),
+};
+
+/** `busbench capacity`: the scale benchmarks (parked polls, broadcast fan-out, runner cost). */
+export const CAPACITY_OPTIONS = {
+  capacityTabs: option({
+    env: 'BUSBENCH_CAPACITY_TABS',
+    flag: '--tabs <n>',
+    doc: 'long-polling tabs to open against single-process (one per simulated browser)',
+    default: 10_000,
+    parse: integer(1),
+  }),
+  ramp: option({
+    env: 'BUSBENCH_RAMP',
+    flag: '--ramp <s>',
+    doc: 'seconds over which the tabs arrive',
+    default: 20,
+    parse: seconds,
+  }),
+  dispatches: option({
+    env: 'BUSBENCH_CAPACITY_DISPATCHES',
+    flag: '--dispatch <list>',
+    doc: 'dispatch modes to measure, one run each',
+    default: [...DISPATCH_MODES] as DispatchMode[],
+    parse: listOf(DISPATCH_MODES),
+  }),
+};
+
+/** Server settings the bench sets per case itself (from the profile and the sweep). */
+export const BENCH_CONTROLLED = [
+  'topology',
+  'port',
+  'busPort',
+  'presence',
+  'isolation',
+  'dispatch',
+  'users',
+  'channels',
+  'channelsPerUser',
+  'pollTimeout',
+] as const satisfies readonly ConfigKey[];
+
+type Values<T extends Record<string, Option<unknown>>> = { [K in keyof T]: T[K]['default'] };
+export type Config = Values<typeof OPTIONS>;
 export type ConfigKey = keyof Config;
+export type BenchOptions = Values<typeof BENCH_OPTIONS>;
+export type CapacityConfig = Values<typeof CAPACITY_OPTIONS>;
 
 /** Defaults, overridden by the environment, overridden by flags (already-parsed strings). */
 export function loadConfig(
   flags: Partial<Record<ConfigKey, string>> = {},
   env: NodeJS.ProcessEnv = process.env,
 ): Config {
+  return loadOptions(OPTIONS, flags, env);
+}
+
+export function loadBenchOptions(
+  flags: Partial<Record<keyof BenchOptions, string>> = {},
+  env: NodeJS.ProcessEnv = process.env,
+): BenchOptions {
+  return loadOptions(BENCH_OPTIONS, flags, env);
+}
+
+export function loadCapacityOptions(
+  flags: Partial<Record<keyof CapacityConfig, string>> = {},
+  env: NodeJS.ProcessEnv = process.env,
+): CapacityConfig {
+  return loadOptions(CAPACITY_OPTIONS, flags, env);
+}
+
+function loadOptions<T extends Record<string, Option<unknown>>>(
+  table: T,
+  flags: Partial<Record<keyof T, string>>,
+  env: NodeJS.ProcessEnv,
+): Values<T> {
   const config: Record<string, unknown> = {};
-  for (const [key, o] of Object.entries(OPTIONS) as [ConfigKey, Option<unknown>][]) {
+  for (const [key, o] of Object.entries(table) as [keyof T & string, Option<unknown>][]) {
     const fromFlag = flags[key];
     const fromEnv = env[o.env];
     if (fromFlag !== undefined) config[key] = o.parse(String(fromFlag), o.flag.split(' ')[0] ?? key);
     else if (fromEnv !== undefined && fromEnv !== '') config[key] = o.parse(fromEnv, o.env);
     else config[key] = o.default;
   }
-  return config as Config;
+  return config as Values<T>;
 }

@@ -37,6 +37,12 @@ export const errors = {
       1,
       `cannot use PostgreSQL at ${url}: ${(cause as Error)?.message ?? cause}; check DATABASE_URL and that the server runs`,
     ),
+  badRun: (path: string, problem: string) =>
+    new BusbenchError(
+      'E_BAD_RUN',
+      2,
+      `${path} ${problem}; pass a results/<timestamp> directory written by "busbench bench" of this version`,
+    ),
   badJson: (detail: string) =>
     new BusbenchError('E_BAD_JSON', 400, `request body is not valid JSON (${detail}); send a JSON object`),
   badInput: (field: string, problem: string) => new BusbenchError('E_BAD_INPUT', 400, `${field} ${problem}`, { field }),

@@ -5,7 +5,7 @@ import { topologies } from '../topologies/index.js';
 import type { Config } from './config.js';
 import { errors } from './errors.js';
 import { prepareDatabase } from './migrate.js';
-import { existingServer, type PostgresServer, startEmbeddedPostgres } from './postgres-server.js';
+import { existingServer, type PostgresServer, redact, startEmbeddedPostgres } from './postgres-server.js';
 import type { RunningLayout } from './topology.js';
 
 const log = (line: string) => console.error(`[busbench] ${line}`);
@@ -56,10 +56,4 @@ export async function serve(config: Config): Promise<Served> {
     await database.stop();
     throw err;
   }
-}
-
-function redact(url: string): string {
-  const u = new URL(url);
-  if (u.password) u.password = '***';
-  return u.toString();
 }

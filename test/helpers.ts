@@ -1,15 +1,13 @@
 // Test helpers: a fresh database per layout, `busbench serve` as a real child process, and
 // an HTTP client that opens a new connection per request (so forked workers all get some).
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { type LayoutProcess, spawnLayout } from '../bench/layout-process.js';
 import { createDatabase } from '../src/postgres-server.js';
 
 export { isAlive } from '../src/postgres-server.js';
-
-const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 
 export function adminUrl(): string {
   const url = process.env.BUSBENCH_TEST_ADMIN_URL;
@@ -35,16 +33,8 @@ export async function sql<R extends pg.QueryResultRow = pg.QueryResultRow>(
   }
 }
 
-export interface Layout {
-  url: string;
-  /** Where /bus/* goes: the bus process in dedicated-longpoll, else url. */
-  busUrl: string;
+export interface Layout extends LayoutProcess {
   databaseUrl: string;
-  child: ChildProcess;
-  /** Everything the child printed on stderr so far. */
-  log(): string;
-  /** SIGTERM, then wait for exit; resolves to the exit code. */
-  stop(): Promise<number | null>;
 }
 
 export const SMALL_DATA = ['--users', '20', '--channels', '5', '--channels-per-user', '1'];
@@ -55,58 +45,8 @@ export async function startLayout(
   env: Record<string, string> = {},
 ): Promise<Layout> {
   const databaseUrl = env.DATABASE_URL ?? (await freshDatabase());
-  const child = spawn(
-    process.execPath,
-    [
-      CLI,
-      'serve',
-      '--topology',
-      topology,
-      '--port',
-      '0',
-      '--bus-port',
-      '0',
-      '--workers',
-      '2',
-      '--threads',
-      '4',
-      ...SMALL_DATA,
-      ...flags,
-    ],
-    { env: { ...process.env, DATABASE_URL: databaseUrl, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const ready = await new Promise<{ url: string; bus_url: string | null }>((done, fail) => {
-    let stdout = '';
-    const timer = setTimeout(() => fail(new Error(`${topology} did not start in 60 s:\n${stderr}`)), 60_000);
-    child.stdout?.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      const line = /^busbench ready (.*)$/m.exec(stdout);
-      if (line?.[1]) {
-        clearTimeout(timer);
-        done(JSON.parse(line[1]));
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      fail(new Error(`${topology} exited with ${code} while starting:\n${stderr}`));
-    });
-  });
-  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
-  return {
-    url: ready.url,
-    busUrl: ready.bus_url ?? ready.url,
-    databaseUrl,
-    child,
-    log: () => stderr,
-    stop: async () => {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      return exited;
-    },
-  };
+  const layoutFlags = ['--port', '0', '--bus-port', '0', '--workers', '2', '--threads', '4', ...SMALL_DATA, ...flags];
+  return { ...(await spawnLayout(topology, databaseUrl, layoutFlags, env)), databaseUrl };
 }
 
 /** Every process descended from `pid` (children, grandchildren...). */

@@ -1,0 +1,299 @@
+// `busbench bench`: every case (layout x presence x isolation x dispatch) in turn, each on a
+// fresh database: start the layout as a child process, ramp the simulated browsers up during
+// the warm-up, measure, drain, stop; then write results/<timestamp>/ and print the table.
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PROFILES, type Profile, QUICK } from '../loadtests/lib/profiles.js';
+import {
+  type BenchOptions,
+  type Config,
+  type DispatchMode,
+  type IsolationLevel,
+  OPTIONS,
+  type PresenceStrategy,
+  type TopologyName,
+} from '../src/config.js';
+import {
+  createDatabase,
+  dropDatabase,
+  existingServer,
+  type PostgresServer,
+  redact,
+  startEmbeddedPostgres,
+} from '../src/postgres-server.js';
+import { topologies } from '../topologies/index.js';
+import { formatComparison, formatSpread } from './compare.js';
+import { spawnLayout } from './layout-process.js';
+import { Progress } from './progress.js';
+import type { CaseResult, CaseTotals, RunFile } from './results.js';
+import { writeRunFiles } from './run-file.js';
+import { Runner } from './runner.js';
+import { Sampler } from './sampler.js';
+
+/** Longest wait, after posting stops, for messages still on their way. */
+const DRAIN_MS = 5000;
+
+interface Case {
+  id: string;
+  topology: TopologyName;
+  presence: PresenceStrategy;
+  isolation: IsolationLevel;
+  dispatch: DispatchMode;
+}
+
+/** The profile with the flags applied. */
+export function resolveProfile(options: BenchOptions): Profile {
+  const base = PROFILES[options.profile];
+  if (!base) throw new Error(`unknown profile ${options.profile}`);
+  const pick = <T>(flag: T | null, fallback: T): T => (flag === null ? fallback : flag);
+  return {
+    ...base,
+    users: pick(options.profileUsers, base.users),
+    browsersPerUser: pick(options.browsers, base.browsersPerUser),
+    tabsPerBrowser: pick(options.tabs, base.tabsPerBrowser),
+    tabMode: pick(options.tabMode, base.tabMode),
+    connectionsPerOrigin: pick(options.connections, base.connectionsPerOrigin),
+    hiddenFraction: pick(options.hidden, base.hiddenFraction),
+    warmup: pick(options.warmup, options.quick ? QUICK.warmup : base.warmup),
+    duration: pick(options.duration, options.quick ? QUICK.duration : base.duration),
+    rate: pick(options.rate, base.rate),
+    pollTimeout: pick(options.benchPollTimeout, base.pollTimeout),
+  };
+}
+
+/** The cross product of the sweep, named by what varies. */
+export function casesOf(options: BenchOptions, profile: Profile, server: Config): Case[] {
+  const sweep = {
+    presence: options.presences ?? [profile.presence as PresenceStrategy],
+    isolation: options.isolations ?? [profile.isolation as IsolationLevel],
+    dispatch: options.dispatches ?? [server.dispatch],
+  };
+  const cases: Case[] = [];
+  for (const topology of options.layouts)
+    for (const presence of sweep.presence)
+      for (const isolation of sweep.isolation)
+        for (const dispatch of sweep.dispatch)
+          for (let r = 1; r <= options.repeat; r++) {
+            const parts: string[] = [topology];
+            if (sweep.presence.length > 1) parts.push(`presence=${presence}`);
+            if (sweep.isolation.length > 1) parts.push(`isolation=${isolation}`);
+            if (sweep.dispatch.length > 1) parts.push(`dispatch=${dispatch}`);
+            if (options.repeat > 1) parts.push(`#${r}`);
+            cases.push({ id: parts.join(' '), topology, presence, isolation, dispatch });
+          }
+  return cases;
+}
+
+/** The exact server configuration of one case, and the `busbench serve` flags that produce it. */
+function caseConfig(server: Config, profile: Profile, c: Case): { config: Config; flags: string[] } {
+  const config: Config = {
+    ...server,
+    topology: c.topology,
+    port: 0,
+    busPort: 0,
+    presence: c.presence,
+    isolation: c.isolation,
+    dispatch: c.dispatch,
+    users: profile.users,
+    channels: profile.channels,
+    channelsPerUser: profile.channelsPerUser,
+    pollTimeout: profile.pollTimeout,
+  };
+  const flags: string[] = [];
+  for (const [key, o] of Object.entries(OPTIONS)) {
+    if (key === 'topology' || key === 'databaseUrl' || key === 'dataDir') continue;
+    flags.push(o.flag.split(' ')[0] ?? '', String(config[key as keyof Config]));
+  }
+  return { config, flags };
+}
+
+export interface BenchResult {
+  dir: string;
+  run: RunFile;
+  files: string[];
+}
+
+export async function runBench(options: BenchOptions, server: Config, command: string): Promise<BenchResult> {
+  const profile = resolveProfile(options);
+  const cases = casesOf(options, profile, server);
+  const progress = new Progress();
+  const startedAt = new Date();
+  const budgets = cases.map((c) => topologies[c.topology].budget(caseConfig(server, profile, c).config).total);
+  // Room for the largest layout plus the sampler, the admin connection and psql.
+  const maxConnections = Math.max(100, ...budgets.map((b) => b + 20));
+  const database: PostgresServer = server.databaseUrl
+    ? existingServer(server.databaseUrl)
+    : await startEmbeddedPostgres({ dataDir: server.dataDir, maxConnections, log: (l) => progress.log(l) });
+  const results: CaseResult[] = [];
+  const tabs = profile.users * profile.browsersPerUser * profile.tabsPerBrowser;
+  progress.log(
+    `[busbench] profile ${profile.name}: ${tabs} tabs (${profile.users} users x ${profile.browsersPerUser} browsers x ` +
+      `${profile.tabsPerBrowser} tabs, ${profile.tabMode}), ${profile.rate} posts/s, ` +
+      `${profile.warmup} s warm-up + ${profile.duration} s measured, ${cases.length} case(s)`,
+  );
+  try {
+    for (const [i, c] of cases.entries()) {
+      results.push(await runCase(c, `${i + 1}/${cases.length}`, { profile, server, database, progress }));
+    }
+  } finally {
+    await database.stop();
+  }
+  const run: RunFile = {
+    schema: 'busbench/run@1',
+    engine: 'node',
+    started_at: startedAt.toISOString(),
+    finished_at: new Date().toISOString(),
+    command,
+    machine: {
+      cpus: os.cpus().length,
+      cpu_model: os.cpus()[0]?.model ?? 'unknown',
+      memory_bytes: os.totalmem(),
+      platform: `${os.platform()} ${os.release()}`,
+      node: process.version,
+    },
+    profile: { ...profile },
+    sweep: {
+      topology: options.layouts,
+      presence: [...new Set(cases.map((c) => c.presence))],
+      isolation: [...new Set(cases.map((c) => c.isolation))],
+      dispatch: [...new Set(cases.map((c) => c.dispatch))],
+    },
+    cases: results,
+  };
+  const dir = path.join(options.out, startedAt.toISOString().replace(/[:.]/g, '-'));
+  const files = await writeRunFiles(dir, run);
+  process.stdout.write(`\n${formatComparison(run)}\n`);
+  const spread = formatSpread(run);
+  if (spread) process.stdout.write(`spread across ${options.repeat} repeats:\n${spread}\n`);
+  return { dir, run, files };
+}
+
+async function runCase(
+  c: Case,
+  counter: string,
+  ctx: { profile: Profile; server: Config; database: PostgresServer; progress: Progress },
+): Promise<CaseResult> {
+  const { profile, progress, database } = ctx;
+  const { config, flags } = caseConfig(ctx.server, profile, c);
+  const dbName = `bench_${Date.now()}_${randomBytes(3).toString('hex')}`;
+  const databaseUrl = await createDatabase(database.adminUrl, dbName);
+  const label = `[${counter}] ${c.id}`;
+  progress.log(`[busbench] ${label}: starting (${topologies[c.topology].budget(config).summary})`);
+  const layout = await spawnLayout(c.topology, databaseUrl, flags);
+  const runner = new Runner(profile, {
+    appUrl: layout.url,
+    busUrl: layout.busUrl,
+    runTag: randomBytes(4).toString('hex'),
+  });
+  const sampler = new Sampler(runner, `${layout.url}/metrics`, databaseUrl);
+  const startedAt = new Date();
+  const caseStart = Date.now();
+  const total = profile.warmup + profile.duration;
+  const ticker = setInterval(() => {
+    progress.update({
+      label,
+      phase: runner.phase,
+      elapsed: (Date.now() - caseStart) / 1000,
+      total,
+      tabs: runner.tabs,
+      ...sampler.progress(),
+    });
+  }, 1000);
+  try {
+    await sampler.start();
+    await runner.start((profile.warmup * 1000) / 2);
+    const warmupLeft = caseStart + profile.warmup * 1000 - Date.now();
+    if (warmupLeft > 0) await sleep(warmupLeft);
+    runner.setPhase('measure');
+    await sampler.setPhase('measure');
+    const measureStart = Date.now();
+    await sleep(profile.duration * 1000);
+    const measured = (Date.now() - measureStart) / 1000;
+    runner.setPhase('drain');
+    await sampler.setPhase('drain');
+    await runner.drain(DRAIN_MS);
+    await sampler.stop();
+    const loops = runner.stop();
+    const exitCode = await layout.stop();
+    await loops;
+    const client = runner.totals();
+    const serverSide = sampler.totals(measured);
+    const totals: CaseTotals = {
+      ...client,
+      ...serverSide,
+      derived: derive(client, serverSide, measured),
+    };
+    const result: CaseResult = {
+      id: c.id,
+      topology: c.topology,
+      presence: c.presence,
+      isolation: c.isolation,
+      dispatch: c.dispatch,
+      server_config: { ...config, databaseUrl: redact(databaseUrl) },
+      started_at: startedAt.toISOString(),
+      measured_seconds: Math.round(measured * 100) / 100,
+      totals,
+      timeseries: sampler.timeseries(),
+      warnings: warnings(totals, exitCode, runner.openFailures),
+    };
+    progress.log(`[busbench] ${label}: done${result.warnings.length ? ` - ${result.warnings.join('; ')}` : ''}`);
+    return result;
+  } finally {
+    clearInterval(ticker);
+    await layout.stop();
+    await Promise.all([runner.close(), sampler.stop()]);
+    await dropDatabase(database.adminUrl, dbName).catch(() => {});
+  }
+}
+
+function derive(
+  client: Pick<CaseTotals, 'client' | 'delivery'>,
+  serverSide: Pick<CaseTotals, 'server' | 'database'>,
+  seconds: number,
+): CaseTotals['derived'] {
+  const app = serverSide.database.app.total;
+  const failed = app.serialization_failures + app.deadlocks + app.lock_not_available;
+  const per1000 = (n: number, of: number) => (of > 0 ? Math.round((n / of) * 1000 * 100) / 100 : 0);
+  const requests = Object.values(client.client.requests)
+    .flatMap((byStatus) => Object.values(byStatus))
+    .reduce((a, b) => a + b, 0);
+  return {
+    failures_per_1000_tx: per1000(failed, app.commits),
+    final_failures_per_1000_tx: per1000(app.final_failures, app.commits),
+    db_connections_per_1000_tabs: per1000(serverSide.database.peak_connections, client.client.tabs),
+    http_connections_per_tab:
+      client.client.tabs > 0 ? Math.round((client.client.http_connections_peak / client.client.tabs) * 100) / 100 : 0,
+    requests_per_second: seconds > 0 ? Math.round((requests / seconds) * 10) / 10 : 0,
+  };
+}
+
+/** What a reader must not miss: anything that makes the figures suspect or shows a bug. */
+function warnings(t: CaseTotals, exitCode: number | null, openFailures: number): string[] {
+  const out: string[] = [];
+  if (openFailures > 0) out.push(`${openFailures} browsers could not log in or list their channels`);
+  const b = t.client.behind_schedule;
+  if (b.late_posts > 0) {
+    out.push(
+      `the runner fell behind schedule: ${b.late_posts} posts sent over 50 ms late (max ${b.max_lag_ms} ms); latencies are from due times`,
+    );
+  }
+  const d = t.delivery;
+  if (d.lost > 0) out.push(`${d.lost} of ${d.expected} expected deliveries were lost`);
+  if (d.pending > 0) {
+    out.push(
+      `${d.pending} of ${d.expected} expected deliveries had not arrived when the run ended (polls still queued)`,
+    );
+  }
+  if (d.duplicated > 0) out.push(`${d.duplicated} deliveries were duplicates`);
+  if (d.out_of_order > 0) out.push(`${d.out_of_order} deliveries arrived out of order`);
+  if (d.posts_failed > 0) out.push(`${d.posts_failed} posts failed`);
+  const failedRequests = Object.values(t.client.requests)
+    .flatMap((byStatus) => Object.entries(byStatus))
+    .filter(([status]) => status === 'error' || Number(status) >= 500)
+    .reduce((n, [, count]) => n + count, 0);
+  if (failedRequests > 0) out.push(`${failedRequests} requests got a 5xx or no answer`);
+  if (exitCode !== 0) out.push(`the layout exited with code ${exitCode} when stopped`);
+  return out;
+}

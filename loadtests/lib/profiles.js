@@ -1,0 +1,138 @@
+// Load profiles: plain data, shared by the Node runner (`busbench bench --profile NAME`) and
+// the k6 scripts. Plain JavaScript with JSDoc types, so k6 v0.46+ imports it unchanged and
+// TypeScript checks it (checkJs). Every number here is a default that a flag can override.
+
+/**
+ * @typedef {'every-tab' | 'leader-tab'} TabMode
+ *   every-tab: each tab long-polls (Odoo 8). leader-tab: one tab per browser polls and shares
+ *   what it gets with the others (Odoo 9-15, a master tab elected through localStorage).
+ *
+ * @typedef {object} Profile
+ * @property {string} name
+ * @property {string} description
+ * @property {number} users Users simulated; the server seeds exactly this many.
+ * @property {number} browsersPerUser Browsers each user has open (each logs in once).
+ * @property {number} tabsPerBrowser Tabs per browser; all tabs of a browser share one connection pool.
+ * @property {number} connectionsPerOrigin HTTP/1.1 connections a browser opens per origin (6 in every major browser).
+ * @property {TabMode} tabMode
+ * @property {number} hiddenFraction Share of tabs that are hidden (0-1); in every-tab mode they poll slowly.
+ * @property {[number, number, number]} hiddenDelay Hidden tabs wait base + uniform(min, max) seconds between polls.
+ * @property {number} warmup Seconds of load before measuring (tabs ramp up during the first half).
+ * @property {number} duration Seconds measured.
+ * @property {number} rate Chat posts per second for the whole run (open model: posts are due at fixed times).
+ * @property {'any' | 'general'} postTo Post to a random channel of the author, or always to "general" (everyone).
+ * @property {number} channels Seeded channels; channel 1 "general" has every user.
+ * @property {number} channelsPerUser Seeded memberships per user besides "general".
+ * @property {number} pollTimeout Seconds a poll with nothing new waits (server and client agree on it).
+ * @property {string} presence Server presence strategy (see the README's presence table).
+ * @property {string} isolation Server transaction isolation.
+ */
+
+/** @type {Record<string, Profile>} */
+export const PROFILES = {
+  tabs: {
+    name: 'tabs',
+    description: 'the default: many users with three tabs each, long-polling, chatting at a steady rate',
+    users: 60,
+    browsersPerUser: 1,
+    tabsPerBrowser: 3,
+    connectionsPerOrigin: 6,
+    tabMode: 'every-tab',
+    hiddenFraction: 0,
+    hiddenDelay: [4, 1, 20],
+    warmup: 10,
+    duration: 40,
+    rate: 4,
+    postTo: 'any',
+    channels: 12,
+    channelsPerUser: 2,
+    pollTimeout: 50,
+    presence: 'every-poll',
+    isolation: 'repeatable-read',
+  },
+  'many-tabs': {
+    name: 'many-tabs',
+    description: 'seed 000: a few users with 20 tabs each; 14 of every 20 polls queue behind the 6 connections',
+    users: 4,
+    browsersPerUser: 1,
+    tabsPerBrowser: 20,
+    connectionsPerOrigin: 6,
+    tabMode: 'every-tab',
+    hiddenFraction: 0,
+    hiddenDelay: [4, 1, 20],
+    warmup: 10,
+    duration: 40,
+    rate: 2,
+    postTo: 'any',
+    channels: 4,
+    channelsPerUser: 1,
+    pollTimeout: 50,
+    presence: 'every-poll',
+    isolation: 'repeatable-read',
+  },
+  'presence-storm': {
+    name: 'presence-storm',
+    description: "short polls from many tabs per user: every poll rewrites its user's presence row",
+    users: 20,
+    browsersPerUser: 2,
+    tabsPerBrowser: 4,
+    connectionsPerOrigin: 6,
+    tabMode: 'every-tab',
+    hiddenFraction: 0,
+    hiddenDelay: [4, 1, 20],
+    warmup: 5,
+    duration: 30,
+    rate: 1,
+    postTo: 'any',
+    channels: 6,
+    channelsPerUser: 1,
+    pollTimeout: 1,
+    presence: 'every-poll',
+    isolation: 'repeatable-read',
+  },
+  'chat-storm': {
+    name: 'chat-storm',
+    description: 'every post goes to "general": each one wakes every parked poll (broadcast fan-out)',
+    users: 60,
+    browsersPerUser: 1,
+    tabsPerBrowser: 2,
+    connectionsPerOrigin: 6,
+    tabMode: 'every-tab',
+    hiddenFraction: 0,
+    hiddenDelay: [4, 1, 20],
+    warmup: 5,
+    duration: 30,
+    rate: 8,
+    postTo: 'general',
+    channels: 6,
+    channelsPerUser: 1,
+    pollTimeout: 50,
+    presence: 'every-poll',
+    isolation: 'repeatable-read',
+  },
+  'hidden-tabs': {
+    name: 'hidden-tabs',
+    description: 'the "tabs" load with three of four tabs hidden: they wait 4 s + 1-20 s between polls (seed 000)',
+    users: 60,
+    browsersPerUser: 1,
+    tabsPerBrowser: 3,
+    connectionsPerOrigin: 6,
+    tabMode: 'every-tab',
+    hiddenFraction: 0.75,
+    hiddenDelay: [4, 1, 20],
+    warmup: 10,
+    duration: 40,
+    rate: 4,
+    postTo: 'any',
+    channels: 12,
+    channelsPerUser: 2,
+    pollTimeout: 50,
+    presence: 'every-poll',
+    isolation: 'repeatable-read',
+  },
+};
+
+export const PROFILE_NAMES = Object.keys(PROFILES);
+
+/** Shorter phases for `--quick` and CI: the same load, measured for a few seconds. */
+export const QUICK = { warmup: 3, duration: 6 };

@@ -1,0 +1,102 @@
+// Opens a report in a real headless Chromium, because a chart that fails only in a browser
+// (a bad option, a script that never runs) passes every string check on the HTML.
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { type Browser, chromium } from 'playwright-core';
+
+const CHROMIUM = '/usr/bin/chromium';
+const RENDER_TIMEOUT_MS = 15_000;
+
+export function chromiumPath(): string | undefined {
+  return existsSync(CHROMIUM) ? CHROMIUM : undefined;
+}
+
+export interface BrowserRender {
+  consoleErrors: string[];
+  /** Uncaught exceptions, charts that never finished drawing, and every blocked network request. */
+  pageErrors: string[];
+  /** Chart containers holding a drawn canvas or svg. */
+  chartCount: number;
+}
+
+async function launch(): Promise<Browser> {
+  const executablePath = chromiumPath();
+  if (!executablePath) throw new Error(`chromium not found at ${CHROMIUM}`);
+  return chromium.launch({
+    executablePath,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+}
+
+export async function renderInChromium(htmlFile: string, screenshotPath?: string): Promise<BrowserRender> {
+  const browser = await launch();
+  try {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    const consoleErrors: string[] = [];
+    const pageErrors: string[] = [];
+    page.on('console', (message) => {
+      if (message.type() === 'error') consoleErrors.push(message.text());
+    });
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    // The report must work offline: any request that would leave the file system is a failure.
+    await page.route('**/*', (route) => {
+      const url = route.request().url();
+      if (url.startsWith('file:')) return route.continue();
+      pageErrors.push(`blocked network request: ${url}`);
+      return route.abort();
+    });
+    await page.goto(pathToFileURL(htmlFile).href, { waitUntil: 'load' });
+    try {
+      await page.waitForFunction('document.body.dataset.chartsDone !== undefined', undefined, {
+        timeout: RENDER_TIMEOUT_MS,
+      });
+    } catch {
+      pageErrors.push(`charts did not finish drawing within ${RENDER_TIMEOUT_MS} ms`);
+    }
+    // A string, not a function: the project compiles without the DOM library.
+    const chartCount = await page.evaluate<number>(`
+      [...document.querySelectorAll('.chart')].filter((el) =>
+        [...el.querySelectorAll('canvas, svg')].some((drawn) => drawn.getBoundingClientRect().width > 0),
+      ).length`);
+    if (screenshotPath) {
+      await mkdir(dirname(screenshotPath), { recursive: true });
+      await page.screenshot({ path: screenshotPath, fullPage: true });
+    }
+    return { consoleErrors, pageErrors, chartCount };
+  } finally {
+    await browser.close();
+  }
+}
+
+/**
+ * The files that do not open as SVG documents. A browser parses a standalone .svg as XML, so
+ * one unescaped quote in an attribute turns the chart into an error page, while the same
+ * markup inline in HTML would still draw.
+ */
+export async function unparsableSvgs(files: string[]): Promise<string[]> {
+  const browser = await launch();
+  try {
+    const page = await browser.newPage();
+    const failed: string[] = [];
+    for (const file of files) {
+      await page.goto(pathToFileURL(file).href);
+      const ok = await page.evaluate<boolean>(
+        "document.documentElement.localName === 'svg' && document.getElementsByTagName('parsererror').length === 0",
+      );
+      if (!ok) failed.push(file);
+    }
+    return failed;
+  } finally {
+    await browser.close();
+  }
+}

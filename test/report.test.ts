@@ -1,0 +1,223 @@
+import assert from 'node:assert/strict';
+import { access, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, type TestContext, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { buildCharts } from '../bench/charts.js';
+import { formatComparison, formatSideBySide } from '../bench/compare.js';
+import { renderReport } from '../bench/report.js';
+import type { RunFile } from '../bench/results.js';
+import { readRun, validateRun, writeRunFiles } from '../bench/run-file.js';
+import { BusbenchError } from '../src/errors.js';
+import { chromiumPath, renderInChromium, unparsableSvgs } from './chromium.js';
+import { sampleRun } from './fixtures.js';
+
+const CHROMIUM_MISSING = 'chromium not found at /usr/bin/chromium: apt-get install chromium (CI installs it)';
+const SCREENSHOT = fileURLToPath(new URL('../../test-artifacts/report.png', import.meta.url));
+const scratch = await mkdtemp(join(tmpdir(), 'busbench-report-'));
+after(() => rm(scratch, { recursive: true, force: true }));
+
+/** Skips the test on a machine without Chromium, loudly: a silent skip would read as a pass. */
+function skipWithoutChromium(t: TestContext): boolean {
+  if (chromiumPath()) return false;
+  console.error(CHROMIUM_MISSING);
+  t.skip(CHROMIUM_MISSING);
+  return true;
+}
+
+let written: Promise<{ dir: string; paths: string[] }> | undefined;
+/** The sample run's results directory, written once for every test that reads it. */
+function sampleDir(): Promise<{ dir: string; paths: string[] }> {
+  written ??= (async () => {
+    const dir = join(scratch, 'sample');
+    return { dir, paths: await writeRunFiles(dir, sampleRun()) };
+  })();
+  return written;
+}
+
+test('validateRun accepts a well-formed run', () => {
+  const run = sampleRun();
+  assert.equal(validateRun(run), run);
+});
+
+test('validateRun rejects a broken run and names the bad paths', () => {
+  const run = sampleRun() as unknown as { cases: { totals: { delivery: Record<string, unknown> }; extra?: number }[] };
+  const broken = run.cases[1];
+  assert.ok(broken);
+  delete broken.totals.delivery.lost;
+  broken.extra = 1;
+  assert.throws(
+    () => validateRun(run),
+    (err: unknown) =>
+      err instanceof BusbenchError &&
+      err.code === 'E_BAD_RUN' &&
+      err.message.includes("/cases/1/totals/delivery must have required property 'lost'") &&
+      err.message.includes('/cases/1 has unknown property "extra"'),
+  );
+});
+
+test('readRun reports a missing or unparsable run.json as E_BAD_RUN with what to do', async () => {
+  const dir = join(scratch, 'bad');
+  await assert.rejects(
+    readRun(dir),
+    (err: unknown) =>
+      err instanceof BusbenchError && err.code === 'E_BAD_RUN' && /does not exist; pass a/.test(err.message),
+  );
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'run.json'), '{"schema": ');
+  await assert.rejects(
+    readRun(dir),
+    (err: unknown) => err instanceof BusbenchError && /run\.json is not valid JSON/.test(err.message),
+  );
+});
+
+test('writeRunFiles writes a run.json that reads back unchanged', async () => {
+  const { dir, paths } = await sampleDir();
+  assert.equal(paths[0], join(dir, 'run.json'));
+  assert.deepEqual(await readRun(dir), sampleRun());
+});
+
+test('writeRunFiles keeps the measurements but fails loudly when the run breaks the contract', async () => {
+  const run = sampleRun();
+  const [first] = run.cases;
+  assert.ok(first);
+  // NaN passes the type checker and becomes null in JSON: the schema is what catches it.
+  first.totals.derived.failures_per_1000_tx = Number.NaN;
+  const dir = join(scratch, 'breach');
+  await assert.rejects(
+    writeRunFiles(dir, run),
+    /in breach of busbench\/run@1 \(a bug; the file keeps the measurements\): \/cases\/0\/totals\/derived\/failures_per_1000_tx must be number/,
+  );
+  await access(join(dir, 'run.json'));
+});
+
+test('timeseries.csv has one row per case per second and a column per application and process', async () => {
+  const { dir } = await sampleDir();
+  const lines = (await readFile(join(dir, 'timeseries.csv'), 'utf8')).split('\r\n').filter((l) => l !== '');
+  const header = lines[0]?.split(',') ?? [];
+  const run = sampleRun();
+  assert.equal(lines.length, 1 + run.cases.reduce((n, c) => n + c.timeseries.length, 0));
+  assert.deepEqual(header.slice(0, 4), ['case', 't', 'phase', 'tabs']);
+  for (const column of [
+    'delivery_p99_ms',
+    'db_connections{busbench/cluster-fork/http/1}',
+    'db_connections{busbench/single-process/http/0}',
+    'cpu_percent{worker-1}',
+    'rss_bytes{main}',
+    'event_loop_lag_ms{primary}',
+  ]) {
+    assert.ok(header.includes(column), column);
+  }
+  // single-process has no worker-1: its cell is empty, not zero.
+  const workerColumn = header.indexOf('cpu_percent{worker-1}');
+  const singleRow = lines.find((l) => l.startsWith('single-process,0,measure,'))?.split(',');
+  assert.equal(singleRow?.[workerColumn], '');
+  assert.equal(singleRow?.length, header.length);
+});
+
+test('report.html refers to nothing on the network', async () => {
+  const { dir } = await sampleDir();
+  const html = await readFile(join(dir, 'report.html'), 'utf8');
+  assert.doesNotMatch(html, /(src|href)\s*=\s*["']?\s*(https?:)?\/\//i);
+  assert.doesNotMatch(html, /@import|url\(\s*["']?https?:/i);
+  assert.match(html, /<script>.*echarts/s);
+});
+
+test('strings from the run are escaped in the report', () => {
+  const run = sampleRun();
+  const [first] = run.cases;
+  assert.ok(first);
+  first.warnings.push('</script><script>alert(1)</script>');
+  const { html } = renderReport(run);
+  assert.equal(html.match(/<script>alert\(1\)/g), null);
+  assert.match(html, /&lt;\/script&gt;&lt;script&gt;alert\(1\)/);
+});
+
+test('the report headline names the fewest connections, the most conflicts and the lost and late messages', () => {
+  const { html } = renderReport(sampleRun());
+  assert.match(html, /Fewest database connections: <b>single-process<\/b>/);
+  assert.match(html, /Most transaction conflicts: <b>cluster-fork<\/b>/);
+  assert.match(html, /cluster-fork lost 2 of 4,000 expected deliveries/);
+  assert.match(html, /Still pending when the run ended \(late, not provably lost\): cluster-fork 3\./);
+});
+
+test('the two key bar charts come first and name the extreme case in their title', () => {
+  const charts = buildCharts(sampleRun());
+  const titles = charts.slice(0, 2).map((c) => JSON.stringify(c.option.title));
+  assert.match(titles[0] ?? '', /DB connections per 1,000 tabs.*\(fewest: single-process\)/);
+  assert.match(titles[1] ?? '', /per 1,000 commits, by endpoint \(most: cluster-fork\)/);
+  assert.deepEqual(
+    charts.slice(0, 2).map((c) => c.section),
+    ['key', 'key'],
+  );
+});
+
+test('every chart is also written as a standalone SVG', async () => {
+  const { dir, paths } = await sampleDir();
+  const svgs = paths.filter((p) => p.endsWith('.svg'));
+  assert.equal(svgs.length, buildCharts(sampleRun()).length);
+  for (const path of svgs) {
+    assert.ok(path.startsWith(join(dir, 'charts')), path);
+    assert.match(await readFile(path, 'utf8'), /^<svg /);
+  }
+});
+
+test('formatComparison prints one aligned row per case', () => {
+  const lines = formatComparison(sampleRun()).trimEnd().split('\n');
+  assert.equal(lines.length, 3);
+  assert.match(lines[0] ?? '', /^case +tabs +http conns peak +DB conns peak/);
+  assert.match(lines[2] ?? '', /^cluster-fork +120 +140 +19 +158\.3 /);
+  // Numbers are right-aligned under their heading.
+  const tabsEnd = (lines[0] ?? '').indexOf('tabs') + 'tabs'.length;
+  assert.equal((lines[1] ?? '').indexOf(' 120 ') + ' 120'.length, tabsEnd);
+});
+
+test('formatSideBySide shows both values, the change, and the cases only one run has', () => {
+  const a = sampleRun();
+  const b: RunFile = sampleRun();
+  const [single, cluster] = b.cases;
+  assert.ok(single && cluster);
+  single.totals.database.peak_connections = 14;
+  cluster.id = 'cluster-fork presence=upsert';
+  const text = formatSideBySide(a, b, ['before', 'after']);
+  assert.match(text, /case +figure +A +B +change/);
+  assert.match(text, /DB conns peak +7 +14 +\+100\.0%/);
+  assert.match(text, /tabs +120 +120 +0%/);
+  assert.match(text, /only in A \(before\): cluster-fork\n/);
+  assert.match(text, /only in B \(after\): cluster-fork presence=upsert\n/);
+});
+
+test('the report draws every chart in Chromium without errors or network requests', async (t) => {
+  if (skipWithoutChromium(t)) return;
+  const { dir } = await sampleDir();
+  const result = await renderInChromium(join(dir, 'report.html'), SCREENSHOT);
+  assert.deepEqual(result.consoleErrors, []);
+  assert.deepEqual(result.pageErrors, []);
+  assert.equal(result.chartCount, buildCharts(sampleRun()).length);
+});
+
+test('the Chromium check catches a page that reaches for the network', async (t) => {
+  if (skipWithoutChromium(t)) return;
+  const page = join(scratch, 'online.html');
+  await writeFile(
+    page,
+    '<!doctype html><body data-charts-done="0"><img src="https://example.com/x.png"><div class="chart"></div>',
+  );
+  const result = await renderInChromium(page);
+  assert.ok(
+    result.pageErrors.some((e) => e.startsWith('blocked network request: https://example.com/')),
+    result.pageErrors.join('\n'),
+  );
+  assert.equal(result.chartCount, 0);
+});
+
+test('the SVG files are well-formed, even with quotes and brackets in a case id', async (t) => {
+  if (skipWithoutChromium(t)) return;
+  const run = sampleRun();
+  const [first] = run.cases;
+  assert.ok(first);
+  first.id = `a<b & "c" 'd'`;
+  const paths = await writeRunFiles(join(scratch, 'quotes'), run);
+  assert.deepEqual(await unparsableSvgs(paths.filter((p) => p.endsWith('.svg'))), []);
+});
