@@ -32,9 +32,6 @@ import { writeRunFiles } from './run-file.js';
 import { Runner } from './runner.js';
 import { Sampler } from './sampler.js';
 
-/** Longest wait, after posting stops, for messages still on their way. */
-const DRAIN_MS = 5000;
-
 interface Case {
   id: string;
   topology: TopologyName;
@@ -58,6 +55,7 @@ export function resolveProfile(options: BenchOptions): Profile {
     hiddenFraction: pick(options.hidden, base.hiddenFraction),
     warmup: pick(options.warmup, options.quick ? QUICK.warmup : base.warmup),
     duration: pick(options.duration, options.quick ? QUICK.duration : base.duration),
+    drain: options.quick ? QUICK.drain : base.drain,
     rate: pick(options.rate, base.rate),
     pollTimeout: pick(options.benchPollTimeout, base.pollTimeout),
   };
@@ -213,7 +211,7 @@ async function runCase(
     const measured = (Date.now() - measureStart) / 1000;
     runner.setPhase('drain');
     await sampler.setPhase('drain');
-    await runner.drain(DRAIN_MS);
+    await runner.drain(profile.drain * 1000);
     await sampler.stop();
     const loops = runner.stop();
     const exitCode = await layout.stop();
@@ -238,7 +236,10 @@ async function runCase(
       timeseries: sampler.timeseries(),
       warnings: warnings(totals, exitCode, runner.openFailures),
     };
-    progress.log(`[busbench] ${label}: done${result.warnings.length ? ` - ${result.warnings.join('; ')}` : ''}`);
+    const took = ((Date.now() - caseStart) / 1000).toFixed(0);
+    progress.log(
+      `[busbench] ${label}: done in ${took} s${result.warnings.length ? ` - ${result.warnings.join('; ')}` : ''}`,
+    );
     return result;
   } finally {
     clearInterval(ticker);

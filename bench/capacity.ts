@@ -28,7 +28,8 @@ export interface CapacityFigures {
   tabs: number;
   parked: number;
   seconds_to_park: number;
-  runner_rss_per_tab_kb: number;
+  /** Only for the first mode measured: later ones start with the earlier run's freed memory in the RSS. */
+  runner_rss_per_tab_kb: number | null;
   runner_heap_per_tab_kb: number;
   runner_cpu_us_per_request: number;
   db_connections_peak: number;
@@ -60,7 +61,7 @@ export async function runCapacity(options: CapacityOptions, server: Config): Pro
   const out: CapacityFigures[] = [];
   try {
     for (const dispatch of options.dispatches) {
-      out.push(await measure(dispatch, profile, options, server, database.adminUrl));
+      out.push(await measure(dispatch, profile, options, server, database.adminUrl, out.length === 0));
     }
   } finally {
     await database.stop();
@@ -74,6 +75,7 @@ async function measure(
   options: CapacityOptions,
   server: Config,
   adminUrl: string,
+  first: boolean,
 ): Promise<CapacityFigures> {
   const log = (line: string) => console.error(`[capacity ${dispatch}] ${line}`);
   const databaseUrl = await createDatabase(adminUrl, `capacity_${randomBytes(4).toString('hex')}`);
@@ -150,7 +152,7 @@ async function measure(
       tabs,
       parked,
       seconds_to_park: round(secondsToPark),
-      runner_rss_per_tab_kb: round((after.rss - before.rss) / 1024 / tabs),
+      runner_rss_per_tab_kb: first ? round((after.rss - before.rss) / 1024 / tabs) : null,
       runner_heap_per_tab_kb: round((after.heapUsed - before.heapUsed) / 1024 / tabs),
       runner_cpu_us_per_request: requests > 0 ? round((cpu.user + cpu.system) / requests) : 0,
       db_connections_peak: connections,
@@ -178,8 +180,9 @@ export function formatCapacity(figures: CapacityFigures[]): string {
         `DB connections peak ${f.db_connections_peak} (pool + LISTEN = ${f.db_connections_allowed}); ` +
         `broadcast reached ${f.fanout_delivered} tabs, fan-out p50 ${f.fanout_ms.p50} ms, p99 ${f.fanout_ms.p99} ms, ` +
         `max ${f.fanout_ms.max} ms; ${f.fetch_queries_per_wakeup} fetch queries per wake-up; ` +
-        `${f.pool_exhausted_answers} polls answered 503; runner: ${f.runner_rss_per_tab_kb} KB RSS and ` +
-        `${f.runner_heap_per_tab_kb} KB heap per tab, ${f.runner_cpu_us_per_request} µs CPU per request`,
+        `${f.pool_exhausted_answers} polls answered 503; runner per tab: ` +
+        `${f.runner_rss_per_tab_kb === null ? '' : `${f.runner_rss_per_tab_kb} KB RSS, `}` +
+        `${f.runner_heap_per_tab_kb} KB heap; ${f.runner_cpu_us_per_request} µs CPU per request`,
     );
   }
   return lines.join('\n');

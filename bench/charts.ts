@@ -2,7 +2,7 @@
 // them as SVG from the same objects, so the options must stay plain JSON: no formatter
 // functions, which would not survive being inlined into report.html.
 import type { BarSeriesOption, EChartsOption, LineSeriesOption } from 'echarts';
-import { cpuPercent, peakRssMb } from './compare.js';
+import { cpuPercent, keptUp, peakRssMb } from './compare.js';
 import type { CaseResult, RunFile, Sample } from './results.js';
 
 export interface ChartSpec {
@@ -59,11 +59,16 @@ function slug(text: string): string {
   );
 }
 
-/** The cases that share the lowest or highest value (ties are common: two layouts with the same pools). */
+/**
+ * The cases that share the lowest or highest value (ties are common: two layouts with the
+ * same pools), among those that kept up with the load when any did.
+ */
 export function extremes(run: RunFile, value: (c: CaseResult) => number, pick: 'min' | 'max'): CaseResult[] {
-  const values = run.cases.map(value);
+  const served = run.cases.filter(keptUp);
+  const cases = served.length > 0 ? served : run.cases;
+  const values = cases.map(value);
   const target = pick === 'min' ? Math.min(...values) : Math.max(...values);
-  return run.cases.filter((_, i) => values[i] === target);
+  return cases.filter((_, i) => values[i] === target);
 }
 
 /** Names for a title: two at most, so a wide tie cannot push the title into the plot. */

@@ -23,6 +23,16 @@ export function cpuPercent(c: CaseResult): number {
   return sum(c.totals.server.processes.map((p) => p.cpu_percent));
 }
 
+/**
+ * Whether the layout served the load: every post answered and every message delivered. A
+ * layout that is stuck (worker-threads with every thread holding a poll) holds few
+ * connections because it does little; it must not win "fewest connections".
+ */
+export function keptUp(c: CaseResult): boolean {
+  const d = c.totals.delivery;
+  return d.posts_failed === 0 && d.pending === 0 && d.lost === 0;
+}
+
 export const KEY_FIGURES: KeyFigure[] = [
   { label: 'tabs', digits: 0, value: (c) => c.totals.client.tabs },
   { label: 'http conns peak', digits: 0, value: (c) => c.totals.client.http_connections_peak },

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as echarts from 'echarts';
 import { buildCharts, type ChartSpec, caseColor, extremes } from './charts.js';
-import { formatNumber, KEY_FIGURES } from './compare.js';
+import { formatNumber, KEY_FIGURES, keptUp } from './compare.js';
 import type { CaseResult, RunFile } from './results.js';
 
 // echarts.common has every piece the charts use (line, bar, markArea, legend, tooltip,
@@ -96,6 +96,14 @@ function verdict(run: RunFile): string[] {
       `Most transaction conflicts: <b>${names(conflicted)}</b>, ${words(rate(conflictedFirst), 2)} failed attempts per 1,000 commits ` +
         `(${list(conflicted.map((c) => `${esc(c.id)}: ${words(tx(c).retries, 0)} retries, ${words(tx(c).final_failures, 0)} final failures seen by users`))})` +
         (cases.length > 1 ? `. Fewest: ${names(calmest)}, ${words(rate(calmestFirst), 2)} per 1,000.` : '.'),
+    );
+  }
+
+  const stuck = cases.filter((c) => !keptUp(c));
+  if (stuck.length > 0) {
+    lines.push(
+      `<b>Did not keep up with the load</b> (posts failed or messages still undelivered at the end; left out of "fewest" and "most" above): ` +
+        `${list(stuck.map((c) => `${esc(c.id)} (${words(c.totals.delivery.posts_failed, 0)} posts failed, ${words(c.totals.delivery.pending, 0)} deliveries pending)`))}.`,
     );
   }
 

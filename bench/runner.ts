@@ -4,7 +4,6 @@
 // the figures instead of silently slowing the generator down (coordinated omission).
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Histogram } from 'hdr-histogram-js';
 import { countDeliveries, type DeliveryCount, type PostRecord } from '../loadtests/lib/delivery.js';
 import type { Profile } from '../loadtests/lib/profiles.js';
 import { Browser, type Receipt, type Reply, type Transport } from '../loadtests/lib/tab.js';
@@ -142,8 +141,7 @@ export class Runner {
   readonly #opening: Promise<void>[] = [];
   #openFailures = 0;
   #lastPostId = 0;
-  /** Every request answered or failed, whatever the phase. */
-  requestCount = 0;
+  #requestCount = 0;
   #scheduler: Promise<void> | undefined;
 
   // Totals over the measure phase.
@@ -159,7 +157,7 @@ export class Runner {
   #maxLagMs = 0;
 
   // Since the last sample.
-  #second = { opened: 0, requests: 0, errors: 0, deliveries: 0, delivery: newHistogram() as Histogram };
+  #second = { opened: 0, requests: 0, errors: 0, deliveries: 0, delivery: newHistogram() };
 
   constructor(profile: Profile, target: RunnerTarget) {
     this.profile = profile;
@@ -169,6 +167,11 @@ export class Runner {
   /** Browsers whose login or channel list failed (they never polled). */
   get openFailures(): number {
     return this.#openFailures;
+  }
+
+  /** Every request answered or failed so far, whatever the phase. */
+  get requestCount(): number {
+    return this.#requestCount;
   }
 
   /** Tabs of browsers that opened (logged in and started polling). */
@@ -304,7 +307,7 @@ export class Runner {
   }
 
   recordRequest(endpoint: string, status: number, ms: number): void {
-    this.requestCount++;
+    this.#requestCount++;
     this.#second.requests++;
     if (status === 0 || status >= 400) this.#second.errors++;
     if (this.phase !== 'measure') return;

@@ -99,7 +99,11 @@ export class Sampler {
 
   async #tick(): Promise<void> {
     const client = this.#runner.sample();
-    const [prom, db, connections] = await Promise.all([this.scrape(), this.#dbStats(), this.connections()]);
+    // One pg.Client runs one query at a time; /metrics is fetched meanwhile.
+    const scraping = this.scrape();
+    const db = await this.#dbStats();
+    const connections = await this.connections();
+    const prom = await scraping;
     const previous = this.#previous;
     const at = performance.now();
     this.#previous = { at, prom, db };

@@ -94,7 +94,11 @@ addOptions(
   const options = loadBenchOptions(byKey(BENCH_OPTIONS, flags));
   const server = loadConfig(byKey(SERVER_OPTIONS_FOR_BENCH, flags));
   const { dir, files } = await runBench(options, server, `busbench ${process.argv.slice(2).join(' ')}`);
-  console.log(`\nresults in ${dir}/: ${files.map((f) => f.slice(dir.length + 1)).join(', ')}`);
+  const names = files.map((f) => f.slice(dir.length + 1));
+  const charts = names.filter((n) => n.startsWith('charts/')).length;
+  console.log(
+    `results in ${dir}/: ${names.filter((n) => !n.startsWith('charts/')).join(', ')}, charts/ (${charts} SVG)`,
+  );
 });
 
 addOptions(

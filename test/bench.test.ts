@@ -190,3 +190,25 @@ test('report.html of a real run renders in Chromium without errors', async (t) =
   assert.deepEqual(rendered.pageErrors, []);
   assert.ok(rendered.chartCount > 4, `charts rendered: ${rendered.chartCount}`);
 });
+
+test('hidden tabs poll slowly, and still get every message once the drain reveals them', async () => {
+  const { run } = await bench([
+    '--layouts',
+    'single-process',
+    '--profile',
+    'hidden-tabs',
+    '--users',
+    '4',
+    '--tabs',
+    '2',
+    '--hidden',
+    '0.5',
+    '--rate',
+    '4',
+    ...SHORT,
+  ]);
+  const t = run.cases[0]?.totals;
+  assert.ok(t);
+  assert.equal(t.delivery.lost + t.delivery.pending + t.delivery.duplicated + t.delivery.out_of_order, 0);
+  assert.ok(t.delivery.delivered > 0);
+});

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import pg from 'pg';
 import { type LayoutProcess, spawnLayout } from '../bench/layout-process.js';
+import { parsePrometheusText, sum } from '../bench/prometheus-text.js';
 import { createDatabase } from '../src/postgres-server.js';
 
 export { isAlive } from '../src/postgres-server.js';
@@ -158,13 +159,7 @@ export function post(layout: Layout, token: string, channelId: number, body: str
 
 /** The value of one sample in a Prometheus exposition, summed over series matching `labels`. */
 export function metric(text: string, name: string, labels: Record<string, string> = {}): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
-    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
+  return sum(parsePrometheusText(text), name, labels);
 }
 
 export async function metrics(layout: Layout): Promise<string> {

@@ -134,16 +134,33 @@ test('strings from the run are escaped in the report', () => {
   assert.match(html, /&lt;\/script&gt;&lt;script&gt;alert\(1\)/);
 });
 
+/** The sample run with every case keeping up (no message lost or pending). */
+function servedRun() {
+  const run = sampleRun();
+  for (const c of run.cases) {
+    c.totals.delivery.delivered += c.totals.delivery.lost + c.totals.delivery.pending;
+    c.totals.delivery.lost = 0;
+    c.totals.delivery.pending = 0;
+  }
+  return run;
+}
+
 test('the report headline names the fewest connections, the most conflicts and the lost and late messages', () => {
   const { html } = renderReport(sampleRun());
   assert.match(html, /Fewest database connections: <b>single-process<\/b>/);
-  assert.match(html, /Most transaction conflicts: <b>cluster-fork<\/b>/);
   assert.match(html, /cluster-fork lost 2 of 4,000 expected deliveries/);
   assert.match(html, /Still pending when the run ended \(late, not provably lost\): cluster-fork 3\./);
+  assert.match(renderReport(servedRun()).html, /Most transaction conflicts: <b>cluster-fork<\/b>/);
+});
+
+test('a case that did not keep up is named, and left out of "fewest" and "most"', () => {
+  const { html } = renderReport(sampleRun());
+  assert.match(html, /Did not keep up with the load<\/b>.*cluster-fork/);
+  assert.match(html, /Most transaction conflicts: <b>single-process<\/b>/);
 });
 
 test('the two key bar charts come first and name the extreme case in their title', () => {
-  const charts = buildCharts(sampleRun());
+  const charts = buildCharts(servedRun());
   const titles = charts.slice(0, 2).map((c) => JSON.stringify(c.option.title));
   assert.match(titles[0] ?? '', /DB connections per 1,000 tabs.*\(fewest: single-process\)/);
   assert.match(titles[1] ?? '', /per 1,000 commits, by endpoint \(most: cluster-fork\)/);

@@ -19,6 +19,7 @@
  * @property {[number, number, number]} hiddenDelay Hidden tabs wait base + uniform(min, max) seconds between polls.
  * @property {number} warmup Seconds of load before measuring (tabs ramp up during the first half).
  * @property {number} duration Seconds measured.
+ * @property {number} drain Seconds, at most, to wait after the last post for messages still on their way.
  * @property {number} rate Chat posts per second for the whole run (open model: posts are due at fixed times).
  * @property {'any' | 'general'} postTo Post to a random channel of the author, or always to "general" (everyone).
  * @property {number} channels Seeded channels; channel 1 "general" has every user.
@@ -42,6 +43,7 @@ export const PROFILES = {
     hiddenDelay: [4, 1, 20],
     warmup: 10,
     duration: 40,
+    drain: 5,
     rate: 4,
     postTo: 'any',
     channels: 12,
@@ -62,6 +64,7 @@ export const PROFILES = {
     hiddenDelay: [4, 1, 20],
     warmup: 10,
     duration: 40,
+    drain: 5,
     rate: 2,
     postTo: 'any',
     channels: 4,
@@ -82,6 +85,7 @@ export const PROFILES = {
     hiddenDelay: [4, 1, 20],
     warmup: 5,
     duration: 30,
+    drain: 5,
     rate: 1,
     postTo: 'any',
     channels: 6,
@@ -102,6 +106,7 @@ export const PROFILES = {
     hiddenDelay: [4, 1, 20],
     warmup: 5,
     duration: 30,
+    drain: 5,
     rate: 8,
     postTo: 'general',
     channels: 6,
@@ -122,6 +127,7 @@ export const PROFILES = {
     hiddenDelay: [4, 1, 20],
     warmup: 10,
     duration: 40,
+    drain: 5,
     rate: 4,
     postTo: 'any',
     channels: 12,
@@ -135,4 +141,4 @@ export const PROFILES = {
 export const PROFILE_NAMES = Object.keys(PROFILES);
 
 /** Shorter phases for `--quick` and CI: the same load, measured for a few seconds. */
-export const QUICK = { warmup: 3, duration: 6 };
+export const QUICK = { warmup: 3, duration: 6, drain: 2 };

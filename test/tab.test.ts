@@ -1,0 +1,114 @@
+// The shared tab behaviour (loadtests/lib/tab.js) and delivery check, driven by a scripted
+// transport: the order of answers is the test's to choose.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { countDeliveries } from '../loadtests/lib/delivery.js';
+import { Browser, clientId, parseClientId, type Receipt, type Reply } from '../loadtests/lib/tab.js';
+
+const TAG = 'run1';
+
+function notification(id: number, postId: number, due = 1000) {
+  return { id, payload: { type: 'message', message: { client_id: clientId(TAG, postId, due) } } };
+}
+
+function browser(tabs: number, tabMode: 'every-tab' | 'leader-tab', polls: Reply[] = []) {
+  const receipts: Receipt[] = [];
+  const requests: string[] = [];
+  let clock = 10_000;
+  const b = new Browser({
+    id: 1,
+    login: 'user1',
+    appUrl: 'http://app',
+    busUrl: 'http://bus',
+    tabs,
+    tabMode,
+    hidden: [],
+    hiddenDelay: [4, 1, 20],
+    pollTimeout: 50,
+    runTag: TAG,
+    onReceipt: (r) => receipts.push(r),
+    transport: {
+      request: async (_method, url) => {
+        requests.push(url);
+        if (url.endsWith('/session')) return { status: 201, body: { token: 't', user: { id: 1 } } };
+        if (url.endsWith('/channels')) return { status: 200, body: { channels: [{ id: 1 }, { id: 3 }] } };
+        const next = polls.shift();
+        if (next) return next;
+        b.stopped = true;
+        return { status: 0, body: undefined };
+      },
+      sleep: async () => {},
+      now: () => ++clock,
+      random: () => 0,
+    },
+  });
+  return { b, receipts, requests };
+}
+
+test('a tab counts a notification it already applied as a duplicate, and an older one as out of order', () => {
+  const { b, receipts } = browser(1, 'every-tab');
+  const [tab] = b.tabs;
+  assert.ok(tab);
+  tab.apply(notification(5, 1));
+  tab.apply(notification(5, 1));
+  tab.apply(notification(4, 2));
+  tab.apply({ id: 6, payload: { type: 'message', message: { client_id: 'other-run:9:1' } } });
+  assert.deepEqual(
+    receipts.map((r) => [r.postId, r.kind]),
+    [
+      [1, 'first'],
+      [1, 'duplicate'],
+      [2, 'out-of-order'],
+    ],
+  );
+  assert.equal(tab.duplicates, 1);
+  assert.equal(tab.outOfOrder, 1);
+  assert.equal(tab.last, 6, "another run's notification still moves the cursor");
+});
+
+test('a browser logs in once, and in leader-tab mode only its first tab polls but every tab receives', async () => {
+  const { b, receipts, requests } = browser(3, 'leader-tab', [
+    { status: 200, body: { notifications: [notification(7, 1)], last: 7 } },
+  ]);
+  await b.open();
+  assert.deepEqual(b.channels, ['channel:1', 'channel:3', 'user:1']);
+  b.start();
+  await Promise.all(b.loops);
+  assert.equal(b.loops.length, 1, 'one poll loop for the browser');
+  assert.equal(requests.filter((u) => u.endsWith('/session')).length, 1);
+  assert.deepEqual(
+    receipts.map((r) => r.tab.index),
+    [0, 1, 2],
+  );
+  assert.ok(b.tabs.every((t) => t.last === 7));
+});
+
+test('the delivery check tells lost from pending by whether a later poll was answered', () => {
+  const { b } = browser(2, 'every-tab');
+  b.channelIds = [1];
+  const [seen, behind] = b.tabs;
+  assert.ok(seen && behind);
+  for (const t of b.tabs) t.startedAt = 100;
+  seen.received.set(1, 1);
+  seen.polledAt = 500;
+  behind.polledAt = 150;
+  const posts = [
+    { postId: 1, channel: 1, sentAt: 200, ackedAt: 210, ok: true },
+    { postId: 2, channel: 1, sentAt: 300, ackedAt: 310, ok: true },
+    { postId: 3, channel: 1, sentAt: 50, ackedAt: 60, ok: true },
+    { postId: 4, channel: 1, sentAt: 400, ackedAt: 0, ok: false },
+  ];
+  const count = countDeliveries(posts, [b]);
+  // Post 3 left before the tabs started: not expected. Post 4 failed: not expected.
+  assert.equal(count.posts, 3);
+  assert.equal(count.expected, 4);
+  assert.equal(count.delivered, 1);
+  assert.equal(count.lost, 1, 'post 2 at tab "seen": its poll of 500 came back without it');
+  assert.equal(count.pending, 2, 'tab "behind" has had no answered poll since either post');
+});
+
+test('client ids carry the post id and due time, and other runs are ignored', () => {
+  assert.deepEqual(parseClientId(clientId(TAG, 12, 1700000000123), TAG), { postId: 12, due: 1700000000123 });
+  assert.equal(parseClientId(clientId('other', 12, 1), TAG), undefined);
+  assert.equal(parseClientId(null, TAG), undefined);
+});
