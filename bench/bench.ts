@@ -25,7 +25,7 @@ import {
 } from '../src/postgres-server.js';
 import { topologies } from '../topologies/index.js';
 import { formatComparison, formatSpread } from './compare.js';
-import { spawnLayout } from './layout-process.js';
+import { type LayoutProcess, spawnLayout } from './layout-process.js';
 import { Progress } from './progress.js';
 import type { CaseResult, CaseTotals, RunFile } from './results.js';
 import { writeRunFiles } from './run-file.js';
@@ -131,13 +131,34 @@ export async function runBench(options: BenchOptions, server: Config, command: s
       `${profile.tabsPerBrowser} tabs, ${profile.tabMode}), ${profile.rate} posts/s, ` +
       `${profile.warmup} s warm-up + ${profile.duration} s measured, ${cases.length} case(s)`,
   );
+  const current: { layout?: LayoutProcess } = {};
+  // Ctrl-C or SIGTERM: no layout process or embedded PostgreSQL may outlive the bench.
+  const interrupt = (signal: string) => {
+    progress.log(`[busbench] ${signal}: stopping the layout and PostgreSQL`);
+    void Promise.allSettled([current.layout?.stop()])
+      .then(() => database.stop())
+      .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
+  const failed: string[] = [];
   try {
     for (const [i, c] of cases.entries()) {
-      results.push(await runCase(c, `${i + 1}/${cases.length}`, { profile, server, database, progress }));
+      try {
+        results.push(await runCase(c, `${i + 1}/${cases.length}`, { profile, server, database, progress, current }));
+      } catch (err) {
+        // One broken case must not throw away the others: report it and go on.
+        failed.push(`${c.id}: ${(err as Error).message}`);
+        progress.log(`[busbench] [${i + 1}/${cases.length}] ${c.id}: FAILED: ${(err as Error).message}`);
+      }
     }
   } finally {
+    process.removeListener('SIGINT', interrupt);
+    process.removeListener('SIGTERM', interrupt);
     await database.stop();
   }
+  if (results.length === 0) throw new Error(`every case failed:\n${failed.join('\n')}`);
+  if (failed.length > 0) process.exitCode = 1;
   const run: RunFile = {
     schema: 'busbench/run@1',
     engine: 'node',
@@ -171,7 +192,13 @@ export async function runBench(options: BenchOptions, server: Config, command: s
 async function runCase(
   c: Case,
   counter: string,
-  ctx: { profile: Profile; server: Config; database: PostgresServer; progress: Progress },
+  ctx: {
+    profile: Profile;
+    server: Config;
+    database: PostgresServer;
+    progress: Progress;
+    current: { layout?: LayoutProcess };
+  },
 ): Promise<CaseResult> {
   const { profile, progress, database } = ctx;
   const { config, flags } = caseConfig(ctx.server, profile, c);
@@ -179,7 +206,11 @@ async function runCase(
   const databaseUrl = await createDatabase(database.adminUrl, dbName);
   const label = `[${counter}] ${c.id}`;
   progress.log(`[busbench] ${label}: starting (${topologies[c.topology].budget(config).summary})`);
-  const layout = await spawnLayout(c.topology, databaseUrl, flags);
+  const layout = await spawnLayout(c.topology, databaseUrl, flags).catch(async (err: Error) => {
+    await dropDatabase(database.adminUrl, dbName).catch(() => {});
+    throw err;
+  });
+  ctx.current.layout = layout;
   const runner = new Runner(profile, {
     appUrl: layout.url,
     busUrl: layout.busUrl,
@@ -243,7 +274,11 @@ async function runCase(
     return result;
   } finally {
     clearInterval(ticker);
+    const loops = runner.stop();
     await layout.stop();
+    ctx.current.layout = undefined;
+    // Once the layout is gone every request fails at once, so the tab loops end quickly.
+    await Promise.race([loops, sleep(5000)]);
     await Promise.all([runner.close(), sampler.stop()]);
     await dropDatabase(database.adminUrl, dbName).catch(() => {});
   }
@@ -271,9 +306,15 @@ function derive(
 }
 
 /** What a reader must not miss: anything that makes the figures suspect or shows a bug. */
-function warnings(t: CaseTotals, exitCode: number | null, openFailures: number): string[] {
+function warnings(
+  t: CaseTotals,
+  exitCode: number | null,
+  openFailures: { count: number; first: string | undefined },
+): string[] {
   const out: string[] = [];
-  if (openFailures > 0) out.push(`${openFailures} browsers could not log in or list their channels`);
+  if (openFailures.count > 0) {
+    out.push(`${openFailures.count} browsers could not log in or list their channels (first: ${openFailures.first})`);
+  }
   const b = t.client.behind_schedule;
   if (b.late_posts > 0) {
     out.push(
@@ -289,7 +330,7 @@ function warnings(t: CaseTotals, exitCode: number | null, openFailures: number):
   }
   if (d.duplicated > 0) out.push(`${d.duplicated} deliveries were duplicates`);
   if (d.out_of_order > 0) out.push(`${d.out_of_order} deliveries arrived out of order`);
-  if (d.posts_failed > 0) out.push(`${d.posts_failed} posts failed`);
+  if (d.posts_failed > 0) out.push(`${d.posts_failed} posts failed or were still unanswered when the run ended`);
   const failedRequests = Object.values(t.client.requests)
     .flatMap((byStatus) => Object.entries(byStatus))
     .filter(([status]) => status === 'error' || Number(status) >= 500)

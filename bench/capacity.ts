@@ -9,7 +9,7 @@ import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PROFILES, type Profile } from '../loadtests/lib/profiles.js';
 import type { Config, DispatchMode } from '../src/config.js';
-import { createDatabase, existingServer, startEmbeddedPostgres } from '../src/postgres-server.js';
+import { createDatabase, dropDatabase, existingServer, startEmbeddedPostgres } from '../src/postgres-server.js';
 import { spawnLayout } from './layout-process.js';
 import { sum } from './prometheus-text.js';
 import type { Percentiles } from './results.js';
@@ -78,7 +78,8 @@ async function measure(
   first: boolean,
 ): Promise<CapacityFigures> {
   const log = (line: string) => console.error(`[capacity ${dispatch}] ${line}`);
-  const databaseUrl = await createDatabase(adminUrl, `capacity_${randomBytes(4).toString('hex')}`);
+  const dbName = `capacity_${randomBytes(4).toString('hex')}`;
+  const databaseUrl = await createDatabase(adminUrl, dbName);
   const layout = await spawnLayout('single-process', databaseUrl, [
     '--port',
     '0',
@@ -109,6 +110,8 @@ async function measure(
     const before = process.memoryUsage();
     const started = Date.now();
     log(`opening ${options.tabs} tabs over ${options.ramp} s`);
+    // Measured from the start: the 503s of a pool overrun come while every tab polls first.
+    runner.setPhase('measure');
     await runner.start(options.ramp * 1000);
     let parked = 0;
     for (let i = 0; i < 240 && parked < options.tabs; i++) {
@@ -121,7 +124,6 @@ async function measure(
     const after = process.memoryUsage();
     const tabs = runner.tabs;
     log(`${parked} parked after ${secondsToPark.toFixed(1)} s; broadcasting one message to every tab`);
-    runner.setPhase('measure');
     await sampler.setPhase('measure');
     const promBefore = await sampler.scrape();
     const cpuBefore = process.cpuUsage();
@@ -167,6 +169,7 @@ async function measure(
     await runner.close();
     await layout.stop();
     await sampler.stop();
+    await dropDatabase(adminUrl, dbName).catch(() => {});
   }
 }
 

@@ -4,6 +4,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
+const STDERR_KEPT = 64 * 1024;
+const STOP_GRACE_MS = 20_000;
 
 export interface LayoutProcess {
   url: string;
@@ -32,7 +34,8 @@ export async function spawnLayout(
   });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
+    // The tail is what explains a failure; a chatty server must not grow the runner's memory.
+    stderr = (stderr + d.toString()).slice(-STDERR_KEPT);
   });
   const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
   const ready = await new Promise<{ url: string; bus_url: string | null }>((done, fail) => {
@@ -44,10 +47,17 @@ export async function spawnLayout(
     child.stdout?.on('data', (d: Buffer) => {
       stdout += d.toString();
       const line = /^busbench ready (.*)$/m.exec(stdout);
-      if (line?.[1]) {
-        clearTimeout(timer);
+      if (!line?.[1]) return;
+      clearTimeout(timer);
+      try {
         done(JSON.parse(line[1]));
+      } catch {
+        fail(new Error(`${topology} printed an unreadable ready line: ${line[0]}`));
       }
+    });
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      fail(new Error(`could not start ${topology}: ${err.message}`));
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
@@ -61,7 +71,13 @@ export async function spawnLayout(
     log: () => stderr,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      return exited;
+      // The server bounds its own shutdown at 10 s; past that, something is stuck.
+      const kill = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+      try {
+        return await exited;
+      } finally {
+        clearTimeout(kill);
+      }
     },
   };
 }

@@ -57,7 +57,7 @@ class BrowserTransport implements Transport {
       pool = new BrowserPool(origin, this.#runner.profile.connectionsPerOrigin, options, {
         connected: () => {
           this.open++;
-          this.peakOpen = Math.max(this.peakOpen, this.open);
+          if (this.#runner.phase === 'measure') this.peakOpen = Math.max(this.peakOpen, this.open);
           this.#runner.connectionOpened();
         },
         disconnected: () => {
@@ -140,6 +140,13 @@ export class Runner {
   readonly #openBrowsers: Browser[] = [];
   readonly #opening: Promise<void>[] = [];
   #openFailures = 0;
+  #firstOpenError: string | undefined;
+  /** Aborted when posting stops, so no sleep of the schedule outlives it. */
+  readonly #posting = new AbortController();
+  /** Set when the drain ends: answers that come later (at shutdown) are not the run's. */
+  #frozen = false;
+  /** Posts still unanswered when the drain ended: counted as failed. */
+  #unanswered = 0;
   #lastPostId = 0;
   #requestCount = 0;
   #scheduler: Promise<void> | undefined;
@@ -164,9 +171,9 @@ export class Runner {
     this.#target = target;
   }
 
-  /** Browsers whose login or channel list failed (they never polled). */
-  get openFailures(): number {
-    return this.#openFailures;
+  /** Browsers whose login or channel list failed (they never polled), and the first reason. */
+  get openFailures(): { count: number; first: string | undefined } {
+    return { count: this.#openFailures, first: this.#firstOpenError };
   }
 
   /** Every request answered or failed so far, whatever the phase. */
@@ -230,8 +237,9 @@ export class Runner {
   async #openBrowser(browser: Browser): Promise<void> {
     try {
       await browser.open();
-    } catch {
+    } catch (err) {
       this.#openFailures++;
+      this.#firstOpenError ??= (err as Error).message;
       return;
     }
     if (this.#stopped) return;
@@ -242,8 +250,16 @@ export class Runner {
   /** Marks the phases so totals cover the measured window only. */
   setPhase(phase: Phase): void {
     this.phase = phase;
-    if (phase === 'measure') this.#measureStart = Date.now();
-    if (phase === 'drain') this.#measureEnd = Date.now();
+    if (phase === 'measure') {
+      this.#measureStart = Date.now();
+      // Peaks of the window start from what is open as it begins.
+      this.#peakOpen = this.#open;
+      for (const t of this.#transports) t.peakOpen = t.open;
+    }
+    if (phase === 'drain') {
+      this.#measureEnd = Date.now();
+      this.#posting.abort();
+    }
   }
 
   /** Open model: post i is due at start + i / rate, whatever the server's answers do. */
@@ -252,11 +268,12 @@ export class Runner {
     if (rate <= 0) return;
     const start = Date.now();
     const limit = Math.ceil(rate * (this.profile.warmup + this.profile.duration)) + 1;
-    for (let i = 0; i < limit && this.#posting(); i++) {
+    const stop = this.#posting.signal;
+    for (let i = 0; i < limit && !stop.aborted; i++) {
       const due = start + (i * 1000) / rate;
       const wait = due - Date.now();
-      if (wait > 0) await sleep(wait);
-      if (!this.#posting()) return;
+      if (wait > 0) await sleep(wait, undefined, { signal: stop }).catch(() => {});
+      if (stop.aborted) return;
       const lag = Date.now() - due;
       if (due >= this.#measureStart && this.phase === 'measure') {
         this.#maxLagMs = Math.max(this.#maxLagMs, lag);
@@ -277,10 +294,6 @@ export class Runner {
     return sending;
   }
 
-  #posting(): boolean {
-    return !this.#stopped && this.phase !== 'drain';
-  }
-
   async #post(postId: number, due: number): Promise<void> {
     const browser = this.#openBrowsers[Math.floor(Math.random() * this.#openBrowsers.length)];
     const tab = browser?.tabs[Math.floor(Math.random() * browser.tabs.length)];
@@ -290,6 +303,7 @@ export class Runner {
       return;
     }
     const { channel, sentAt, ackedAt, reply } = await browser.post(tab, postId, due, this.profile.postTo);
+    if (this.#frozen) return;
     const ok = reply.status === 201;
     this.#posts.push({ postId, channel, sentAt, ackedAt, ok });
     if (this.#inMeasure(due)) recordMs(this.#postLatency, Date.now() - due);
@@ -300,7 +314,8 @@ export class Runner {
   }
 
   #receipt(r: Receipt): void {
-    if (r.kind !== 'first') return;
+    // Only deliveries the check expects: a first poll also replays older posts from the buffer.
+    if (r.kind !== 'first' || r.tab.startedAt === 0 || r.due < r.tab.startedAt) return;
     this.#second.deliveries++;
     recordMs(this.#second.delivery, r.at - r.due);
     if (this.#inMeasure(r.due)) recordMs(this.#deliveryLatency, r.at - r.due);
@@ -321,7 +336,8 @@ export class Runner {
   connectionOpened(): void {
     this.#open++;
     this.#second.opened++;
-    if (this.phase === 'measure') this.#opened++;
+    if (this.phase !== 'measure') return;
+    this.#opened++;
     this.#peakOpen = Math.max(this.#peakOpen, this.#open);
   }
 
@@ -355,13 +371,16 @@ export class Runner {
     this.setPhase('drain');
     await this.#scheduler;
     const deadline = Date.now() + timeoutMs;
-    await Promise.race([Promise.all(this.#inFlightPosts), sleep(timeoutMs)]);
+    const posted = Promise.all(this.#inFlightPosts);
+    while (this.#inFlightPosts.size > 0 && Date.now() < deadline) await Promise.race([posted, sleep(100)]);
     for (const b of this.#browsers) b.reveal();
     for (;;) {
       const { lost, pending } = this.deliveries();
-      if (lost + pending === 0 || Date.now() >= deadline) return;
+      if (lost + pending === 0 || Date.now() >= deadline) break;
       await sleep(100);
     }
+    this.#frozen = true;
+    this.#unanswered = this.#inFlightPosts.size;
   }
 
   /** The delivery check as it stands now. */
@@ -386,7 +405,7 @@ export class Runner {
     const delivery = this.deliveries();
     return {
       client: {
-        tabs: this.#browsers.reduce((n, b) => n + b.tabs.length, 0),
+        tabs: this.tabs,
         browsers: this.#browsers.length,
         http_connections_opened: this.#opened,
         http_connections_peak: this.#peakOpen,
@@ -399,7 +418,7 @@ export class Runner {
       },
       delivery: {
         posts: delivery.posts,
-        posts_failed: this.#posts.length - delivery.posts,
+        posts_failed: this.#posts.length - delivery.posts + this.#unanswered,
         expected: delivery.expected,
         delivered: delivery.delivered,
         lost: delivery.lost,

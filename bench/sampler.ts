@@ -47,7 +47,11 @@ export class Sampler {
     // One kept-alive connection: the sampler adds exactly one socket to the server's count.
     this.#metrics = new Pool(url.origin, { connections: 1, headersTimeout: 10_000, bodyTimeout: 10_000 });
     this.#metricsPath = url.pathname;
-    this.#db = new pg.Client({ connectionString: databaseUrl, application_name: 'busbench/sampler' });
+    this.#db = new pg.Client({
+      connectionString: databaseUrl,
+      application_name: 'busbench/sampler',
+      query_timeout: 5000,
+    });
   }
 
   async start(): Promise<void> {
@@ -90,6 +94,8 @@ export class Sampler {
   async #run(): Promise<void> {
     const start = performance.now();
     for (let n = 1; !this.#stopped; n++) {
+      // A slow tick skips the seconds it overran instead of firing them back to back.
+      n = Math.max(n, Math.ceil((performance.now() - start) / 1000));
       const wait = start + n * 1000 - performance.now();
       if (wait > 0) await sleep(wait);
       if (this.#stopped) return;
@@ -98,12 +104,15 @@ export class Sampler {
   }
 
   async #tick(): Promise<void> {
-    const client = this.#runner.sample();
     // One pg.Client runs one query at a time; /metrics is fetched meanwhile.
     const scraping = this.scrape();
+    // Awaited below; this keeps a failed scrape from being "unhandled" while pg answers.
+    scraping.catch(() => {});
     const db = await this.#dbStats();
     const connections = await this.connections();
     const prom = await scraping;
+    // Taken last: if a scrape fails, the client's counts carry over to the next second.
+    const client = this.#runner.sample();
     const previous = this.#previous;
     const at = performance.now();
     this.#previous = { at, prom, db };

@@ -66,6 +66,12 @@ function listOf<const C extends readonly string[]>(choices: C) {
   };
 }
 
+function perSecond(raw: string, name: string): number {
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) throw errors.config(name, `must be a rate per second >= 0 (got "${raw}")`);
+  return value;
+}
+
 function fraction(raw: string, name: string): number {
   const value = Number(raw);
   if (!(value >= 0 && value <= 1)) throw errors.config(name, `must be a number from 0 to 1 (got "${raw}")`);
@@ -331,7 +337,7 @@ export const BENCH_OPTIONS = {
     flag: '--rate <posts/s>',
     doc: "chat posts per second, open model (null: the profile's)",
     default: null as number | null,
-    parse: orProfile(seconds),
+    parse: orProfile(perSecond),
   }),
   benchPollTimeout: option({
     env: 'BUSBENCH_BENCH_POLL_TIMEOUT',
@@ -357,7 +363,7 @@ export const BENCH_OPTIONS = {
   dispatches: option({
     env: 'BUSBENCH_DISPATCHES',
     flag: '--dispatch <list>',
-    doc: 'bus dispatch modes to compare (null: per-waiter)',
+    doc: "bus dispatch modes to compare (null: the server's --dispatch, per-waiter unless BUSBENCH_DISPATCH says otherwise)",
     default: null as DispatchMode[] | null,
     parse: orProfile(listOf(DISPATCH_MODES)),
   }),

@@ -50,28 +50,24 @@ function isTransient(status) {
 /** Why a tab's sleep ended early: the run wants every tab to poll now (drain) or to stop. */
 class Waker {
   constructor() {
-    /** @type {(() => void)[]} */
-    this.waiting = [];
+    /** @type {Set<() => void>} */
+    this.waiting = new Set();
   }
 
   /** @param {Transport} transport @param {number} ms */
   sleep(transport, ms) {
     return new Promise((resolve) => {
-      let done = false;
       const finish = () => {
-        if (done) return;
-        done = true;
+        if (!this.waiting.delete(finish)) return;
         resolve(undefined);
       };
-      this.waiting.push(finish);
+      this.waiting.add(finish);
       transport.sleep(ms).then(finish);
     });
   }
 
   wakeAll() {
-    const waiting = this.waiting;
-    this.waiting = [];
-    for (const finish of waiting) finish();
+    for (const finish of Array.from(this.waiting)) finish();
   }
 }
 
@@ -81,7 +77,11 @@ export class Tab {
     this.browser = browser;
     this.index = index;
     this.hidden = hidden;
-    /** When this tab's first poll was sent: every post sent after it must reach the tab. */
+    /**
+     * From when every post must reach this tab: its first poll's send time, moved forward on
+     * the first answer to (answer time - poll timeout) when that is later, because a poll with
+     * last = 0 only owes the rows of the last poll-timeout seconds. 0: never polled.
+     */
     this.startedAt = 0;
     /** When the latest answered poll was sent: anything acknowledged before it must be here. */
     this.polledAt = 0;
@@ -178,9 +178,6 @@ export class Browser {
   /** Starts the poll loops: every tab's, or the leader's only. */
   start() {
     const pollers = this.options.tabMode === 'leader-tab' ? [this.tabs[0]] : this.tabs;
-    const now = this.transport.now();
-    // In leader-tab mode the others are subscribed through the leader from the same moment.
-    for (const tab of this.tabs) tab.startedAt = now;
     for (const tab of pollers) if (tab) this.loops.push(this.pollLoop(tab));
   }
 
@@ -188,8 +185,10 @@ export class Browser {
   async pollLoop(tab) {
     const t = this.transport;
     const o = this.options;
+    // In leader-tab mode the others are subscribed through the leader.
     const receivers = o.tabMode === 'leader-tab' ? this.tabs : [tab];
     let first = true;
+    let answered = false;
     while (!this.stopped) {
       if (tab.hidden && !first) {
         const [base, min, max] = o.hiddenDelay;
@@ -198,6 +197,7 @@ export class Browser {
       }
       first = false;
       const sentAt = t.now();
+      for (const receiver of receivers) if (receiver.startedAt === 0) receiver.startedAt = sentAt;
       const reply = await t.request(
         'POST',
         `${o.busUrl}/bus/poll`,
@@ -205,16 +205,22 @@ export class Browser {
         { channels: this.channels, last: tab.last, options: { timeout: o.pollTimeout } },
         this.token,
       );
-      if (reply.status !== 200) {
+      const body = reply.body;
+      if (reply.status !== 200 || !body || !Array.isArray(body.notifications)) {
         if (!this.stopped) await this.waker.sleep(t, RETRY_DELAY_MS);
         continue;
       }
+      if (!answered) {
+        answered = true;
+        const window = t.now() - o.pollTimeout * 1000;
+        for (const receiver of receivers) receiver.startedAt = Math.max(receiver.startedAt, window);
+      }
       // The leader's cursor moves for everyone; each tab applies the same list in order.
       for (const receiver of receivers) {
-        for (const n of reply.body.notifications) receiver.apply(n);
+        for (const n of body.notifications) receiver.apply(n);
         receiver.polledAt = sentAt;
       }
-      tab.last = Math.max(tab.last, reply.body.last);
+      tab.last = Math.max(tab.last, body.last);
     }
   }
 
