@@ -180,10 +180,22 @@ function failuresByEndpoint(run: RunFile): ChartSpec {
     }),
   }));
   const text = `Failed transaction attempts per 1,000 commits, by endpoint${headline}`;
+  return seriesBarChart(run, 'failures-per-1000-tx', 'key', text, 'per 1,000 tx', series);
+}
+
+/** Bars of several series per case (stacked endpoints, or p50 beside p99), with a legend. */
+function seriesBarChart(
+  run: RunFile,
+  name: string,
+  section: ChartSpec['section'],
+  text: string,
+  unit: string,
+  series: BarSeriesOption[],
+): ChartSpec {
   const axis = caseAxis(run, text, true);
   return {
-    name: 'failures-per-1000-tx',
-    section: 'key',
+    name,
+    section,
     width: BAR_WIDTH,
     height: axis.height,
     option: {
@@ -193,7 +205,7 @@ function failuresByEndpoint(run: RunFile): ChartSpec {
       legend: { top: axis.legendTop, type: 'scroll', itemGap: 16 },
       grid: axis.grid,
       xAxis: axis.xAxis,
-      yAxis: { type: 'value', name: 'per 1,000 tx' },
+      yAxis: { type: 'value', name: unit },
       series,
     },
   };
@@ -212,23 +224,10 @@ function deliveryLatency(run: RunFile): ChartSpec {
     })),
   });
   const text = 'Delivery latency: p50 light, p99 dark (ms, post due to arrival)';
-  const axis = caseAxis(run, text, true);
-  return {
-    name: 'delivery-latency',
-    section: 'compare',
-    width: BAR_WIDTH,
-    height: axis.height,
-    option: {
-      ...BASE,
-      title: title(text),
-      tooltip: { trigger: 'axis' },
-      legend: { top: axis.legendTop, itemGap: 16 },
-      grid: axis.grid,
-      xAxis: axis.xAxis,
-      yAxis: { type: 'value', name: 'ms' },
-      series: [percentile('p50', 0.45), percentile('p99', 1)],
-    },
-  };
+  return seriesBarChart(run, 'delivery-latency', 'compare', text, 'ms', [
+    percentile('p50', 0.45),
+    percentile('p99', 1),
+  ]);
 }
 
 const DASHES: LineSeriesOption['lineStyle'][] = [
