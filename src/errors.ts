@@ -23,7 +23,7 @@ export class BusbenchError extends Error {
 
 export const errors = {
   config: (name: string, problem: string) =>
-    new BusbenchError('E_CONFIG', 2, `${name} ${problem}; see "busbench serve --help"`, { field: name }),
+    new BusbenchError('E_CONFIG', 2, `${name} ${problem}; see "busbench <command> --help"`, { field: name }),
   embeddedPostgres: (dir: string, cause: unknown) =>
     new BusbenchError(
       'E_EMBEDDED_POSTGRES',
