@@ -133,23 +133,8 @@ function barChart(
     label: { show: true, position: 'top' },
     data: run.cases.map((c, i) => ({ value: round(value(c), digits), itemStyle: { color: caseColor(i) } })),
   };
-  const axis = caseAxis(run, text, false);
-  return {
-    name,
-    section,
-    width: BAR_WIDTH,
-    height: axis.height,
-    option: {
-      ...BASE,
-      title: title(text),
-      tooltip: { trigger: 'axis' },
-      grid: axis.grid,
-      xAxis: axis.xAxis,
-      // Whole-number figures get whole-number ticks: a 0.2 step on a count of final failures reads as a fraction.
-      yAxis: { type: 'value', name: unit, minInterval: digits === 0 ? 1 : 0 },
-      series: [series],
-    },
-  };
+  // Whole-number figures get whole-number ticks: a 0.2 step on a count of final failures reads as a fraction.
+  return seriesBarChart(run, name, section, text, unit, [series], { legend: false, minInterval: digits === 0 ? 1 : 0 });
 }
 
 function failedAttempts(tx: { serialization_failures: number; deadlocks: number; lock_not_available: number }) {
@@ -183,7 +168,7 @@ function failuresByEndpoint(run: RunFile): ChartSpec {
   return seriesBarChart(run, 'failures-per-1000-tx', 'key', text, 'per 1,000 tx', series);
 }
 
-/** Bars of several series per case (stacked endpoints, or p50 beside p99), with a legend. */
+/** Bars per case: one series, or several (stacked endpoints, p50 beside p99) with a legend. */
 function seriesBarChart(
   run: RunFile,
   name: string,
@@ -191,8 +176,9 @@ function seriesBarChart(
   text: string,
   unit: string,
   series: BarSeriesOption[],
+  { legend = true, minInterval = 0 } = {},
 ): ChartSpec {
-  const axis = caseAxis(run, text, true);
+  const axis = caseAxis(run, text, legend);
   return {
     name,
     section,
@@ -202,10 +188,10 @@ function seriesBarChart(
       ...BASE,
       title: title(text),
       tooltip: { trigger: 'axis' },
-      legend: { top: axis.legendTop, type: 'scroll', itemGap: 16 },
+      ...(legend ? { legend: { top: axis.legendTop, type: 'scroll', itemGap: 16 } } : {}),
       grid: axis.grid,
       xAxis: axis.xAxis,
-      yAxis: { type: 'value', name: unit },
+      yAxis: { type: 'value', name: unit, minInterval },
       series,
     },
   };
