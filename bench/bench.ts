@@ -26,6 +26,7 @@ import {
 import { topologies } from '../topologies/index.js';
 import { formatComparison, formatSpread } from './compare.js';
 import { type LayoutProcess, spawnLayout } from './layout-process.js';
+import { rate, round, total } from './numbers.js';
 import { Progress } from './progress.js';
 import type { CaseResult, CaseTotals, RunFile } from './results.js';
 import { writeRunFiles } from './run-file.js';
@@ -262,7 +263,7 @@ async function runCase(
       dispatch: c.dispatch,
       server_config: { ...config, databaseUrl: redact(databaseUrl) },
       started_at: startedAt.toISOString(),
-      measured_seconds: Math.round(measured * 100) / 100,
+      measured_seconds: round(measured),
       totals,
       timeseries: sampler.timeseries(),
       warnings: warnings(totals, exitCode, runner.openFailures),
@@ -291,17 +292,13 @@ function derive(
 ): CaseTotals['derived'] {
   const app = serverSide.database.app.total;
   const failed = app.serialization_failures + app.deadlocks + app.lock_not_available;
-  const per1000 = (n: number, of: number) => (of > 0 ? Math.round((n / of) * 1000 * 100) / 100 : 0);
-  const requests = Object.values(client.client.requests)
-    .flatMap((byStatus) => Object.values(byStatus))
-    .reduce((a, b) => a + b, 0);
+  const requests = total(Object.values(client.client.requests).flatMap((byStatus) => Object.values(byStatus)));
   return {
-    failures_per_1000_tx: per1000(failed, app.commits),
-    final_failures_per_1000_tx: per1000(app.final_failures, app.commits),
-    db_connections_per_1000_tabs: per1000(serverSide.database.peak_connections, client.client.tabs),
-    http_connections_per_tab:
-      client.client.tabs > 0 ? Math.round((client.client.http_connections_peak / client.client.tabs) * 100) / 100 : 0,
-    requests_per_second: seconds > 0 ? Math.round((requests / seconds) * 10) / 10 : 0,
+    failures_per_1000_tx: rate(failed, app.commits, 1000),
+    final_failures_per_1000_tx: rate(app.final_failures, app.commits, 1000),
+    db_connections_per_1000_tabs: rate(serverSide.database.peak_connections, client.client.tabs, 1000),
+    http_connections_per_tab: rate(client.client.http_connections_peak, client.client.tabs),
+    requests_per_second: rate(requests, seconds),
   };
 }
 

@@ -11,6 +11,7 @@ import { PROFILES, type Profile } from '../loadtests/lib/profiles.js';
 import type { Config, DispatchMode } from '../src/config.js';
 import { createDatabase, dropDatabase, existingServer, startEmbeddedPostgres } from '../src/postgres-server.js';
 import { spawnLayout } from './layout-process.js';
+import { round, total } from './numbers.js';
 import { sum } from './prometheus-text.js';
 import type { Percentiles } from './results.js';
 import { Runner } from './runner.js';
@@ -142,7 +143,7 @@ async function measure(
     const totals = runner.totals();
     const connections = Math.max(
       ...sampler.timeseries().map((s) => s.db_connections),
-      Object.values(await sampler.connections()).reduce((a, b) => a + b, 0),
+      total(Object.values(await sampler.connections())),
     );
     await sampler.stop();
     const loops = runner.stop();
@@ -189,8 +190,4 @@ export function formatCapacity(figures: CapacityFigures[]): string {
     );
   }
   return lines.join('\n');
-}
-
-function round(n: number): number {
-  return Math.round(n * 100) / 100;
 }

@@ -3,6 +3,7 @@
 // functions, which would not survive being inlined into report.html.
 import type { BarSeriesOption, EChartsOption, LineSeriesOption } from 'echarts';
 import { cpuPercent, keptUp, peakRssMb } from './compare.js';
+import { round } from './numbers.js';
 import type { CaseResult, RunFile, Sample } from './results.js';
 
 export interface ChartSpec {
@@ -44,10 +45,8 @@ const BASE: EChartsOption = {
   textStyle: { fontFamily: "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif" },
 };
 
-function round(value: number | null, digits: number): number | null {
-  if (value === null || !Number.isFinite(value)) return null;
-  const scale = 10 ** digits;
-  return Math.round(value * scale) / scale;
+function roundOrNull(value: number | null, digits: number): number | null {
+  return value === null || !Number.isFinite(value) ? null : round(value, digits);
 }
 
 function slug(text: string): string {
@@ -131,7 +130,7 @@ function barChart(
     name: unit,
     barMaxWidth: 64,
     label: { show: true, position: 'top' },
-    data: run.cases.map((c, i) => ({ value: round(value(c), digits), itemStyle: { color: caseColor(i) } })),
+    data: run.cases.map((c, i) => ({ value: roundOrNull(value(c), digits), itemStyle: { color: caseColor(i) } })),
   };
   // Whole-number figures get whole-number ticks: a 0.2 step on a count of final failures reads as a fraction.
   return seriesBarChart(run, name, section, text, unit, [series], { legend: false, minInterval: digits === 0 ? 1 : 0 });
@@ -161,7 +160,7 @@ function failuresByEndpoint(run: RunFile): ChartSpec {
     data: run.cases.map((c) => {
       const tx = c.totals.database.app.by_endpoint[endpoint];
       const commits = c.totals.database.app.total.commits;
-      return tx && commits > 0 ? round((failedAttempts(tx) / commits) * 1000, 2) : null;
+      return tx && commits > 0 ? roundOrNull((failedAttempts(tx) / commits) * 1000, 2) : null;
     }),
   }));
   const text = `Failed transaction attempts per 1,000 commits, by endpoint${headline}`;
@@ -205,7 +204,7 @@ function deliveryLatency(run: RunFile): ChartSpec {
     label: { show: true, position: 'top', fontSize: 10 },
     itemStyle: { color: '#555', opacity },
     data: run.cases.map((c, i) => ({
-      value: round(c.totals.delivery.latency_ms[key], 1),
+      value: roundOrNull(c.totals.delivery.latency_ms[key], 1),
       itemStyle: { color: caseColor(i), opacity },
     })),
   });

@@ -1,6 +1,7 @@
 // The key figures of a case as plain-text tables: the one `busbench bench` prints when it
 // finishes, and the side-by-side of two runs that `busbench compare` prints. The charts and
 // the report's headline use the same figures, so the terminal and the report never disagree.
+import { total } from './numbers.js';
 import type { CaseResult, RunFile } from './results.js';
 
 export interface KeyFigure {
@@ -11,16 +12,14 @@ export interface KeyFigure {
   value: (c: CaseResult) => number | null;
 }
 
-const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
-
 /** Sum of each process's peak: an upper bound of the layout's peak, which the run does not sample as one figure. */
 export function peakRssMb(c: CaseResult): number {
-  return sum(c.totals.server.processes.map((p) => p.peak_rss_bytes)) / 1e6;
+  return total(c.totals.server.processes.map((p) => p.peak_rss_bytes)) / 1e6;
 }
 
 /** 100 = one core busy over the measured seconds. */
 export function cpuPercent(c: CaseResult): number {
-  return sum(c.totals.server.processes.map((p) => p.cpu_percent));
+  return total(c.totals.server.processes.map((p) => p.cpu_percent));
 }
 
 /**
@@ -137,7 +136,7 @@ export function formatSpread(run: RunFile): string {
     if (cases.length < 2) continue;
     STABILITY_FIGURES.forEach((f, i) => {
       const values = cases.map(f.value).filter((v): v is number => v !== null);
-      const mean = sum(values) / Math.max(1, values.length);
+      const mean = total(values) / Math.max(1, values.length);
       const spread = mean === 0 ? 0 : Math.max(...values.map((v) => Math.abs(v - mean))) / mean;
       rows.push([
         i === 0 ? id : '',

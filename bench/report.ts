@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import * as echarts from 'echarts';
 import { buildCharts, type ChartSpec, caseColor, extremes } from './charts.js';
 import { formatNumber, KEY_FIGURES, keptUp } from './compare.js';
+import { total } from './numbers.js';
 import type { CaseResult, RunFile } from './results.js';
 
 // echarts.common has every piece the charts use (line, bar, markArea, legend, tooltip,
@@ -110,7 +111,7 @@ function verdict(run: RunFile): string[] {
   const lossy = cases.filter((c) => c.totals.delivery.lost > 0);
   lines.push(
     lossy.length === 0
-      ? `No message was lost in any case (${words(sum(cases.map((c) => c.totals.delivery.expected)), 0)} expected deliveries checked).`
+      ? `No message was lost in any case (${words(total(cases.map((c) => c.totals.delivery.expected)), 0)} expected deliveries checked).`
       : `<b>Messages were lost</b>: ${list(lossy.map((c) => `${esc(c.id)} lost ${words(c.totals.delivery.lost, 0)} of ${words(c.totals.delivery.expected, 0)} expected deliveries`))}.`,
   );
   const late = cases.filter((c) => c.totals.delivery.pending > 0);
@@ -127,16 +128,12 @@ function verdict(run: RunFile): string[] {
   }
   const warned = cases.filter((c) => c.warnings.length > 0);
   if (warned.length > 0) {
-    const count = sum(warned.map((c) => c.warnings.length));
+    const count = total(warned.map((c) => c.warnings.length));
     lines.push(
       `<a href="#warnings">${count} warning${count === 1 ? '' : 's'}</a> to read first: ${list(warned.map((c) => `${esc(c.id)} (${c.warnings.length})`))}.`,
     );
   }
   return lines;
-}
-
-function sum(values: number[]): number {
-  return values.reduce((a, b) => a + b, 0);
 }
 
 function atAGlance(run: RunFile): string {

@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { Pool } from 'undici';
+import { round, total } from './numbers.js';
 import { byLabel, type PromSample, parsePrometheusText, sum } from './prometheus-text.js';
 import type { CaseTotals, EndpointTx, ProcessFigures, Sample } from './results.js';
 import type { Phase, Runner } from './runner.js';
@@ -18,7 +19,6 @@ interface DbStats {
 
 interface Tick {
   at: number;
-  phase: Phase;
   sample: Omit<Sample, 't'>;
   /** Per process, for the peaks in the totals (the series keeps the layout's sums). */
   sockets: Record<string, number>;
@@ -83,7 +83,7 @@ export class Sampler {
     let failures = 0;
     let errors = 0;
     for (const t of this.#ticks) {
-      if (t.phase !== 'measure') continue;
+      if (t.sample.phase !== 'measure') continue;
       failures += t.sample.serialization_failures;
       errors += t.sample.errors;
     }
@@ -127,7 +127,6 @@ export class Sampler {
     const lag = byLabel(prom, 'nodejs_eventloop_lag_p99_seconds', 'process');
     this.#ticks.push({
       at: Date.now(),
-      phase: this.#phase,
       sample: {
         phase: this.#phase,
         tabs: client.tabs,
@@ -140,7 +139,7 @@ export class Sampler {
         delivery_p99_ms: client.deliveryP99Ms,
         server_open_sockets: sum(prom, 'busbench_http_open_sockets'),
         parked_polls: sum(prom, 'busbench_bus_parked_polls'),
-        db_connections: Object.values(connections).reduce((a, b) => a + b, 0),
+        db_connections: total(Object.values(connections)),
         db_connections_by_app: connections,
         commits: Math.max(0, db.commits - previous.db.commits),
         serialization_failures: delta('busbench_tx_failures_total', { sqlstate: '40001' }),
@@ -191,7 +190,7 @@ export class Sampler {
   }
 
   totals(measuredSeconds: number): Pick<CaseTotals, 'server' | 'database'> {
-    const measured = this.#ticks.filter((t) => t.phase === 'measure');
+    const measured = this.#ticks.filter((t) => t.sample.phase === 'measure');
     const [begin, end] = this.#edges;
     const processes = new Map<string, ProcessFigures>();
     const figures = (p: string): ProcessFigures => {
@@ -297,8 +296,4 @@ function emptyTx(): EndpointTx {
     retries: 0,
     final_failures: 0,
   };
-}
-
-function round(n: number): number {
-  return Math.round(n * 100) / 100;
 }

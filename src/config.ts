@@ -84,13 +84,13 @@ function flag(raw: string, name: string): boolean {
   throw errors.config(name, `must be true or false (got "${raw}")`);
 }
 
-/** A profile setting: null keeps the profile's own value. */
-function orProfile<T>(parse: (raw: string, name: string) => T) {
-  return (raw: string, name: string): T | null => parse(raw, name);
-}
-
 function option<T>(o: Option<T>): Option<T> {
   return o;
+}
+
+/** A bench setting whose default (null) keeps the profile's own value. */
+function profileOption<T>(env: string, flag: string, doc: string, parse: (raw: string, name: string) => T) {
+  return option<T | null>({ env, flag, doc, default: null, parse });
 }
 
 export const OPTIONS = {
@@ -276,97 +276,74 @@ export const BENCH_OPTIONS = {
     default: false,
     parse: flag,
   }),
-  profileUsers: option({
-    env: 'BUSBENCH_BENCH_USERS',
-    flag: '--users <n>',
-    doc: "simulated users (null: the profile's)",
-    default: null as number | null,
-    parse: orProfile(integer(1)),
-  }),
-  browsers: option({
-    env: 'BUSBENCH_BROWSERS',
-    flag: '--browsers <n>',
-    doc: "browsers per user (null: the profile's)",
-    default: null as number | null,
-    parse: orProfile(integer(1)),
-  }),
-  tabs: option({
-    env: 'BUSBENCH_TABS',
-    flag: '--tabs <n>',
-    doc: "tabs per browser (null: the profile's)",
-    default: null as number | null,
-    parse: orProfile(integer(1)),
-  }),
-  tabMode: option({
-    env: 'BUSBENCH_TAB_MODE',
-    flag: '--tab-mode <mode>',
-    doc: "every-tab (each tab polls, Odoo 8) or leader-tab (one tab per browser polls, Odoo 9-15) (null: the profile's)",
-    default: null as 'every-tab' | 'leader-tab' | null,
-    parse: orProfile(oneOf(['every-tab', 'leader-tab'] as const)),
-  }),
-  connections: option({
-    env: 'BUSBENCH_CONNECTIONS',
-    flag: '--connections <n>',
-    doc: "HTTP connections per origin in each simulated browser (browsers: 6) (null: the profile's)",
-    default: null as number | null,
-    parse: orProfile(integer(1)),
-  }),
-  hidden: option({
-    env: 'BUSBENCH_HIDDEN',
-    flag: '--hidden <fraction>',
-    doc: "share of tabs hidden, 0 to 1 (null: the profile's)",
-    default: null as number | null,
-    parse: orProfile(fraction),
-  }),
-  duration: option({
-    env: 'BUSBENCH_DURATION',
-    flag: '--duration <s>',
-    doc: "seconds measured per case (null: the profile's, or 6 with --quick)",
-    default: null as number | null,
-    parse: orProfile(seconds),
-  }),
-  warmup: option({
-    env: 'BUSBENCH_WARMUP',
-    flag: '--warmup <s>',
-    doc: "seconds of load before measuring (null: the profile's, or 3 with --quick)",
-    default: null as number | null,
-    parse: orProfile(seconds),
-  }),
-  rate: option({
-    env: 'BUSBENCH_RATE',
-    flag: '--rate <posts/s>',
-    doc: "chat posts per second, open model (null: the profile's)",
-    default: null as number | null,
-    parse: orProfile(perSecond),
-  }),
-  benchPollTimeout: option({
-    env: 'BUSBENCH_BENCH_POLL_TIMEOUT',
-    flag: '--poll-timeout <s>',
-    doc: "poll timeout for server and tabs (null: the profile's)",
-    default: null as number | null,
-    parse: orProfile(seconds),
-  }),
-  presences: option({
-    env: 'BUSBENCH_PRESENCES',
-    flag: '--presence <list>',
-    doc: "presence strategies to compare, e.g. every-poll,upsert (null: the profile's)",
-    default: null as PresenceStrategy[] | null,
-    parse: orProfile(listOf(PRESENCE_STRATEGIES)),
-  }),
-  isolations: option({
-    env: 'BUSBENCH_ISOLATIONS',
-    flag: '--isolation <list>',
-    doc: "isolation levels to compare (null: the profile's)",
-    default: null as IsolationLevel[] | null,
-    parse: orProfile(listOf(ISOLATION_LEVELS)),
-  }),
-  dispatches: option({
-    env: 'BUSBENCH_DISPATCHES',
-    flag: '--dispatch <list>',
-    doc: "bus dispatch modes to compare (null: the server's --dispatch, per-waiter unless BUSBENCH_DISPATCH says otherwise)",
-    default: null as DispatchMode[] | null,
-    parse: orProfile(listOf(DISPATCH_MODES)),
-  }),
+  profileUsers: profileOption(
+    'BUSBENCH_BENCH_USERS',
+    '--users <n>',
+    "simulated users (null: the profile's)",
+    integer(1),
+  ),
+  browsers: profileOption('BUSBENCH_BROWSERS', '--browsers <n>', "browsers per user (null: the profile's)", integer(1)),
+  tabs: profileOption('BUSBENCH_TABS', '--tabs <n>', "tabs per browser (null: the profile's)", integer(1)),
+  tabMode: profileOption(
+    'BUSBENCH_TAB_MODE',
+    '--tab-mode <mode>',
+    "every-tab (each tab polls, Odoo 8) or leader-tab (one tab per browser polls, Odoo 9-15) (null: the profile's)",
+    oneOf(['every-tab', 'leader-tab'] as const),
+  ),
+  connections: profileOption(
+    'BUSBENCH_CONNECTIONS',
+    '--connections <n>',
+    "HTTP connections per origin in each simulated browser (browsers: 6) (null: the profile's)",
+    integer(1),
+  ),
+  hidden: profileOption(
+    'BUSBENCH_HIDDEN',
+    '--hidden <fraction>',
+    "share of tabs hidden, 0 to 1 (null: the profile's)",
+    fraction,
+  ),
+  duration: profileOption(
+    'BUSBENCH_DURATION',
+    '--duration <s>',
+    "seconds measured per case (null: the profile's, or 6 with --quick)",
+    seconds,
+  ),
+  warmup: profileOption(
+    'BUSBENCH_WARMUP',
+    '--warmup <s>',
+    "seconds of load before measuring (null: the profile's, or 3 with --quick)",
+    seconds,
+  ),
+  rate: profileOption(
+    'BUSBENCH_RATE',
+    '--rate <posts/s>',
+    "chat posts per second, open model (null: the profile's)",
+    perSecond,
+  ),
+  benchPollTimeout: profileOption(
+    'BUSBENCH_BENCH_POLL_TIMEOUT',
+    '--poll-timeout <s>',
+    "poll timeout for server and tabs (null: the profile's)",
+    seconds,
+  ),
+  presences: profileOption(
+    'BUSBENCH_PRESENCES',
+    '--presence <list>',
+    "presence strategies to compare, e.g. every-poll,upsert (null: the profile's)",
+    listOf(PRESENCE_STRATEGIES),
+  ),
+  isolations: profileOption(
+    'BUSBENCH_ISOLATIONS',
+    '--isolation <list>',
+    "isolation levels to compare (null: the profile's)",
+    listOf(ISOLATION_LEVELS),
+  ),
+  dispatches: profileOption(
+    'BUSBENCH_DISPATCHES',
+    '--dispatch <list>',
+    "bus dispatch modes to compare (null: the server's --dispatch, per-waiter unless BUSBENCH_DISPATCH says otherwise)",
+    listOf(DISPATCH_MODES),
+  ),
   repeat: option({
     env: 'BUSBENCH_REPEAT',
     flag: '--repeat <n>',

@@ -23,9 +23,13 @@ const OS_PROCESSES: Record<string, number> = {
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 
 /** A few seconds of load: small enough for CI, long enough for every phase to happen. */
-const SHORT = ['--warmup', '1', '--duration', '3', '--poll-timeout', '5'];
+const SHORT = { warmup: 1, duration: 3, 'poll-timeout': 5 };
 
-async function bench(args: string[]): Promise<{ run: RunFile; dir: string; stdout: string; stderr: string }> {
+/** `busbench bench` with these flags (`{ users: 6 }` is `--users 6`), into a fresh results folder. */
+async function bench(
+  flags: Record<string, string | number>,
+): Promise<{ run: RunFile; dir: string; stdout: string; stderr: string }> {
+  const args = Object.entries(flags).flatMap(([flag, value]) => [`--${flag}`, String(value)]);
   const out = await mkdtemp(path.join(os.tmpdir(), 'busbench-results-'));
   const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, 'bench', '--out', out, ...args], {
     env: { ...process.env, DATABASE_URL: adminUrl(), CI: 'true' },
@@ -45,19 +49,14 @@ function only(run: RunFile, id: string): CaseResult {
 }
 
 test('a short run of every layout delivers every message once, in order, and writes a valid run', async () => {
-  const { run, dir, stdout } = await bench([
-    '--layouts',
-    TOPOLOGIES.join(','),
-    '--users',
-    '6',
-    '--tabs',
-    '2',
-    '--rate',
-    '5',
-    '--threads',
-    '16',
+  const { run, dir, stdout } = await bench({
+    layouts: TOPOLOGIES.join(','),
+    users: 6,
+    tabs: 2,
+    rate: 5,
+    threads: 16,
     ...SHORT,
-  ]);
+  });
   assert.deepEqual(
     run.cases.map((c) => c.topology),
     [...TOPOLOGIES],
@@ -97,28 +96,18 @@ test('a short run of every layout delivers every message once, in order, and wri
 });
 
 test('every-poll presence at repeatable-read conflicts and retries; upsert conflicts less', async () => {
-  const { run } = await bench([
-    '--layouts',
-    'single-process',
-    '--profile',
-    'presence-storm',
-    '--users',
-    '3',
-    '--browsers',
-    '2',
-    '--tabs',
-    '3',
-    '--presence',
-    'every-poll,upsert',
-    '--isolation',
-    'repeatable-read',
-    '--rate',
-    '1',
-    '--warmup',
-    '1',
-    '--duration',
-    '4',
-  ]);
+  const { run } = await bench({
+    layouts: 'single-process',
+    profile: 'presence-storm',
+    users: 3,
+    browsers: 2,
+    tabs: 3,
+    presence: 'every-poll,upsert',
+    isolation: 'repeatable-read',
+    rate: 1,
+    warmup: 1,
+    duration: 4,
+  });
   const everyPoll = only(run, 'single-process presence=every-poll').totals.database.app.by_endpoint['presence.poll'];
   const upsert = only(run, 'single-process presence=upsert').totals.database.app.by_endpoint['presence.poll'];
   assert.ok(everyPoll && everyPoll.serialization_failures > 0, `every-poll: ${JSON.stringify(everyPoll)}`);
@@ -130,24 +119,16 @@ test('every-poll presence at repeatable-read conflicts and retries; upsert confl
 });
 
 test("a browser's 7th long-polling tab waits for one of its 6 connections", async () => {
-  const { run } = await bench([
-    '--layouts',
-    'single-process',
-    '--users',
-    '1',
-    '--tabs',
-    '7',
-    '--connections',
-    '6',
-    '--rate',
-    '0',
-    '--warmup',
-    '1',
-    '--duration',
-    '2',
-    '--poll-timeout',
-    '30',
-  ]);
+  const { run } = await bench({
+    layouts: 'single-process',
+    users: 1,
+    tabs: 7,
+    connections: 6,
+    rate: 0,
+    warmup: 1,
+    duration: 2,
+    'poll-timeout': 30,
+  });
   const t = run.cases[0]?.totals;
   assert.ok(t);
   assert.equal(t.client.http_connections_peak_per_browser, 6);
@@ -160,21 +141,15 @@ test("a browser's 7th long-polling tab waits for one of its 6 connections", asyn
 });
 
 test('in leader-tab mode one tab per browser polls, and every tab still gets every message', async () => {
-  const { run } = await bench([
-    '--layouts',
-    'single-process',
-    '--users',
-    '2',
-    '--browsers',
-    '2',
-    '--tabs',
-    '5',
-    '--tab-mode',
-    'leader-tab',
-    '--rate',
-    '4',
+  const { run } = await bench({
+    layouts: 'single-process',
+    users: 2,
+    browsers: 2,
+    tabs: 5,
+    'tab-mode': 'leader-tab',
+    rate: 4,
     ...SHORT,
-  ]);
+  });
   const t = run.cases[0]?.totals;
   assert.ok(t);
   assert.equal(t.client.tabs, 20);
@@ -190,7 +165,7 @@ test('report.html of a real run renders in Chromium without errors', async (t) =
     t.skip(why);
     return;
   }
-  const { dir } = await bench(['--layouts', 'single-process,dedicated-longpoll', '--users', '3', ...SHORT]);
+  const { dir } = await bench({ layouts: 'single-process,dedicated-longpoll', users: 3, ...SHORT });
   const rendered = await renderInChromium(path.join(dir, 'report.html'));
   assert.deepEqual(rendered.consoleErrors, []);
   assert.deepEqual(rendered.pageErrors, []);
@@ -198,21 +173,15 @@ test('report.html of a real run renders in Chromium without errors', async (t) =
 });
 
 test('hidden tabs poll slowly, and still get every message once the drain reveals them', async () => {
-  const { run } = await bench([
-    '--layouts',
-    'single-process',
-    '--profile',
-    'hidden-tabs',
-    '--users',
-    '4',
-    '--tabs',
-    '2',
-    '--hidden',
-    '0.5',
-    '--rate',
-    '4',
+  const { run } = await bench({
+    layouts: 'single-process',
+    profile: 'hidden-tabs',
+    users: 4,
+    tabs: 2,
+    hidden: 0.5,
+    rate: 4,
     ...SHORT,
-  ]);
+  });
   const t = run.cases[0]?.totals;
   assert.ok(t);
   assert.equal(t.delivery.lost + t.delivery.pending + t.delivery.duplicated + t.delivery.out_of_order, 0);
