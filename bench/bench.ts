@@ -5,6 +5,8 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { caseWarnings, derive } from '../loadtests/lib/case-figures.js';
+import { round } from '../loadtests/lib/numbers.js';
 import { PROFILES, type Profile, QUICK } from '../loadtests/lib/profiles.js';
 import {
   type BenchOptions,
@@ -25,8 +27,9 @@ import {
 } from '../src/postgres-server.js';
 import { topologies } from '../topologies/index.js';
 import { formatComparison, formatSpread } from './compare.js';
+import { assertK6, runK6Load } from './k6-engine.js';
 import { type LayoutProcess, spawnLayout } from './layout-process.js';
-import { rate, round, total } from './numbers.js';
+import { serveLoadMetrics } from './load-metrics.js';
 import { Progress } from './progress.js';
 import type { CaseResult, CaseTotals, RunFile } from './results.js';
 import { writeRunFiles } from './run-file.js';
@@ -117,8 +120,10 @@ export interface BenchResult {
 export async function runBench(options: BenchOptions, server: Config, command: string): Promise<BenchResult> {
   const profile = resolveProfile(options);
   const cases = casesOf(options, profile, server);
+  if (options.engine === 'k6') assertK6();
   const progress = new Progress();
   const startedAt = new Date();
+  const dir = path.join(options.out, startedAt.toISOString().replace(/[:.]/g, '-'));
   const budgets = cases.map((c) => topologies[c.topology].budget(caseConfig(server, profile, c).config).total);
   // Room for the largest layout plus the sampler, the admin connection and psql.
   const maxConnections = Math.max(100, ...budgets.map((b) => b + 20));
@@ -146,7 +151,17 @@ export async function runBench(options: BenchOptions, server: Config, command: s
   try {
     for (const [i, c] of cases.entries()) {
       try {
-        results.push(await runCase(c, `${i + 1}/${cases.length}`, { profile, server, database, progress, current }));
+        const ctx = {
+          profile,
+          server,
+          database,
+          progress,
+          current,
+          engine: options.engine,
+          dir,
+          metricsPort: options.metricsPort,
+        };
+        results.push(await runCase(c, `${i + 1}/${cases.length}`, ctx));
       } catch (err) {
         // One broken case must not throw away the others: report it and go on.
         failed.push(`${c.id}: ${(err as Error).message}`);
@@ -162,7 +177,7 @@ export async function runBench(options: BenchOptions, server: Config, command: s
   if (failed.length > 0) process.exitCode = 1;
   const run: RunFile = {
     schema: 'busbench/run@1',
-    engine: 'node',
+    engine: options.engine,
     started_at: startedAt.toISOString(),
     finished_at: new Date().toISOString(),
     command,
@@ -182,7 +197,6 @@ export async function runBench(options: BenchOptions, server: Config, command: s
     },
     cases: results,
   };
-  const dir = path.join(options.out, startedAt.toISOString().replace(/[:.]/g, '-'));
   const files = await writeRunFiles(dir, run);
   process.stdout.write(`\n${formatComparison(run)}\n`);
   const spread = formatSpread(run);
@@ -199,6 +213,10 @@ async function runCase(
     database: PostgresServer;
     progress: Progress;
     current: { layout?: LayoutProcess };
+    engine: 'node' | 'k6';
+    /** The run's results folder (k6 writes each case's files below it). */
+    dir: string;
+    metricsPort: number;
   },
 ): Promise<CaseResult> {
   const { profile, progress, database } = ctx;
@@ -212,12 +230,47 @@ async function runCase(
     throw err;
   });
   ctx.current.layout = layout;
+  const serverConfig = { ...config, databaseUrl: redact(databaseUrl) };
+  const slug = c.id.replace(/[^a-z0-9-]+/gi, '-');
+  const testid = `${path.basename(ctx.dir)}-${slug}`;
+  if (ctx.engine === 'k6') {
+    try {
+      const { result } = await runK6Load({
+        profile,
+        layout,
+        databaseUrl,
+        topology: c.topology,
+        caseId: c.id,
+        testid,
+        outDir: path.join(ctx.dir, 'k6', slug),
+        progress,
+      });
+      return {
+        ...result,
+        presence: c.presence,
+        isolation: c.isolation,
+        dispatch: c.dispatch,
+        server_config: serverConfig,
+      };
+    } finally {
+      await layout.stop();
+      ctx.current.layout = undefined;
+      await dropDatabase(database.adminUrl, dbName).catch(() => {});
+    }
+  }
   const runner = new Runner(profile, {
     appUrl: layout.url,
     busUrl: layout.busUrl,
     runTag: randomBytes(4).toString('hex'),
   });
   const sampler = new Sampler(runner, `${layout.url}/metrics`, databaseUrl);
+  const live = ctx.metricsPort
+    ? await serveLoadMetrics(
+        runner,
+        { testid, topology: c.topology, profile: profile.name },
+        { host: ctx.server.host, port: ctx.metricsPort },
+      )
+    : undefined;
   const startedAt = new Date();
   const caseStart = Date.now();
   const total = profile.warmup + profile.duration;
@@ -244,6 +297,7 @@ async function runCase(
     runner.setPhase('drain');
     await sampler.setPhase('drain');
     await runner.drain(profile.drain * 1000);
+    live?.finish(runner.deliveries().lost);
     await sampler.stop();
     // No new requests from here; shutdown answers the parked polls (empty) and the loops end.
     void runner.stop();
@@ -253,7 +307,7 @@ async function runCase(
     const totals: CaseTotals = {
       ...client,
       ...serverSide,
-      derived: derive(client, serverSide, measured),
+      derived: derive({ ...client, ...serverSide }, measured),
     };
     const result: CaseResult = {
       id: c.id,
@@ -261,7 +315,7 @@ async function runCase(
       presence: c.presence,
       isolation: c.isolation,
       dispatch: c.dispatch,
-      server_config: { ...config, databaseUrl: redact(databaseUrl) },
+      server_config: serverConfig,
       started_at: startedAt.toISOString(),
       measured_seconds: round(measured),
       totals,
@@ -280,29 +334,12 @@ async function runCase(
     ctx.current.layout = undefined;
     // Once the layout is gone every request fails at once, so the tab loops end quickly.
     await Promise.race([loops, sleep(5000)]);
-    await Promise.all([runner.close(), sampler.stop()]);
+    await Promise.all([runner.close(), sampler.stop(), live?.close()]);
     await dropDatabase(database.adminUrl, dbName).catch(() => {});
   }
 }
 
-function derive(
-  client: Pick<CaseTotals, 'client' | 'delivery'>,
-  serverSide: Pick<CaseTotals, 'server' | 'database'>,
-  seconds: number,
-): CaseTotals['derived'] {
-  const app = serverSide.database.app.total;
-  const failed = app.serialization_failures + app.deadlocks + app.lock_not_available;
-  const requests = total(Object.values(client.client.requests).flatMap((byStatus) => Object.values(byStatus)));
-  return {
-    failures_per_1000_tx: rate(failed, app.commits, 1000),
-    final_failures_per_1000_tx: rate(app.final_failures, app.commits, 1000),
-    db_connections_per_1000_tabs: rate(serverSide.database.peak_connections, client.client.tabs, 1000),
-    http_connections_per_tab: rate(client.client.http_connections_peak, client.client.tabs),
-    requests_per_second: rate(requests, seconds),
-  };
-}
-
-/** What a reader must not miss: anything that makes the figures suspect or shows a bug. */
+/** The case's warnings plus what only the Node engine sees: failed logins, a bad exit. */
 function warnings(
   t: CaseTotals,
   exitCode: number | null,
@@ -312,27 +349,7 @@ function warnings(
   if (openFailures.count > 0) {
     out.push(`${openFailures.count} browsers could not log in or list their channels (first: ${openFailures.first})`);
   }
-  const b = t.client.behind_schedule;
-  if (b.late_posts > 0) {
-    out.push(
-      `the runner fell behind schedule: ${b.late_posts} posts sent over 50 ms late (max ${b.max_lag_ms} ms); latencies are from due times`,
-    );
-  }
-  const d = t.delivery;
-  if (d.lost > 0) out.push(`${d.lost} of ${d.expected} expected deliveries were lost`);
-  if (d.pending > 0) {
-    out.push(
-      `${d.pending} of ${d.expected} expected deliveries had not arrived when the run ended (polls still queued)`,
-    );
-  }
-  if (d.duplicated > 0) out.push(`${d.duplicated} deliveries were duplicates`);
-  if (d.out_of_order > 0) out.push(`${d.out_of_order} deliveries arrived out of order`);
-  if (d.posts_failed > 0) out.push(`${d.posts_failed} posts failed or were still unanswered when the run ended`);
-  const failedRequests = Object.values(t.client.requests)
-    .flatMap((byStatus) => Object.entries(byStatus))
-    .filter(([status]) => status === 'error' || Number(status) >= 500)
-    .reduce((n, [, count]) => n + count, 0);
-  if (failedRequests > 0) out.push(`${failedRequests} requests got a 5xx or no answer`);
+  out.push(...caseWarnings(t));
   if (exitCode !== 0) out.push(`the layout exited with code ${exitCode} when stopped`);
   return out;
 }

@@ -7,12 +7,12 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { round, total } from '../loadtests/lib/numbers.js';
 import { PROFILES, type Profile } from '../loadtests/lib/profiles.js';
+import { sum } from '../loadtests/lib/prometheus-text.js';
 import type { Config, DispatchMode } from '../src/config.js';
 import { createDatabase, dropDatabase, existingServer, startEmbeddedPostgres } from '../src/postgres-server.js';
 import { spawnLayout } from './layout-process.js';
-import { round, total } from './numbers.js';
-import { sum } from './prometheus-text.js';
 import type { Percentiles } from './results.js';
 import { Runner } from './runner.js';
 import { Sampler } from './sampler.js';

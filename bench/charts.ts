@@ -2,8 +2,8 @@
 // them as SVG from the same objects, so the options must stay plain JSON: no formatter
 // functions, which would not survive being inlined into report.html.
 import type { BarSeriesOption, EChartsOption, LineSeriesOption } from 'echarts';
+import { round } from '../loadtests/lib/numbers.js';
 import { cpuPercent, keptUp, peakRssMb } from './compare.js';
-import { round } from './numbers.js';
 import type { CaseResult, RunFile, Sample } from './results.js';
 
 export interface ChartSpec {

@@ -1,7 +1,7 @@
 // The key figures of a case as plain-text tables: the one `busbench bench` prints when it
 // finishes, and the side-by-side of two runs that `busbench compare` prints. The charts and
 // the report's headline use the same figures, so the terminal and the report never disagree.
-import { total } from './numbers.js';
+import { total } from '../loadtests/lib/numbers.js';
 import type { CaseResult, RunFile } from './results.js';
 
 export interface KeyFigure {

@@ -4,9 +4,9 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as echarts from 'echarts';
+import { total } from '../loadtests/lib/numbers.js';
 import { buildCharts, type ChartSpec, caseColor, extremes } from './charts.js';
 import { formatNumber, KEY_FIGURES, keptUp } from './compare.js';
-import { total } from './numbers.js';
 import type { CaseResult, RunFile } from './results.js';
 
 // echarts.common has every piece the charts use (line, bar, markArea, legend, tooltip,

@@ -28,6 +28,16 @@ export interface ClientSample {
   deliveryP99Ms: number | null;
 }
 
+/** Live events for an exporter (bench/load-metrics.ts); the run's totals don't depend on it. */
+export interface RunnerObserver {
+  request(endpoint: string, status: number, ms: number): void;
+  poll(withData: boolean): void;
+  /** An expected post reached a tab for the first time, `latencyMs` after it was due. */
+  delivered(latencyMs: number): void;
+  duplicate(): void;
+  postFailed(): void;
+}
+
 /** One simulated browser's network: a BrowserPool per origin, shared by all its tabs. */
 class BrowserTransport implements Transport {
   readonly #pools = new Map<string, BrowserPool>();
@@ -150,6 +160,7 @@ export class Runner {
   #lastPostId = 0;
   #requestCount = 0;
   #scheduler: Promise<void> | undefined;
+  #observer: RunnerObserver | undefined;
 
   // Totals over the measure phase.
   readonly #requests: Record<string, Record<string, number>> = {};
@@ -169,6 +180,15 @@ export class Runner {
   constructor(profile: Profile, target: RunnerTarget) {
     this.profile = profile;
     this.#target = target;
+  }
+
+  observe(observer: RunnerObserver): void {
+    this.#observer = observer;
+  }
+
+  /** Browsers that opened (logged in and started polling). */
+  get browsers(): number {
+    return this.#openBrowsers.length;
   }
 
   /** Browsers whose login or channel list failed (they never polled), and the first reason. */
@@ -219,6 +239,7 @@ export class Runner {
           runTag: this.#target.runTag,
           transport,
           onReceipt: (r) => this.#receipt(r),
+          onPoll: (withData) => this.#observer?.poll(withData),
         }),
       );
     }
@@ -305,6 +326,7 @@ export class Runner {
     const { channel, sentAt, ackedAt, reply } = await browser.post(tab, postId, due, this.profile.postTo);
     if (this.#frozen) return;
     const ok = reply.status === 201;
+    if (!ok) this.#observer?.postFailed();
     this.#posts.push({ postId, channel, sentAt, ackedAt, ok });
     if (this.#inMeasure(due)) recordMs(this.#postLatency, Date.now() - due);
   }
@@ -314,14 +336,17 @@ export class Runner {
   }
 
   #receipt(r: Receipt): void {
+    if (r.kind === 'duplicate') this.#observer?.duplicate();
     // Only deliveries the check expects: a first poll also replays older posts from the buffer.
     if (r.kind !== 'first' || r.tab.startedAt === 0 || r.due < r.tab.startedAt) return;
+    this.#observer?.delivered(r.at - r.due);
     this.#second.deliveries++;
     recordMs(this.#second.delivery, r.at - r.due);
     if (this.#inMeasure(r.due)) recordMs(this.#deliveryLatency, r.at - r.due);
   }
 
   recordRequest(endpoint: string, status: number, ms: number): void {
+    this.#observer?.request(endpoint, status, ms);
     this.#requestCount++;
     this.#second.requests++;
     if (status === 0 || status >= 400) this.#second.errors++;

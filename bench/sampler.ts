@@ -6,16 +6,11 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { Pool } from 'undici';
-import { round, total } from './numbers.js';
-import { byLabel, type PromSample, parsePrometheusText, sum } from './prometheus-text.js';
+import { round, total } from '../loadtests/lib/numbers.js';
+import { byLabel, type PromSample, parsePrometheusText, sum } from '../loadtests/lib/prometheus-text.js';
+import { byApplication, connectionGroups, type DatabaseCounters, databaseCounters } from '../src/db-stats.js';
 import type { CaseTotals, EndpointTx, ProcessFigures, Sample } from './results.js';
 import type { Phase, Runner } from './runner.js';
-
-interface DbStats {
-  commits: number;
-  rollbacks: number;
-  deadlocks: number;
-}
 
 interface Tick {
   at: number;
@@ -37,9 +32,9 @@ export class Sampler {
   #loop: Promise<void> | undefined;
   #stopped = false;
   #stopping: Promise<void> | undefined;
-  #previous: { at: number; prom: PromSample[]; db: DbStats } | undefined;
+  #previous: { at: number; prom: PromSample[]; db: DatabaseCounters } | undefined;
   /** /metrics and pg_stat_database when the measurement began and ended. */
-  #edges: { prom: PromSample[]; db: DbStats; at: number }[] = [];
+  #edges: { prom: PromSample[]; db: DatabaseCounters; at: number }[] = [];
 
   constructor(runner: Runner, metricsUrl: string, databaseUrl: string) {
     this.#runner = runner;
@@ -161,26 +156,13 @@ export class Sampler {
     return parsePrometheusText(text);
   }
 
-  async #dbStats(): Promise<DbStats> {
-    const { rows } = await this.#db.query<{ xact_commit: string; xact_rollback: string; deadlocks: string }>(
-      'SELECT xact_commit, xact_rollback, deadlocks FROM pg_stat_database WHERE datname = current_database()',
-    );
-    const row = rows[0];
-    return {
-      commits: Number(row?.xact_commit),
-      rollbacks: Number(row?.xact_rollback),
-      deadlocks: Number(row?.deadlocks),
-    };
+  #dbStats(): Promise<DatabaseCounters> {
+    return databaseCounters(this.#db);
   }
 
   /** Connections to this database by application_name, the sampler's own excluded. */
   async connections(): Promise<Record<string, number>> {
-    const { rows } = await this.#db.query<{ app: string; n: number }>(
-      `SELECT coalesce(nullif(application_name, ''), '(unnamed)') AS app, count(*)::int AS n FROM pg_stat_activity
-       WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
-       GROUP BY 1 ORDER BY 1`,
-    );
-    return Object.fromEntries(rows.map((r) => [r.app, r.n]));
+    return byApplication(await connectionGroups(this.#db));
   }
 
   /** The 1 s series with t relative to the start of the measurement. */
@@ -251,8 +233,11 @@ export class Sampler {
       for (const endpoint of endpoints) {
         const d = (name: string, match: Record<string, string> = {}) =>
           Math.max(0, sum(end.prom, name, { endpoint, ...match }) - sum(begin.prom, name, { endpoint, ...match }));
+        const attempts = d('busbench_tx_attempts_total');
+        // The server starts every endpoint's series at 0; only those that ran are figures.
+        if (attempts === 0) continue;
         const tx: EndpointTx = {
-          attempts: d('busbench_tx_attempts_total'),
+          attempts,
           commits: d('busbench_tx_commits_total'),
           serialization_failures: d('busbench_tx_failures_total', { sqlstate: SQLSTATES.serialization_failures }),
           deadlocks: d('busbench_tx_failures_total', { sqlstate: SQLSTATES.deadlocks }),

@@ -18,6 +18,8 @@ export interface AppRequest {
   /** Path and query, as in the request line. */
   url: string;
   host: string | undefined;
+  /** Came through a reverse proxy (X-Forwarded-For): the proxy routes /bus/ on the client's origin. */
+  proxied: boolean;
   authorization: string | undefined;
   body: string;
 }
@@ -177,7 +179,8 @@ export class App {
     return {
       body: {
         topology: this.#config.topology,
-        bus_url: dedicated ? this.#origin(req.host, this.#config.busPort) : null,
+        // Behind nginx (docker-compose, and Odoo in production) /bus/ is on the same origin.
+        bus_url: dedicated && !req.proxied ? this.#origin(req.host, this.#config.busPort) : null,
         poll_timeout: this.#config.pollTimeout,
         presence: this.#config.presence,
         isolation: this.#config.isolation,

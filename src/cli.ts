@@ -7,12 +7,14 @@ import {
   BENCH_OPTIONS,
   CAPACITY_OPTIONS,
   type ConfigKey,
+  EXPORTER_OPTIONS,
   loadBenchOptions,
   loadCapacityOptions,
   loadConfig,
+  loadExporterOptions,
   OPTIONS,
 } from './config.js';
-import { BusbenchError } from './errors.js';
+import { BusbenchError, errors } from './errors.js';
 import { serve } from './serve.js';
 
 const program = new Command('busbench').description(
@@ -120,6 +122,32 @@ addOptions(
     server,
   );
   console.log(formatCapacity(figures));
+});
+
+addOptions(
+  addOptions(
+    program
+      .command('db-exporter')
+      .description(
+        "serve PostgreSQL's view of a run for Prometheus: connections by application_name and state, commits, rollbacks, deadlocks, lock waits",
+      ),
+    EXPORTER_OPTIONS,
+  ),
+  { host: OPTIONS.host, databaseUrl: OPTIONS.databaseUrl },
+).action(async (flags: Record<string, unknown>) => {
+  const { startDbExporter } = await import('./db-exporter.js');
+  const { exporterPort } = loadExporterOptions(byKey(EXPORTER_OPTIONS, flags));
+  const { host, databaseUrl } = loadConfig(byKey({ host: OPTIONS.host, databaseUrl: OPTIONS.databaseUrl }, flags));
+  if (!databaseUrl)
+    throw errors.config(
+      'DATABASE_URL',
+      'db-exporter reports on an existing server: set DATABASE_URL or --database-url',
+    );
+  const exporter = await startDbExporter({ databaseUrl, host, port: exporterPort });
+  console.log(`busbench db-exporter ready ${JSON.stringify({ url: `${exporter.url}/metrics` })}`);
+  const stop = () => void exporter.close().then(() => process.exit(0));
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
 });
 
 program

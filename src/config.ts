@@ -255,6 +255,20 @@ export const OPTIONS = {
  * presence, isolation and dispatch take lists and the bench runs every combination.
  */
 export const BENCH_OPTIONS = {
+  engine: option({
+    env: 'BUSBENCH_ENGINE',
+    flag: '--engine <name>',
+    doc: 'load generator: node (built in) or k6 (a k6 on PATH runs loadtests/<profile>.js per case)',
+    default: 'node' as 'node' | 'k6',
+    parse: oneOf(['node', 'k6'] as const),
+  }),
+  metricsPort: option({
+    env: 'BUSBENCH_METRICS_PORT',
+    flag: '--metrics-port <n>',
+    doc: "node engine: serve the runner's live figures for Prometheus on this port, under k6's metric names (the k6 dashboard); 0: off",
+    default: 0,
+    parse: integer(0),
+  }),
   layouts: option({
     env: 'BUSBENCH_LAYOUTS',
     flag: '--layouts <list>',
@@ -385,6 +399,17 @@ export const CAPACITY_OPTIONS = {
   }),
 };
 
+/** `busbench db-exporter`: PostgreSQL's view of a run (connections, commits, locks) for Prometheus. */
+export const EXPORTER_OPTIONS = {
+  exporterPort: option({
+    env: 'BUSBENCH_EXPORTER_PORT',
+    flag: '--port <n>',
+    doc: "port of the exporter's GET /metrics (postgres_exporter's is 9187); 0 picks a free port",
+    default: 9187,
+    parse: integer(0),
+  }),
+};
+
 /** Server settings the bench sets per case itself (from the profile and the sweep). */
 export const BENCH_CONTROLLED = [
   'topology',
@@ -404,6 +429,7 @@ export type Config = Values<typeof OPTIONS>;
 export type ConfigKey = keyof Config;
 export type BenchOptions = Values<typeof BENCH_OPTIONS>;
 export type CapacityConfig = Values<typeof CAPACITY_OPTIONS>;
+export type ExporterConfig = Values<typeof EXPORTER_OPTIONS>;
 
 /** Defaults, overridden by the environment, overridden by flags (already-parsed strings). */
 export function loadConfig(
@@ -425,6 +451,13 @@ export function loadCapacityOptions(
   env: NodeJS.ProcessEnv = process.env,
 ): CapacityConfig {
   return loadOptions(CAPACITY_OPTIONS, flags, env);
+}
+
+export function loadExporterOptions(
+  flags: Partial<Record<keyof ExporterConfig, string>> = {},
+  env: NodeJS.ProcessEnv = process.env,
+): ExporterConfig {
+  return loadOptions(EXPORTER_OPTIONS, flags, env);
 }
 
 function loadOptions<T extends Record<string, Option<unknown>>>(

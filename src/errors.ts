@@ -43,6 +43,14 @@ export const errors = {
       2,
       `${path} ${problem}; pass a results/<timestamp> directory written by "busbench bench" of this version`,
     ),
+  noK6: () =>
+    new BusbenchError(
+      'E_NO_K6',
+      2,
+      'k6 is not on PATH. Install it (https://grafana.com/docs/k6/latest/set-up/install-k6/: "brew install k6", ' +
+        '"winget install k6", the Debian/Ubuntu apt repository, or the grafana/k6 Docker image), or run without --engine k6 ' +
+        'to use the built-in Node runner',
+    ),
   badJson: (detail: string) =>
     new BusbenchError('E_BAD_JSON', 400, `request body is not valid JSON (${detail}); send a JSON object`),
   badInput: (field: string, problem: string) => new BusbenchError('E_BAD_INPUT', 400, `${field} ${problem}`, { field }),

@@ -90,6 +90,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       method: req.method ?? 'GET',
       url: req.url ?? '/',
       host: req.headers.host,
+      proxied: req.headers['x-forwarded-for'] !== undefined,
       authorization: req.headers.authorization,
       body,
     });

@@ -3,6 +3,13 @@
 // per process (sockets, parked polls, pool use) carry `process`, so they stay apart.
 import client from 'prom-client';
 import type { TopologyName } from './config.js';
+import { RETRYABLE_SQLSTATES } from './transaction.js';
+
+/**
+ * The names units of work count under (Database.transaction's first argument). Their series
+ * start at 0, so a dashboard shows "no failures yet" instead of "no data".
+ */
+export const TX_ENDPOINTS = ['session.login', 'chat.post', 'chat.members', 'presence.poll', 'presence.set'];
 
 export type MetricsJson = Awaited<ReturnType<client.Registry['getMetricsAsJSON']>>;
 
@@ -95,6 +102,15 @@ export class Metrics {
     this.cacheInvalidations = counter('busbench_cache_invalidations_total', 'Membership caches cleared by signaling');
 
     this.workerRestarts = counter('busbench_worker_restarts_total', 'Crashed worker processes restarted');
+
+    for (const endpoint of TX_ENDPOINTS) {
+      for (const c of [this.txAttempts, this.txCommits, this.txRetries]) c.inc({ endpoint }, 0);
+      for (const sqlstate of RETRYABLE_SQLSTATES) {
+        this.txFailures.inc({ endpoint, sqlstate }, 0);
+        this.txFinalFailures.inc({ endpoint, sqlstate }, 0);
+      }
+    }
+    for (const g of [this.openSockets, this.queuedRequests, this.parkedPolls]) g.set({ process: processName }, 0);
   }
 }
 

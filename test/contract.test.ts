@@ -286,6 +286,10 @@ for (const topology of TOPOLOGIES) {
       assert.match(text, /process_resident_memory_bytes\{/);
       const config = await request<{ topology: string; bus_url: string | null }>('GET', `${layout.url}/config`);
       assert.equal(config.body.topology, topology);
+      const proxied = await request<{ bus_url: string | null }>('GET', `${layout.url}/config`, {
+        headers: { 'x-forwarded-for': '10.0.0.7' },
+      });
+      assert.equal(proxied.body.bus_url, null, 'behind a reverse proxy /bus/ is on the same origin');
       if (topology === 'dedicated-longpoll') {
         assert.equal(config.body.bus_url, layout.busUrl);
         const misrouted = await request('POST', `${layout.url}/bus/poll`, {

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import pg from 'pg';
 import { type LayoutProcess, spawnLayout } from '../bench/layout-process.js';
-import { parsePrometheusText, sum } from '../bench/prometheus-text.js';
+import { parsePrometheusText, sum } from '../loadtests/lib/prometheus-text.js';
 import { createDatabase } from '../src/postgres-server.js';
 
 export { isAlive } from '../src/postgres-server.js';

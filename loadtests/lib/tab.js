@@ -36,6 +36,7 @@
  * @property {string} runTag Marks this run's posts, so other traffic on the channels is ignored.
  * @property {Transport} transport
  * @property {(receipt: Receipt) => void} onReceipt
+ * @property {(withData: boolean) => void} [onPoll] Each answered poll: did it bring notifications?
  */
 
 /** How long a tab waits after a failed poll before polling again (Odoo's client waits too). */
@@ -210,6 +211,7 @@ export class Browser {
         if (!this.stopped) await this.waker.sleep(t, RETRY_DELAY_MS);
         continue;
       }
+      if (o.onPoll) o.onPoll(body.notifications.length > 0);
       if (!answered) {
         answered = true;
         const window = t.now() - o.pollTimeout * 1000;

@@ -1,0 +1,26 @@
+// k6 load profile "hidden-tabs": the "tabs" load with three of four tabs hidden: they wait 4 s + 1-20 s between polls (seed 000).
+// The tabs behave as in `busbench bench --profile hidden-tabs` (loadtests/lib/tab.js, shared with the
+// Node runner). Run:  k6 run -e BASE_URL=http://127.0.0.1:8069 loadtests/hidden-tabs.js
+//
+// Environment (every one optional; defaults in brackets):
+//   BASE_URL        the layout's app origin, or nginx in front of it [http://127.0.0.1:8069]
+//   BUS_URL         where /bus/* goes [the bus_url GET /config names, else BASE_URL]
+//   TOPOLOGY        tag for every metric; warned about if the server says otherwise [unknown]
+//   PROFILE         use another profile's settings with this script [hidden-tabs]
+//   USERS BROWSERS TABS    users, browsers per user, tabs per browser; a VU is one browser [profile]
+//   DURATION WARMUP DRAIN  seconds measured, of load before, at most after for late deliveries [profile]
+//   RATE            chat posts per second for the whole run, open model [profile]
+//   TAB_MODE HIDDEN CONNECTIONS  every-tab|leader-tab, share of hidden tabs, connections per origin [profile]
+//   TESTID          tag testid on every metric (Grafana's testid variable) [none]
+//   METRICS_URL     the layout's Prometheus metrics [BASE_URL/metrics]
+//   DB_METRICS_URL  a `busbench db-exporter`'s metrics, for database figures [none]
+//   OUT_DIR         existing folder for run.json and k6-summary.json [.]
+//   MAX_ERROR_RATE  threshold on http_req_failed [0.01]; lost, duplicate and out-of-order must be 0
+import { k6Script } from './lib/k6-run.js';
+
+const script = k6Script('hidden-tabs');
+export const options = script.options;
+export const setup = script.setup;
+export const browser = script.browser;
+export const sampler = script.sampler;
+export const handleSummary = script.handleSummary;

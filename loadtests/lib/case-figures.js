@@ -1,0 +1,64 @@
+// The figures derived from a case's totals and the warnings a reader must not miss, for
+// both engines: `busbench bench` and the k6 scripts' handleSummary write the same run.json.
+import { rate, total } from './numbers.js';
+
+/**
+ * @typedef {import('../../bench/results.js').CaseTotals} CaseTotals
+ */
+
+/**
+ * @param {Pick<CaseTotals, 'client' | 'delivery' | 'server' | 'database'>} t
+ * @param {number} seconds Measured seconds.
+ * @returns {CaseTotals['derived']}
+ */
+export function derive(t, seconds) {
+  const app = t.database.app.total;
+  const failed = app.serialization_failures + app.deadlocks + app.lock_not_available;
+  const requests = total(
+    Object.values(t.client.requests).reduce(
+      (all, byStatus) => all.concat(Object.values(byStatus)),
+      /** @type {number[]} */ ([]),
+    ),
+  );
+  return {
+    failures_per_1000_tx: rate(failed, app.commits, 1000),
+    final_failures_per_1000_tx: rate(app.final_failures, app.commits, 1000),
+    db_connections_per_1000_tabs: rate(t.database.peak_connections, t.client.tabs, 1000),
+    http_connections_per_tab: rate(t.client.http_connections_peak, t.client.tabs),
+    requests_per_second: rate(requests, seconds),
+  };
+}
+
+/**
+ * What makes the figures suspect or shows a bug, in plain sentences.
+ * @param {CaseTotals} t
+ * @returns {string[]}
+ */
+export function caseWarnings(t) {
+  /** @type {string[]} */
+  const out = [];
+  const b = t.client.behind_schedule;
+  if (b.late_posts > 0) {
+    out.push(
+      `the load generator fell behind schedule: ${b.late_posts} posts sent over 50 ms late (max ${b.max_lag_ms} ms); latencies are from due times`,
+    );
+  }
+  const d = t.delivery;
+  if (d.lost > 0) out.push(`${d.lost} of ${d.expected} expected deliveries were lost`);
+  if (d.pending > 0) {
+    out.push(
+      `${d.pending} of ${d.expected} expected deliveries had not arrived when the run ended (polls still queued)`,
+    );
+  }
+  if (d.duplicated > 0) out.push(`${d.duplicated} deliveries were duplicates`);
+  if (d.out_of_order > 0) out.push(`${d.out_of_order} deliveries arrived out of order`);
+  if (d.posts_failed > 0) out.push(`${d.posts_failed} posts failed or were still unanswered when the run ended`);
+  let failedRequests = 0;
+  for (const byStatus of Object.values(t.client.requests)) {
+    for (const status of Object.keys(byStatus)) {
+      if (status === 'error' || Number(status) >= 500) failedRequests += byStatus[status] || 0;
+    }
+  }
+  if (failedRequests > 0) out.push(`${failedRequests} requests got a 5xx or no answer`);
+  return out;
+}

@@ -1,0 +1,203 @@
+// Turns k6's end-of-test summary into busbench's run.json, so `busbench report` and
+// `busbench compare` read a k6 run like a Node one. No k6 imports here: Node's tests feed
+// it a summary and validate the result against bench/run-schema.json.
+//
+// What k6 cannot give: a per-second series (its summary holds aggregates only; Grafana has
+// the series through remote write), per-process figures, per-endpoint transactions, and the
+// client's connection count across browsers (each VU sees only its own). Those fields are
+// empty or taken from the server, and the case says so in its warnings.
+import { caseWarnings, derive } from './case-figures.js';
+import { LOAD_METRICS } from './load-metrics.js';
+import { round } from './numbers.js';
+
+/** Every k6 metric the scripts record; LOAD_METRICS are the ones Grafana shows live. */
+export const K6_METRICS = {
+  ...LOAD_METRICS,
+  postLatency: 'busbench_post_latency',
+  pollLatency: 'busbench_poll_latency',
+  postLag: 'busbench_post_lag',
+  latePosts: 'busbench_late_posts',
+  posts: 'busbench_posts',
+  expected: 'busbench_expected_deliveries',
+  delivered: 'busbench_delivered',
+  pending: 'busbench_pending_deliveries',
+  outOfOrder: 'busbench_out_of_order',
+  openFailures: 'busbench_open_failures',
+  connectionsOpened: 'busbench_connections_opened',
+  browserConnections: 'busbench_browser_connections',
+  queued: 'busbench_queued_requests',
+  serverSockets: 'busbench_server_open_sockets',
+  parkedPolls: 'busbench_server_parked_polls',
+  dbConnections: 'busbench_db_connections_sampled',
+  dbCommits: 'busbench_db_commits',
+  dbRollbacks: 'busbench_db_rollbacks',
+  dbDeadlocks: 'busbench_db_deadlocks',
+};
+
+/** The app's transaction counters, measured as deltas over the measure window by the sampler. */
+export const TX_METRICS = {
+  attempts: 'busbench_server_tx_attempts',
+  commits: 'busbench_server_tx_commits',
+  serialization_failures: 'busbench_server_tx_serialization_failures',
+  deadlocks: 'busbench_server_tx_deadlocks',
+  lock_not_available: 'busbench_server_tx_lock_not_available',
+  retries: 'busbench_server_tx_retries',
+  final_failures: 'busbench_server_tx_final_failures',
+};
+
+/** k6's trend statistics, as options.summaryTrendStats must list them for percentiles(). */
+export const SUMMARY_TREND_STATS = ['avg', 'min', 'med', 'max', 'p(90)', 'p(99)', 'p(99.9)', 'count'];
+
+/**
+ * @typedef {object} K6Metric
+ * @property {string} type
+ * @property {Record<string, number>} values
+ *
+ * @typedef {object} K6Summary The object k6 passes to handleSummary (the fields used here).
+ * @property {Record<string, K6Metric>} metrics
+ *
+ * @typedef {object} SetupData What setup() learned and decided.
+ * @property {number} t0 When the timeline starts (ms since the epoch).
+ * @property {string} runTag
+ * @property {string} appUrl
+ * @property {string} busUrl
+ * @property {number} pollTimeout The server's.
+ * @property {Record<string, unknown>} server GET /config as the server answered it.
+ *
+ * @typedef {object} RunContext
+ * @property {import('./profiles.js').Profile} profile The resolved profile (env applied).
+ * @property {string} testid
+ * @property {string} command
+ * @property {boolean} thresholdsFailed
+ */
+
+/**
+ * @param {K6Summary} data
+ * @param {string} name
+ * @param {string} stat
+ */
+function value(data, name, stat) {
+  const m = data.metrics[name];
+  const v = m ? m.values[stat] : undefined;
+  return typeof v === 'number' && Number.isFinite(v) ? v : 0;
+}
+
+/** @param {K6Summary} data @param {string} name */
+const count = (data, name) => value(data, name, 'count');
+
+/**
+ * k6 keeps time trends in milliseconds, as busbench does.
+ * @param {K6Summary} data @param {string} name
+ * @returns {import('../../bench/results.js').Percentiles}
+ */
+function percentiles(data, name) {
+  const n = value(data, name, 'count');
+  if (n === 0) return { count: 0, mean: null, p50: null, p90: null, p99: null, p999: null, max: null };
+  const ms = (/** @type {string} */ stat) => round(value(data, name, stat), 3);
+  return {
+    count: n,
+    mean: ms('avg'),
+    p50: ms('med'),
+    p90: ms('p(90)'),
+    p99: ms('p(99)'),
+    p999: ms('p(99.9)'),
+    max: ms('max'),
+  };
+}
+
+/**
+ * @param {K6Summary} data
+ * @param {SetupData} setup
+ * @param {RunContext} ctx
+ * @returns {import('../../bench/results.js').RunFile}
+ */
+export function k6RunFile(data, setup, ctx) {
+  const p = ctx.profile;
+  const M = K6_METRICS;
+  const topology = String(setup.server.topology || 'unknown');
+  const failedRequests = value(data, 'http_req_failed', 'passes');
+  const okRequests = value(data, 'http_req_failed', 'fails');
+  /** @type {import('../../bench/results.js').EndpointTx} */
+  const tx = {
+    attempts: count(data, TX_METRICS.attempts),
+    commits: count(data, TX_METRICS.commits),
+    serialization_failures: count(data, TX_METRICS.serialization_failures),
+    deadlocks: count(data, TX_METRICS.deadlocks),
+    lock_not_available: count(data, TX_METRICS.lock_not_available),
+    retries: count(data, TX_METRICS.retries),
+    final_failures: count(data, TX_METRICS.final_failures),
+  };
+  const serverSockets = value(data, M.serverSockets, 'max');
+  const dbPeak = value(data, M.dbConnections, 'max');
+  const totals = {
+    client: {
+      tabs: p.users * p.browsersPerUser * p.tabsPerBrowser,
+      browsers: p.users * p.browsersPerUser,
+      http_connections_opened: count(data, M.connectionsOpened),
+      // One VU cannot see the others' sockets; on loopback the server's count is the same set.
+      http_connections_peak: serverSockets,
+      http_connections_peak_per_browser: value(data, M.browserConnections, 'max'),
+      queued_requests_peak: value(data, M.queued, 'max'),
+      requests: { all: { ok: okRequests, failed: failedRequests } },
+      poll_latency_ms: percentiles(data, M.pollLatency),
+      post_latency_ms: percentiles(data, M.postLatency),
+      behind_schedule: { late_posts: count(data, M.latePosts), max_lag_ms: Math.round(value(data, M.postLag, 'max')) },
+    },
+    delivery: {
+      posts: count(data, M.posts),
+      posts_failed: count(data, M.finalFailures),
+      expected: count(data, M.expected),
+      delivered: count(data, M.delivered),
+      lost: count(data, M.lost),
+      pending: count(data, M.pending),
+      duplicated: count(data, M.duplicated),
+      out_of_order: count(data, M.outOfOrder),
+      latency_ms: percentiles(data, M.deliveryLatency),
+    },
+    server: { peak_open_sockets: serverSockets, peak_parked_polls: value(data, M.parkedPolls, 'max'), processes: [] },
+    database: {
+      connections_by_app: [],
+      peak_connections: dbPeak,
+      mean_connections: round(value(data, M.dbConnections, 'avg')),
+      commits: count(data, M.dbCommits),
+      rollbacks: count(data, M.dbRollbacks),
+      deadlocks: count(data, M.dbDeadlocks),
+      app: { total: tx, by_endpoint: {} },
+    },
+  };
+  const full = { ...totals, derived: derive(totals, p.duration) };
+  const warnings = caseWarnings(full);
+  const openFailures = count(data, M.openFailures);
+  if (openFailures > 0) warnings.unshift(`${openFailures} browsers could not log in or list their channels`);
+  if (failedRequests > 0)
+    warnings.push(`${failedRequests} of ${failedRequests + okRequests} requests failed (4xx, 5xx or no answer)`);
+  if (dbPeak === 0) warnings.push('no database figures: set DB_METRICS_URL to a `busbench db-exporter`');
+  if (ctx.thresholdsFailed) warnings.push('k6 thresholds failed: k6 exits non-zero');
+  warnings.push('k6 run: no per-second series, per-process or per-endpoint figures here (Grafana has the series)');
+  const startedAt = new Date(setup.t0).toISOString();
+  return {
+    schema: 'busbench/run@1',
+    engine: 'k6',
+    started_at: startedAt,
+    finished_at: new Date().toISOString(),
+    command: ctx.command,
+    machine: { cpus: 0, cpu_model: 'unknown (k6 does not report it)', memory_bytes: 0, platform: 'k6', node: '' },
+    profile: { ...p },
+    sweep: { topology: [topology] },
+    cases: [
+      {
+        id: topology,
+        topology,
+        presence: String(setup.server.presence || p.presence),
+        isolation: String(setup.server.isolation || p.isolation),
+        dispatch: String(setup.server.dispatch || 'unknown'),
+        server_config: { ...setup.server, testid: ctx.testid, app_url: setup.appUrl, bus_url: setup.busUrl },
+        started_at: startedAt,
+        measured_seconds: p.duration,
+        totals: full,
+        timeseries: [],
+        warnings,
+      },
+    ],
+  };
+}

@@ -1,0 +1,21 @@
+// The arithmetic every figure shares, so both engines, the tables and the charts round and
+// add up the same way. Plain ES2020 so the k6 scripts import it too.
+
+/** @param {number} value @param {number} [digits] */
+export function round(value, digits = 2) {
+  const scale = 10 ** digits;
+  return Math.round(value * scale) / scale;
+}
+
+/** @param {number[]} values */
+export function total(values) {
+  return values.reduce((a, b) => a + b, 0);
+}
+
+/**
+ * `n` per `per` of `of` (failures per 1,000 commits, connections per tab), rounded; 0 when `of` is 0.
+ * @param {number} n @param {number} of @param {number} [per]
+ */
+export function rate(n, of, per = 1) {
+  return of > 0 ? round((n / of) * per) : 0;
+}

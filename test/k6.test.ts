@@ -1,0 +1,267 @@
+// The k6 side: the scripts' contract (one per profile, every env option in the header), the
+// summary they turn into run.json, the delivery check they run against the server's history,
+// and `busbench bench --engine k6`. No k6 binary can be installed on CI machines, so a real
+// k6 run happens only where one is on PATH; the scripts' types are checked by `npm run lint`
+// (tsc -p loadtests, against @types/k6).
+import assert from 'node:assert/strict';
+import { execFile, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { readRun, validateRun, writeRunFiles } from '../bench/run-file.js';
+import { countAgainstHistory } from '../loadtests/lib/delivery.js';
+import { K6_METRICS, k6RunFile, TX_METRICS } from '../loadtests/lib/k6-summary.js';
+import { PROFILE_NAMES, PROFILES } from '../loadtests/lib/profiles.js';
+import { Browser, clientId } from '../loadtests/lib/tab.js';
+import { startDbExporter } from '../src/db-exporter.js';
+import { adminUrl, startLayout } from './helpers.js';
+import { runK6Script } from './k6-emulator.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CLI = path.join(ROOT, 'dist/src/cli.js');
+const hasK6 = spawnSync('k6', ['version']).status === 0;
+
+test('every profile has a k6 script whose header documents every option the engine reads', async () => {
+  const engine = await readFile(path.join(ROOT, 'loadtests/lib/k6-run.js'), 'utf8');
+  const read = new Set([...engine.matchAll(/(?:env|numberEnv)\('([A-Z_]+)'/g)].map((m) => m[1] ?? ''));
+  assert.ok(read.size >= 15, `found only ${[...read].join(', ')}`);
+  for (const name of PROFILE_NAMES) {
+    const script = await readFile(path.join(ROOT, `loadtests/${name}.js`), 'utf8');
+    const header = script.slice(0, script.indexOf('import '));
+    for (const option of read) assert.match(header, new RegExp(`\\b${option}\\b`), `${name}.js header lacks ${option}`);
+    assert.match(script, new RegExp(`k6Script\\('${name}'\\)`));
+    for (const exported of ['options', 'setup', 'browser', 'sampler', 'handleSummary']) {
+      assert.match(script, new RegExp(`export const ${exported} = `), `${name}.js does not export ${exported}`);
+    }
+  }
+});
+
+/** A summary shaped like the one k6 passes to handleSummary (trend values in ms). */
+function k6Summary(counts: Record<string, number>, trends: Record<string, number>) {
+  const metrics: Record<string, { type: string; values: Record<string, number> }> = {};
+  for (const [name, count] of Object.entries(counts)) metrics[name] = { type: 'counter', values: { count, rate: 1 } };
+  for (const [name, max] of Object.entries(trends)) {
+    metrics[name] = {
+      type: 'trend',
+      values: {
+        avg: max / 2,
+        min: 1,
+        med: max / 2,
+        max,
+        'p(90)': max * 0.9,
+        'p(99)': max * 0.99,
+        'p(99.9)': max,
+        count: 10,
+      },
+    };
+  }
+  metrics.http_req_failed = { type: 'rate', values: { rate: 0.01, passes: 3, fails: 297 } };
+  return { metrics, state: { testRunDurationMs: 60_000 } };
+}
+
+test("a k6 summary becomes a valid run.json that `busbench report` renders, with k6's limits stated", async () => {
+  const M = K6_METRICS;
+  const data = k6Summary(
+    {
+      [M.posts]: 40,
+      [M.finalFailures]: 1,
+      [M.expected]: 400,
+      [M.delivered]: 398,
+      [M.lost]: 0,
+      [M.pending]: 2,
+      [M.connectionsOpened]: 180,
+      [TX_METRICS.attempts]: 1100,
+      [TX_METRICS.commits]: 1000,
+      [TX_METRICS.serialization_failures]: 90,
+      [TX_METRICS.retries]: 90,
+      [M.dbCommits]: 1200,
+    },
+    { [M.deliveryLatency]: 40, [M.serverSockets]: 170, [M.dbConnections]: 12, [M.browserConnections]: 6 },
+  );
+  const profile = PROFILES.tabs;
+  assert.ok(profile);
+  const setup = {
+    t0: Date.parse('2026-11-23T10:00:00Z'),
+    runTag: 'k6-x',
+    appUrl: 'http://127.0.0.1:8069',
+    busUrl: 'http://127.0.0.1:8069',
+    pollTimeout: 50,
+    server: { topology: 'cluster-fork', presence: 'every-poll', isolation: 'repeatable-read', dispatch: 'per-waiter' },
+  };
+  const run = validateRun(
+    JSON.parse(
+      JSON.stringify(k6RunFile(data, setup, { profile, testid: 't1', command: 'k6 run', thresholdsFailed: false })),
+    ),
+  );
+  assert.equal(run.engine, 'k6');
+  const [c] = run.cases;
+  assert.ok(c);
+  assert.equal(c.topology, 'cluster-fork');
+  assert.equal(c.totals.delivery.expected, 400);
+  assert.equal(c.totals.delivery.pending, 2);
+  assert.equal(c.totals.delivery.latency_ms.max, 40);
+  assert.equal(c.totals.database.peak_connections, 12);
+  assert.equal(c.totals.database.app.total.serialization_failures, 90);
+  assert.equal(c.totals.derived.failures_per_1000_tx, 90, '90 failed attempts per 1,000 commits');
+  assert.ok(c.warnings.some((w) => w.includes('2 of 400 expected deliveries had not arrived')));
+  assert.ok(c.warnings.some((w) => w.includes('3 of 300 requests failed')));
+  assert.ok(c.warnings.some((w) => w.includes('no per-second series')));
+
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'busbench-k6-'));
+  await writeRunFiles(dir, run);
+  const html = await readFile(path.join(dir, 'report.html'), 'utf8');
+  assert.match(html, /cluster-fork/);
+  assert.deepEqual((await readRun(dir)).cases[0]?.totals, c.totals);
+});
+
+test('against the server history, a post is lost only when a poll left well after its row was created', async () => {
+  const tag = 'k6-run';
+  const b = new Browser({
+    id: 1,
+    login: 'user1',
+    appUrl: 'http://app',
+    busUrl: 'http://app',
+    tabs: 2,
+    tabMode: 'every-tab',
+    hidden: [],
+    hiddenDelay: [4, 1, 20],
+    pollTimeout: 50,
+    runTag: tag,
+    onReceipt: () => {},
+    transport: {
+      request: async () => ({ status: 0, body: undefined }),
+      sleep: async () => {},
+      now: () => 0,
+      random: () => 0,
+    },
+  });
+  b.channelIds = [1];
+  const [seen, late] = b.tabs;
+  assert.ok(seen && late);
+  for (const tab of b.tabs) tab.startedAt = 1000;
+  seen.polledAt = 10_000;
+  late.polledAt = 5_500;
+  seen.received.set(1, 1);
+  const message = (postId: number, due: number, createdAt: number) => ({
+    channel_id: 1,
+    client_id: clientId(tag, postId, due),
+    created_at: new Date(createdAt).toISOString(),
+  });
+  const count = countAgainstHistory(
+    [
+      message(1, 2000, 2010), // both tabs owe it: seen has it; late polled 3.5 s after it was created
+      message(2, 5000, 5010), // neither has it: seen polled long after (lost); late only 490 ms after (pending)
+      message(3, 500, 510), // due before the tabs started: not owed
+      { channel_id: 1, client_id: 'another-run:4:2000', created_at: new Date(2010).toISOString() },
+    ],
+    b,
+    tag,
+    1000,
+  );
+  assert.deepEqual(
+    { expected: count.expected, delivered: count.delivered, lost: count.lost, pending: count.pending },
+    { expected: 4, delivered: 1, lost: 2, pending: 1 },
+  );
+});
+
+test('the k6 engine itself, run by an emulator against a real layout, delivers every post and writes a valid run.json', async () => {
+  const layout = await startLayout('dedicated-longpoll', ['--poll-timeout', '3']);
+  const exporter = await startDbExporter({ databaseUrl: layout.databaseUrl });
+  const out = await mkdtemp(path.join(os.tmpdir(), 'busbench-k6emu-'));
+  try {
+    const { files, thresholdsOk } = await runK6Script(path.join(ROOT, 'loadtests/tabs.js'), {
+      BASE_URL: layout.url,
+      TOPOLOGY: 'dedicated-longpoll',
+      TESTID: 'emulated',
+      USERS: '8',
+      TABS: '2',
+      WARMUP: '2',
+      DURATION: '4',
+      DRAIN: '2',
+      RATE: '4',
+      DB_METRICS_URL: `${exporter.url}/metrics`,
+      OUT_DIR: out,
+    });
+    for (const [file, text] of Object.entries(files)) if (file !== 'stdout') await writeFile(file, text);
+    assert.match(files.stdout ?? '', /busbench k6 tabs on dedicated-longpoll: \d+\/\d+ deliveries, 0 lost/);
+    assert.ok(thresholdsOk, 'no lost, duplicate or out-of-order message and few failed requests');
+    const run = await readRun(out);
+    const c = run.cases[0];
+    assert.ok(c);
+    assert.equal(c.topology, 'dedicated-longpoll');
+    assert.equal(c.server_config.bus_url, layout.busUrl, 'the bus URL came from GET /config');
+    const d = c.totals.delivery;
+    assert.ok(d.posts >= 10, `posts: ${d.posts}`);
+    assert.ok(d.expected > d.posts, 'several tabs owed each post');
+    assert.equal(d.lost + d.duplicated + d.out_of_order, 0);
+    assert.equal(d.delivered + d.pending, d.expected);
+    assert.ok(c.totals.database.peak_connections > 0, 'the sampler read the db-exporter');
+    assert.ok(c.totals.server.peak_parked_polls > 0, 'the sampler read the layout');
+    assert.ok(c.totals.database.app.total.commits > 0);
+    assert.ok(c.totals.client.http_connections_peak_per_browser <= 6, 'at most 6 requests per origin in a browser');
+    assert.ok(JSON.parse(files[`${out}/k6-summary.json`] ?? '{}').metrics, "k6's own summary is kept");
+  } finally {
+    await exporter.close();
+    await layout.stop();
+  }
+});
+
+test('bench --engine k6 without k6 on PATH says how to install it and writes nothing', {
+  skip: hasK6 && 'k6 is installed here',
+}, async () => {
+  const out = await mkdtemp(path.join(os.tmpdir(), 'busbench-nok6-'));
+  const result = await promisify(execFile)(
+    process.execPath,
+    [CLI, 'bench', '--engine', 'k6', '--quick', '--out', out],
+    {
+      env: { ...process.env, PATH: '/nonexistent', DATABASE_URL: adminUrl() },
+    },
+  ).then(
+    () => assert.fail('bench --engine k6 succeeded without k6'),
+    (err: { code: number; stderr: string }) => err,
+  );
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /E_NO_K6: k6 is not on PATH\. Install it/);
+  assert.match(result.stderr, /without --engine k6/);
+  assert.deepEqual(await readdir(out), []);
+});
+
+test('bench --engine k6 runs the k6 script against a layout and reads its run.json', async (t) => {
+  if (!hasK6) {
+    console.error('# SKIP k6 run: no k6 on PATH (install k6 to run this test)');
+    t.skip('no k6 on PATH (install k6 to run this test)');
+    return;
+  }
+  const out = await mkdtemp(path.join(os.tmpdir(), 'busbench-k6run-'));
+  await promisify(execFile)(
+    process.execPath,
+    [
+      CLI,
+      'bench',
+      '--engine',
+      'k6',
+      '--quick',
+      '--layouts',
+      'single-process',
+      '--users',
+      '6',
+      '--tabs',
+      '2',
+      '--out',
+      out,
+    ],
+    { env: { ...process.env, DATABASE_URL: adminUrl(), CI: 'true' }, maxBuffer: 10 * 1024 * 1024, timeout: 300_000 },
+  );
+  const [folder] = await readdir(out);
+  assert.ok(folder);
+  const run = await readRun(path.join(out, folder));
+  assert.equal(run.engine, 'k6');
+  const d = run.cases[0]?.totals.delivery;
+  assert.ok(d && d.expected > 0, 'tabs owed posts');
+  assert.equal(d.lost + d.duplicated + d.out_of_order, 0);
+  assert.ok(existsSync(path.join(out, folder, 'k6')), 'k6 summaries kept per case');
+});
