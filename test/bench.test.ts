@@ -5,10 +5,12 @@ import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { CaseResult, RunFile } from '../bench/results.js';
 import { readRun } from '../bench/run-file.js';
+import { freePort } from '../src/postgres-server.js';
 import { chromiumPath, renderInChromium } from './chromium.js';
 import { adminUrl, TOPOLOGIES } from './helpers.js';
 
@@ -186,4 +188,24 @@ test('hidden tabs poll slowly, and still get every message once the drain reveal
   assert.ok(t);
   assert.equal(t.delivery.lost + t.delivery.pending + t.delivery.duplicated + t.delivery.out_of_order, 0);
   assert.ok(t.delivery.delivered > 0);
+});
+
+test("--metrics-port serves the runner's live figures under k6's metric names while it runs", async () => {
+  const port = await freePort();
+  const running = bench({ layouts: 'single-process', users: 4, tabs: 2, rate: 4, 'metrics-port': port, ...SHORT });
+  let text = '';
+  // The endpoint exists only while a case runs; ask until every browser is in and polls came back.
+  const settled = (t: string) => /k6_vus\{[^}]*\} 4\n/.test(t) && /endpoint="bus\.poll",status="200"/.test(t);
+  for (let i = 0; i < 100 && !settled(text); i++) {
+    await sleep(200);
+    text = await fetch(`http://127.0.0.1:${port}/metrics`).then(
+      (r) => r.text(),
+      () => '',
+    );
+  }
+  await running;
+  assert.match(text, /k6_vus\{testid="[^"]+-single-process",topology="single-process",profile="tabs"\} 4/);
+  assert.match(text, /k6_http_reqs_total\{endpoint="bus\.poll",status="200"/);
+  assert.match(text, /k6_busbench_lost_messages_total\{/);
+  assert.match(text, /k6_busbench_polls_total\{result="(empty|data)"/);
 });
