@@ -26,12 +26,13 @@ import {
   startEmbeddedPostgres,
 } from '../src/postgres-server.js';
 import { topologies } from '../topologies/index.js';
-import { formatComparison, formatSpread } from './compare.js';
+import { assertChromium, browserProfile, runBrowserBench } from './browser-bench.js';
+import { formatBrowser, formatComparison, formatSpread } from './compare.js';
 import { assertK6, runK6Load } from './k6-engine.js';
 import { type LayoutProcess, spawnLayout } from './layout-process.js';
 import { serveLoadMetrics } from './load-metrics.js';
 import { Progress } from './progress.js';
-import type { CaseResult, CaseTotals, RunFile } from './results.js';
+import type { BrowserResult, CaseResult, CaseTotals, RunFile } from './results.js';
 import { writeRunFiles } from './run-file.js';
 import { Runner } from './runner.js';
 import { Sampler } from './sampler.js';
@@ -118,9 +119,10 @@ export interface BenchResult {
 }
 
 export async function runBench(options: BenchOptions, server: Config, command: string): Promise<BenchResult> {
-  const profile = resolveProfile(options);
+  const profile = options.browser ? browserProfile(resolveProfile(options), options) : resolveProfile(options);
   const cases = casesOf(options, profile, server);
-  if (options.engine === 'k6') assertK6();
+  if (options.browser) assertChromium();
+  else if (options.engine === 'k6') assertK6();
   const progress = new Progress();
   const startedAt = new Date();
   const dir = path.join(options.out, startedAt.toISOString().replace(/[:.]/g, '-'));
@@ -131,12 +133,15 @@ export async function runBench(options: BenchOptions, server: Config, command: s
     ? existingServer(server.databaseUrl)
     : await startEmbeddedPostgres({ dataDir: server.dataDir, maxConnections, log: (l) => progress.log(l) });
   const results: CaseResult[] = [];
-  const tabs = profile.users * profile.browsersPerUser * profile.tabsPerBrowser;
-  progress.log(
-    `[busbench] profile ${profile.name}: ${tabs} tabs (${profile.users} users x ${profile.browsersPerUser} browsers x ` +
-      `${profile.tabsPerBrowser} tabs, ${profile.tabMode}), ${profile.rate} posts/s, ` +
-      `${profile.warmup} s warm-up + ${profile.duration} s measured, ${cases.length} case(s)`,
-  );
+  const browser: BrowserResult[] = [];
+  if (!options.browser) {
+    const tabs = profile.users * profile.browsersPerUser * profile.tabsPerBrowser;
+    progress.log(
+      `[busbench] profile ${profile.name}: ${tabs} tabs (${profile.users} users x ${profile.browsersPerUser} browsers x ` +
+        `${profile.tabsPerBrowser} tabs, ${profile.tabMode}), ${profile.rate} posts/s, ` +
+        `${profile.warmup} s warm-up + ${profile.duration} s measured, ${cases.length} case(s)`,
+    );
+  }
   const current: { layout?: LayoutProcess } = {};
   // Ctrl-C or SIGTERM: no layout process or embedded PostgreSQL may outlive the bench.
   const interrupt = (signal: string) => {
@@ -149,23 +154,33 @@ export async function runBench(options: BenchOptions, server: Config, command: s
   process.once('SIGTERM', interrupt);
   const failed: string[] = [];
   try {
-    for (const [i, c] of cases.entries()) {
-      try {
-        const ctx = {
-          profile,
-          server,
-          database,
-          progress,
-          current,
-          engine: options.engine,
-          dir,
-          metricsPort: options.metricsPort,
-        };
-        results.push(await runCase(c, `${i + 1}/${cases.length}`, ctx));
-      } catch (err) {
-        // One broken case must not throw away the others: report it and go on.
-        failed.push(`${c.id}: ${(err as Error).message}`);
-        progress.log(`[busbench] [${i + 1}/${cases.length}] ${c.id}: FAILED: ${(err as Error).message}`);
+    if (options.browser) {
+      const measured = await runBrowserBench(
+        cases.map((c) => ({ id: c.id, topology: c.topology, ...caseConfig(server, profile, c) })),
+        options,
+        { database, progress, current },
+      );
+      browser.push(...measured.results);
+      failed.push(...measured.failed);
+    } else {
+      for (const [i, c] of cases.entries()) {
+        try {
+          const ctx = {
+            profile,
+            server,
+            database,
+            progress,
+            current,
+            engine: options.engine,
+            dir,
+            metricsPort: options.metricsPort,
+          };
+          results.push(await runCase(c, `${i + 1}/${cases.length}`, ctx));
+        } catch (err) {
+          // One broken case must not throw away the others: report it and go on.
+          failed.push(`${c.id}: ${(err as Error).message}`);
+          progress.log(`[busbench] [${i + 1}/${cases.length}] ${c.id}: FAILED: ${(err as Error).message}`);
+        }
       }
     }
   } finally {
@@ -173,7 +188,7 @@ export async function runBench(options: BenchOptions, server: Config, command: s
     process.removeListener('SIGTERM', interrupt);
     await database.stop();
   }
-  if (results.length === 0) throw new Error(`every case failed:\n${failed.join('\n')}`);
+  if (results.length === 0 && browser.length === 0) throw new Error(`every case failed:\n${failed.join('\n')}`);
   if (failed.length > 0) process.exitCode = 1;
   const run: RunFile = {
     schema: 'busbench/run@1',
@@ -194,11 +209,13 @@ export async function runBench(options: BenchOptions, server: Config, command: s
       presence: [...new Set(cases.map((c) => c.presence))],
       isolation: [...new Set(cases.map((c) => c.isolation))],
       dispatch: [...new Set(cases.map((c) => c.dispatch))],
+      ...(options.browser ? { mode: options.browserModes } : {}),
     },
     cases: results,
+    ...(options.browser ? { browser } : {}),
   };
   const files = await writeRunFiles(dir, run);
-  process.stdout.write(`\n${formatComparison(run)}\n`);
+  process.stdout.write(`\n${options.browser ? formatBrowser(browser) : formatComparison(run)}\n`);
   const spread = formatSpread(run);
   if (spread) process.stdout.write(`spread across ${options.repeat} repeats:\n${spread}\n`);
   return { dir, run, files };

@@ -2,7 +2,7 @@
 // finishes, and the side-by-side of two runs that `busbench compare` prints. The charts and
 // the report's headline use the same figures, so the terminal and the report never disagree.
 import { total } from '../loadtests/lib/numbers.js';
-import type { CaseResult, RunFile } from './results.js';
+import type { BrowserResult, CaseResult, RunFile } from './results.js';
 
 export interface KeyFigure {
   /** Column heading of the comparison table. */
@@ -69,6 +69,35 @@ function table(rows: string[][], textColumns: number): string {
 export function formatComparison(run: RunFile): string {
   const header = ['case', ...KEY_FIGURES.map((f) => f.label)];
   const rows = run.cases.map((c) => [c.id, ...KEY_FIGURES.map((f) => formatNumber(f.value(c), f.digits))]);
+  return `${table([header, ...rows], 1)}\n`;
+}
+
+export interface BrowserFigure {
+  label: string;
+  digits: number;
+  value: (b: BrowserResult) => number | null;
+}
+
+/** The real-browser figures, in the terminal and in the report's "Real browser tabs" table. */
+export const BROWSER_FIGURES: BrowserFigure[] = [
+  { label: 'tabs', digits: 0, value: (b) => b.browsers * b.tabs_per_browser },
+  { label: 'ready s', digits: 1, value: (b) => b.ready_ms / 1000 },
+  { label: 'polls in flight', digits: 0, value: (b) => b.polls_in_flight },
+  { label: 'parked polls', digits: 0, value: (b) => b.parked_polls },
+  { label: 'parked/browser', digits: 1, value: (b) => b.parked_polls_per_browser },
+  { label: 'sockets/browser', digits: 1, value: (b) => b.sockets_per_browser },
+  { label: 'presence writes', digits: 0, value: (b) => b.presence_writes },
+  { label: '40001s', digits: 0, value: (b) => b.serialization_failures },
+  { label: 'expected', digits: 0, value: (b) => b.expected },
+  { label: 'lost', digits: 0, value: (b) => b.lost },
+  { label: 'dup', digits: 0, value: (b) => b.duplicated },
+  { label: 'delivery ms', digits: 0, value: (b) => b.delivery_ms },
+  { label: 'handover ms', digits: 0, value: (b) => b.handover_ms },
+];
+
+export function formatBrowser(results: BrowserResult[]): string {
+  const header = ['real browser tabs', ...BROWSER_FIGURES.map((f) => f.label)];
+  const rows = results.map((b) => [b.id, ...BROWSER_FIGURES.map((f) => formatNumber(f.value(b), f.digits))]);
   return `${table([header, ...rows], 1)}\n`;
 }
 

@@ -6,8 +6,8 @@ import { createRequire } from 'node:module';
 import * as echarts from 'echarts';
 import { total } from '../loadtests/lib/numbers.js';
 import { buildCharts, type ChartSpec, caseColor, extremes } from './charts.js';
-import { formatNumber, KEY_FIGURES, keptUp } from './compare.js';
-import type { CaseResult, RunFile } from './results.js';
+import { BROWSER_FIGURES, formatNumber, KEY_FIGURES, keptUp } from './compare.js';
+import type { BrowserResult, CaseResult, RunFile } from './results.js';
 
 // echarts.common has every piece the charts use (line, bar, markArea, legend, tooltip,
 // dataZoom) at two thirds of the full build's size.
@@ -20,7 +20,8 @@ export interface Report {
 }
 
 export function renderReport(run: RunFile): Report {
-  const charts = buildCharts(run);
+  // A run of real browsers only has no simulated cases: empty charts would only be noise.
+  const charts = run.cases.length > 0 ? buildCharts(run) : [];
   return {
     html: renderHtml(run, charts),
     svgs: charts.map((spec) => ({ name: `${spec.name}.svg`, svg: renderSvg(spec) })),
@@ -145,6 +146,31 @@ function atAGlance(run: RunFile): string {
   return `<table class="numbers"><thead>${head}</thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
+function browserSection(results: BrowserResult[]): string {
+  const [first] = results;
+  if (!first) return '';
+  const head = `<tr><th>measurement</th>${BROWSER_FIGURES.map((f) => `<th>${esc(f.label)}</th>`).join('')}</tr>`;
+  const rows = results.map(
+    (b) =>
+      `<tr><th>${esc(b.id)}</th>${BROWSER_FIGURES.map((f) => `<td>${esc(formatNumber(f.value(b), f.digits))}</td>`).join('')}</tr>`,
+  );
+  const lossy = results.filter((b) => b.lost > 0 || b.duplicated > 0);
+  const delivery =
+    lossy.length === 0
+      ? `Every tab showed every post exactly once (${words(total(results.map((b) => b.expected)), 0)} deliveries checked).`
+      : `<b>Lost or duplicated</b>: ${list(lossy.map((b) => `${esc(b.id)} lost ${words(b.lost, 0)} and duplicated ${words(b.duplicated, 0)} of ${words(b.expected, 0)}`))}.`;
+  return (
+    `<p class="meta">${words(first.browsers, 0)} browsers (one user each, with its own connections, cookies, Web Locks and ` +
+    `SharedWorkers) × ${words(first.tabs_per_browser, 0)} tabs of the chat page in headless Chromium. ` +
+    'Polls in flight are the polls the tabs started and had not seen answered; those the server does not see as parked ' +
+    'wait in the browser for one of its 6 connections per origin. Presence writes and 40001s cover the window from the settled tabs ' +
+    'until every post was delivered. Handover: from closing one tab per browser (its leader in leader mode) until every ' +
+    `other tab showed a post sent right after.</p>` +
+    `<p>${delivery}</p>` +
+    `<div class="scroll"><table class="numbers"><thead>${head}</thead><tbody>${rows.join('')}</tbody></table></div>`
+  );
+}
+
 function chartDiv(spec: ChartSpec): string {
   return `<div class="chart" id="chart-${esc(spec.name)}" style="height:${spec.height}px"></div>`;
 }
@@ -247,14 +273,15 @@ function figuresTable(run: RunFile): string {
   return `<table class="numbers figures"><thead>${head}</thead><tbody>${body.join('\n')}</tbody></table>`;
 }
 
+function warningList(warnings: string[]): string {
+  return warnings.length === 0 ? '<p>none</p>' : `<ul>${warnings.map((w) => `<li>${esc(w)}</li>`).join('')}</ul>`;
+}
+
 function warningsSection(run: RunFile): string {
-  return run.cases
-    .map((c, i) => {
-      const items =
-        c.warnings.length === 0 ? '<p>none</p>' : `<ul>${c.warnings.map((w) => `<li>${esc(w)}</li>`).join('')}</ul>`;
-      return `<h3>${swatch(i)}${esc(c.id)}</h3>${items}`;
-    })
-    .join('\n');
+  return [
+    ...run.cases.map((c, i) => `<h3>${swatch(i)}${esc(c.id)}</h3>${warningList(c.warnings)}`),
+    ...(run.browser ?? []).map((b) => `<h3>${esc(b.id)} (real browsers)</h3>${warningList(b.warnings)}`),
+  ].join('\n');
 }
 
 function pre(value: unknown): string {
@@ -274,7 +301,11 @@ function configSection(run: RunFile): string {
     `<p>Command: <code>${esc(run.command)}</code></p>` +
     `<p>Engine ${esc(run.engine)}; machine: ${words(run.machine.cpus, 0)} × ${esc(run.machine.cpu_model)}, ` +
     `${words(run.machine.memory_bytes / 1e9)} GB, ${esc(run.machine.platform)}, Node ${esc(run.machine.node)}</p>` +
-    `<h3>Profile</h3>${pre(run.profile)}<h3>Sweep</h3>${pre(run.sweep)}<h3>Server configuration of each case</h3>${cases}`
+    `<h3>Profile</h3>${pre(run.profile)}<h3>Sweep</h3>${pre(run.sweep)}` +
+    (run.cases.length > 0 ? `<h3>Server configuration of each case</h3>${cases}` : '') +
+    (run.browser?.length
+      ? `<h3>Server configuration of each real-browser measurement</h3>${run.browser.map((b) => `<h3>${esc(b.id)}</h3>${pre(b.server_config)}`).join('\n')}`
+      : '')
   );
 }
 
@@ -325,31 +356,14 @@ const BOOT = `
 })();
 `;
 
-function renderHtml(run: RunFile, charts: ChartSpec[]): string {
-  const library = readFileSync(createRequire(import.meta.url).resolve(ECHARTS_BROWSER_BUILD), 'utf8').replace(
-    /<\/script/gi,
-    '<\\/script',
-  );
+/** Everything about the simulated cases; a run of real browsers only has none. */
+function casesSections(run: RunFile, charts: ChartSpec[]): string {
   const section = (name: ChartSpec['section']) =>
     charts
       .filter((spec) => spec.section === name)
       .map(chartDiv)
       .join('');
-  const title = `busbench run of ${run.started_at}`;
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${esc(title)}</title>
-<style>${STYLE}</style>
-</head>
-<body>
-<header>
-<h1>${esc(title)}</h1>
-<p class="meta">Profile ${esc(run.profile.name)}, ${run.cases.length} case${run.cases.length === 1 ? '' : 's'}, engine ${esc(run.engine)}; finished ${esc(run.finished_at)}</p>
-</header>
-<section id="verdict">
+  return `<section id="verdict">
 <h2>Verdict</h2>
 <ul class="verdict">${verdict(run)
     .map((line) => `<li>${line}</li>`)
@@ -373,7 +387,38 @@ ${timeSeriesSection(run, charts)}
 <h2>Every figure</h2>
 <div class="scroll tall">${figuresTable(run)}</div>
 </section>
-<section id="warnings">
+`;
+}
+
+function renderHtml(run: RunFile, charts: ChartSpec[]): string {
+  const library = readFileSync(createRequire(import.meta.url).resolve(ECHARTS_BROWSER_BUILD), 'utf8').replace(
+    /<\/script/gi,
+    '<\\/script',
+  );
+  const title = `busbench run of ${run.started_at}`;
+  const measured = run.browser?.length ?? 0;
+  const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+  const counted = [
+    ...(run.cases.length > 0 || measured === 0 ? [plural(run.cases.length, 'case')] : []),
+    ...(measured > 0 ? [plural(measured, 'real-browser measurement')] : []),
+  ].join(', ');
+  const browser = run.browser?.length
+    ? `<section id="browser">\n<h2>Real browser tabs</h2>\n${browserSection(run.browser)}\n</section>\n`
+    : '';
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${esc(title)}</title>
+<style>${STYLE}</style>
+</head>
+<body>
+<header>
+<h1>${esc(title)}</h1>
+<p class="meta">Profile ${esc(run.profile.name)}, ${counted}, engine ${esc(run.engine)}; finished ${esc(run.finished_at)}</p>
+</header>
+${run.cases.length > 0 ? casesSections(run, charts) : ''}${browser}<section id="warnings">
 <h2>Warnings</h2>
 ${warningsSection(run)}
 </section>

@@ -136,6 +136,52 @@ export interface CaseResult {
   warnings: string[];
 }
 
+/**
+ * One case in one tab mode, measured with the chat page in real tabs of headless Chromium
+ * (`busbench bench --browser`). Polls and sockets are the server's view after the tabs settled;
+ * presence writes and 40001s cover the window from then until every post was delivered.
+ */
+export interface BrowserResult {
+  /** The case id plus the mode, e.g. "cluster-fork leader". */
+  id: string;
+  topology: string;
+  mode: 'every-tab' | 'leader' | 'shared-worker';
+  /** The exact server configuration (database URL redacted). */
+  server_config: Record<string, unknown>;
+  browsers: number;
+  tabs_per_browser: number;
+  /** From opening the first tab until every tab was ready. */
+  ready_ms: number;
+  /** Polls the tabs had started and not seen answered, summed: on the wire or queued in the browser. */
+  polls_in_flight: number;
+  parked_polls: number;
+  parked_polls_per_browser: number;
+  /** Client connections the layout held, the bench's own /metrics connection left out. */
+  open_sockets: number;
+  sockets_per_browser: number;
+  window_seconds: number;
+  /** Committed presence transactions (presence.* endpoints) in the window. */
+  presence_writes: number;
+  serialization_failures: number;
+  /** Posts sent by tabs, the one after the tab closed included; posts_failed of them were not 201. */
+  posts: number;
+  posts_failed: number;
+  /** (post, open tab) pairs for the posts that got 201. */
+  expected: number;
+  delivered: number;
+  lost: number;
+  /** Arrivals of a message in a tab beyond the first. */
+  duplicated: number;
+  /** From the first post until every tab showed every post; null if some never did. */
+  delivery_ms: number | null;
+  /**
+   * From closing one tab per browser (the leader, in leader mode) until every remaining tab showed
+   * a post sent right after; null with one tab per browser or when some tab never showed it.
+   */
+  handover_ms: number | null;
+  warnings: string[];
+}
+
 export interface RunFile {
   schema: 'busbench/run@1';
   engine: 'node' | 'k6';
@@ -147,5 +193,8 @@ export interface RunFile {
   profile: Record<string, unknown> & { name: string };
   /** What the sweep varied, e.g. { topology: [...], presence: ['every-poll', 'upsert'] }. */
   sweep: Record<string, string[]>;
+  /** Empty when the run measured real browsers instead of the simulated load. */
   cases: CaseResult[];
+  /** Written by `busbench bench --browser`. */
+  browser?: BrowserResult[];
 }

@@ -12,6 +12,7 @@ import { hashPassword } from './migrate.js';
 import { type PresenceStatus, recordPoll, setPresence } from './presence.js';
 import { origin } from './topology.js';
 import { idParam, integerField, type Json, oneOfField, parseJsonObject, stringField } from './validate.js';
+import { type WebFile, webAsset, webPage } from './web-assets.js';
 
 export interface AppRequest {
   method: string;
@@ -54,7 +55,8 @@ interface Route {
   name: string;
   /** Public routes need no session. */
   public?: true;
-  run: (call: Call, req: AppRequest) => Promise<{ status?: number; body: unknown }>;
+  /** A JSON body, or a file of the chat page (WebFile). */
+  run: (call: Call, req: AppRequest) => Promise<{ status?: number; body: unknown } | WebFile>;
 }
 
 const CHANNEL_NAME = /^(channel|user):([1-9]\d{0,9})$/;
@@ -94,6 +96,8 @@ export class App {
       let parsed: Json | undefined;
       const body = () => (parsed ??= parseJsonObject(req.body));
       const result = await route.run({ user, params, query: url.searchParams, body }, req);
+      if ('text' in result)
+        return { status: 200, endpoint, headers: { 'content-type': result.contentType }, body: result.text };
       return respond(result.status ?? 200, endpoint, result.body);
     } catch (err) {
       if (!(err instanceof BusbenchError)) console.error(`[busbench] ${req.method} ${req.url} failed:`, err);
@@ -129,6 +133,14 @@ export class App {
       },
       { method: 'GET', pattern: /^\/presence$/, name: 'presence.get', run: (c) => this.#presence(c) },
       { method: 'POST', pattern: /^\/presence$/, name: 'presence.set', run: (c) => this.#setPresence(c) },
+      { method: 'GET', pattern: /^\/$/, name: 'web.page', public: true, run: () => webPage() },
+      {
+        method: 'GET',
+        pattern: /^\/assets\/([^/]+)$/,
+        name: 'web.asset',
+        public: true,
+        run: (c) => webAsset(c.params[0] ?? ''),
+      },
     ];
   }
 

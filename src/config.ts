@@ -17,6 +17,10 @@ export type IsolationLevel = (typeof ISOLATION_LEVELS)[number];
 export const DISPATCH_MODES = ['per-waiter', 'shared'] as const;
 export type DispatchMode = (typeof DISPATCH_MODES)[number];
 
+/** How the chat page's tabs share the bus: each polls (Odoo 8), one elected tab (9-15), a SharedWorker (16+). */
+export const BROWSER_MODES = ['every-tab', 'leader', 'shared-worker'] as const;
+export type BrowserMode = (typeof BROWSER_MODES)[number];
+
 interface Option<T> {
   env: string;
   flag: string;
@@ -358,6 +362,34 @@ export const BENCH_OPTIONS = {
     "bus dispatch modes to compare (null: the server's --dispatch, per-waiter unless BUSBENCH_DISPATCH says otherwise)",
     listOf(DISPATCH_MODES),
   ),
+  browser: option({
+    env: 'BUSBENCH_BROWSER',
+    flag: '--browser',
+    doc: 'open the chat page in real tabs of headless Chromium (/usr/bin/chromium) instead of the simulated load; poll timeout 10 s unless --poll-timeout',
+    default: false,
+    parse: flag,
+  }),
+  browserModes: option({
+    env: 'BUSBENCH_BROWSER_MODES',
+    flag: '--browser-modes <list>',
+    doc: 'with --browser: tab modes of the chat page to measure, in this order',
+    default: [...BROWSER_MODES] as BrowserMode[],
+    parse: listOf(BROWSER_MODES),
+  }),
+  browserCount: option({
+    env: 'BUSBENCH_BROWSER_COUNT',
+    flag: '--browser-count <n>',
+    doc: 'with --browser: browsers, each with its own connections, cookies, Web Locks and SharedWorkers; browser i logs in as user<i>',
+    default: 2,
+    parse: integer(1),
+  }),
+  browserTabs: option({
+    env: 'BUSBENCH_BROWSER_TABS',
+    flag: '--browser-tabs <n>',
+    doc: 'with --browser: tabs per browser',
+    default: 10,
+    parse: integer(1),
+  }),
   repeat: option({
     env: 'BUSBENCH_REPEAT',
     flag: '--repeat <n>',

@@ -1,17 +1,13 @@
 // Opens a report in a real headless Chromium, because a chart that fails only in a browser
 // (a bad option, a script that never runs) passes every string check on the HTML.
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type Browser, chromium } from 'playwright-core';
+import { chromiumPath, launchChromium } from '../bench/browser-bench.js';
 
-const CHROMIUM = '/usr/bin/chromium';
+export { chromiumPath };
+
 const RENDER_TIMEOUT_MS = 15_000;
-
-export function chromiumPath(): string | undefined {
-  return existsSync(CHROMIUM) ? CHROMIUM : undefined;
-}
 
 export interface BrowserRender {
   consoleErrors: string[];
@@ -21,25 +17,8 @@ export interface BrowserRender {
   chartCount: number;
 }
 
-async function launch(): Promise<Browser> {
-  const executablePath = chromiumPath();
-  if (!executablePath) throw new Error(`chromium not found at ${CHROMIUM}`);
-  return chromium.launch({
-    executablePath,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
-}
-
 export async function renderInChromium(htmlFile: string, screenshotPath?: string): Promise<BrowserRender> {
-  const browser = await launch();
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     const consoleErrors: string[] = [];
@@ -84,7 +63,7 @@ export async function renderInChromium(htmlFile: string, screenshotPath?: string
  * markup inline in HTML would still draw.
  */
 export async function unparsableSvgs(files: string[]): Promise<string[]> {
-  const browser = await launch();
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     const failed: string[] = [];

@@ -323,13 +323,21 @@ test('the Prometheus config passes promtool and scrapes every layout and the db 
   await assert.doesNotReject(run(promtool, ['check', 'config', file]));
 });
 
-test('the Docker build context lets in every folder tsc compiles except the tests, and the migrations', async () => {
+test('the Docker build context lets in every folder tsc compiles except the tests, the web bundle sources and the migrations', async () => {
   const { include } = JSON.parse(await readFile(join(ROOT, 'tsconfig.json'), 'utf8')) as { include: string[] };
   const allowed = (await readFile(join(ROOT, '.dockerignore'), 'utf8'))
     .split('\n')
     .filter((line) => line.startsWith('!'))
     .map((line) => line.slice(1).replace(/\/$/, ''));
-  const needed = [...include.filter((dir) => dir !== 'test'), 'migrations', 'package.json', 'package-lock.json'];
+  // `npm run build` also bundles web/ with scripts/build-web.mjs.
+  const web = ['web', 'scripts/build-web.mjs'];
+  const needed = [
+    ...include.filter((dir) => dir !== 'test'),
+    ...web,
+    'migrations',
+    'package.json',
+    'package-lock.json',
+  ];
   assert.deepEqual(
     needed.filter((path) => !allowed.includes(path)),
     [],

@@ -1,0 +1,124 @@
+// One tab's chat: which channel is shown, its messages, posting, presence. Loads that
+// compete (switching channels quickly) go through KeepLast; posts go through a Mutex so they
+// reach the server in the order the user sent them.
+import type { Api } from './api.js';
+import type { BusNotification } from './bus-client.js';
+import { type Channel, type ChatMessage, ChatStore } from './chat-store.js';
+import type { ChatView, PresenceRow } from './chat-view.js';
+import { KeepLast, Mutex, SUPERSEDED } from './concurrency.js';
+
+const PRESENCE_REFRESH_MS = 60_000;
+/** The first poll records the user's presence; the list shown at once would miss it. */
+const FIRST_PRESENCE_REFRESH_MS = 2000;
+const HISTORY_LIMIT = 50;
+
+export interface MessagePayload {
+  type: 'message';
+  message: ChatMessage;
+}
+
+export function isMessage(payload: unknown): payload is MessagePayload {
+  return (payload as MessagePayload | null)?.type === 'message';
+}
+
+export class Chat {
+  readonly #api: Api;
+  readonly #view: ChatView;
+  readonly #userId: number;
+  readonly #channels: readonly Channel[];
+  readonly #store = new ChatStore();
+  readonly #history = new KeepLast();
+  readonly #presence = new KeepLast();
+  readonly #posts = new Mutex();
+  #selected: number | null = null;
+
+  constructor(deps: { api: Api; view: ChatView; userId: number; channels: readonly Channel[] }) {
+    this.#api = deps.api;
+    this.#view = deps.view;
+    this.#userId = deps.userId;
+    this.#channels = deps.channels;
+    setTimeout(() => void this.#refreshPresence(), FIRST_PRESENCE_REFRESH_MS);
+    setInterval(() => void this.#refreshPresence(), PRESENCE_REFRESH_MS);
+  }
+
+  get selected(): number | null {
+    return this.#selected;
+  }
+
+  /** Shows a channel once its history is in; a later select() wins over this one. */
+  async select(channelId: number): Promise<void> {
+    const page = await this.#history.add(() =>
+      this.#api.call<{ messages: ChatMessage[] }>('GET', `/channels/${channelId}/messages?limit=${HISTORY_LIMIT}`),
+    );
+    if (page === SUPERSEDED) return;
+    this.#store.add(page.messages);
+    // The state changes only now, all at once: never the new channel with the old messages.
+    this.#selected = channelId;
+    this.#store.markRead(channelId);
+    this.#render();
+    await this.#refreshPresence();
+  }
+
+  /** The HTTP status of the post; posts leave one after another, in call order. */
+  post(channelId: number, body: string, clientId?: string): Promise<number> {
+    return this.#posts.exec(async () => {
+      const reply = await this.#api.send<{ message: ChatMessage; error?: { message: string } }>(
+        'POST',
+        `/channels/${channelId}/messages`,
+        { body, ...(clientId === undefined ? {} : { client_id: clientId }) },
+      );
+      if (reply.status === 201) {
+        this.#view.showError('');
+        this.#add([reply.body.message]);
+      } else {
+        this.#view.showError(`not sent (${reply.status}): ${reply.body.error?.message ?? ''}`);
+      }
+      return reply.status;
+    });
+  }
+
+  /** A bus notification, applied once and in id order by the caller. */
+  apply(notification: BusNotification): void {
+    if (isMessage(notification.payload)) this.#add([notification.payload.message]);
+  }
+
+  #add(messages: ChatMessage[]): void {
+    const selected = this.#selected;
+    const knownAuthors = selected === null ? [] : this.#store.authors(selected);
+    const added = this.#store.add(messages);
+    if (added.length === 0) return;
+    for (const m of added) {
+      if (m.channel_id !== this.#selected && m.author_id !== this.#userId) this.#store.markUnread(m.channel_id);
+    }
+    this.#render();
+    if (added.some((m) => m.channel_id === selected && !knownAuthors.includes(m.author_id))) {
+      void this.#refreshPresence();
+    }
+  }
+
+  #render(): void {
+    const channel = this.#channels.find((c) => c.id === this.#selected);
+    this.#view.renderChannels(
+      this.#channels,
+      this.#selected,
+      (id) => this.#store.unread(id),
+      (id) => this.select(id).catch((err: Error) => this.#view.showError(err.message)),
+    );
+    if (channel) this.#view.renderMessages(channel, this.#store.messages(channel.id), this.#userId);
+    this.#view.setTitle(this.#store.totalUnread());
+  }
+
+  /** Presence of who wrote in the shown channel, and of the user. */
+  async #refreshPresence(): Promise<void> {
+    if (this.#selected === null) return;
+    const ids = [...new Set([this.#userId, ...this.#store.authors(this.#selected)])].slice(0, 500);
+    const answer = await this.#presence
+      .add(() => this.#api.call<{ presence: PresenceRow[] }>('GET', `/presence?user_ids=${ids.join(',')}`))
+      // The list is decoration: a failed refresh leaves the old one until the next.
+      .catch((): typeof SUPERSEDED => SUPERSEDED);
+    if (answer === SUPERSEDED) return;
+    const known = new Map(answer.presence.map((row) => [row.user_id, row]));
+    const rows = ids.map((id) => known.get(id) ?? { user_id: id, status: 'offline', last_poll: null });
+    this.#view.renderPresence(rows, this.#userId);
+  }
+}
