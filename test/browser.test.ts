@@ -130,14 +130,24 @@ async function parkedOver(layout: Layout, ms: number): Promise<number[]> {
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
+/** One layout and one browser of TABS tabs in `mode`, both closed whatever `check` does. */
+async function withBrowser(mode: BrowserMode, check: (layout: Layout, one: OneBrowser) => Promise<void>) {
+  const layout = await startLayout('single-process', POLL_TIMEOUT);
+  try {
+    const one = await openBrowser(layout, mode, TABS);
+    try {
+      await check(layout, one);
+    } finally {
+      await one.close();
+    }
+  } finally {
+    await layout.stop();
+  }
+}
+
 test('leader mode: ten tabs of a browser hold one poll; closing the leader hands over within 2 s and loses nothing', async (t) => {
   if (skipWithoutChromium(t)) return;
-  const layout = await startLayout('single-process', POLL_TIMEOUT);
-  const one = await openBrowser(layout, 'leader', TABS).catch(async (err) => {
-    await layout.stop();
-    throw err;
-  });
-  try {
+  await withBrowser('leader', async (layout, one) => {
     const before = await states(one.tabs);
     const leaders = range(TABS).filter((i) => before[i]?.isLeader);
     assert.equal(leaders.length, 1, `leaders: ${leaders.join(', ')}`);
@@ -171,20 +181,12 @@ test('leader mode: ten tabs of a browser hold one poll; closing the leader hands
     );
     assert.equal(Math.max(...(await parkedOver(layout, 1000))), 1, 'still one poll for the browser');
     assert.deepEqual(one.errors, [], 'uncaught errors in the page');
-  } finally {
-    await one.close();
-    await layout.stop();
-  }
+  });
 });
 
 test('shared-worker mode: ten tabs hold one poll, every tab shows each post once, and closing a tab changes nothing', async (t) => {
   if (skipWithoutChromium(t)) return;
-  const layout = await startLayout('single-process', POLL_TIMEOUT);
-  const one = await openBrowser(layout, 'shared-worker', TABS).catch(async (err) => {
-    await layout.stop();
-    throw err;
-  });
-  try {
+  await withBrowser('shared-worker', async (layout, one) => {
     assert.equal(await pollsInFlight(one.tabs), 0, 'no tab polls: the worker does');
     const parked = await parkedOver(layout, 3000);
     assert.equal(Math.max(...parked), 1, `parked polls seen: ${parked.join(' ')}`);
@@ -196,20 +198,12 @@ test('shared-worker mode: ten tabs hold one poll, every tab shows each post once
     await assertEachShownOnce(remaining, await postFromTabs(remaining, [2, 5], range(remaining.length), 'after'));
     assert.equal(Math.max(...(await parkedOver(layout, 1000))), 1, 'still one poll for the browser');
     assert.deepEqual(one.errors, [], 'uncaught errors in the page');
-  } finally {
-    await one.close();
-    await layout.stop();
-  }
+  });
 });
 
 test("every-tab mode: ten tabs have ten polls in flight, the server holds six, and four wait in Chromium's connection pool", async (t) => {
   if (skipWithoutChromium(t)) return;
-  const layout = await startLayout('single-process', POLL_TIMEOUT);
-  const one = await openBrowser(layout, 'every-tab', TABS).catch(async (err) => {
-    await layout.stop();
-    throw err;
-  });
-  try {
+  await withBrowser('every-tab', async (layout, one) => {
     // A poll answered at its timeout leaves the server for a moment before the tab sends the next.
     const seen = await eventually(async () => {
       const [text, all] = await Promise.all([metrics(layout), states(one.tabs)]);
@@ -225,10 +219,7 @@ test("every-tab mode: ten tabs have ten polls in flight, the server holds six, a
     const parked = await parkedOver(layout, 3000);
     assert.ok(Math.max(...parked) <= 6, `never more than 6 parked: ${parked.join(' ')}`);
     assert.deepEqual(one.errors, [], 'uncaught errors in the page');
-  } finally {
-    await one.close();
-    await layout.stop();
-  }
+  });
 });
 
 test('busbench bench --browser writes a valid run with a real-browser entry, and its report shows the table', async (t) => {
