@@ -7,16 +7,16 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
-import { Pool } from 'undici';
 import { round, total } from '../loadtests/lib/numbers.js';
 import type { Profile } from '../loadtests/lib/profiles.js';
-import { byLabel, parsePrometheusText, sum } from '../loadtests/lib/prometheus-text.js';
+import { byLabel, sum } from '../loadtests/lib/prometheus-text.js';
 import type { BenchOptions, BrowserMode, Config, TopologyName } from '../src/config.js';
 import { errors } from '../src/errors.js';
 import { createDatabase, dropDatabase, type PostgresServer, redact } from '../src/postgres-server.js';
 import { topologies } from '../topologies/index.js';
 import type { BusbenchTabState, ReceivedMessage } from '../web/tab-state.js';
 import { type LayoutProcess, spawnLayout } from './layout-process.js';
+import { MetricsScraper } from './metrics-scraper.js';
 import type { Progress } from './progress.js';
 import type { BrowserResult } from './results.js';
 
@@ -184,22 +184,16 @@ interface ServerView {
   failedPolls: Record<string, number>;
 }
 
-/** Reads GET /metrics over one kept-alive connection, which it leaves out of the socket count. */
+/** Reads the layout's /metrics, leaving the scraper's own connection out of the socket count. */
 class MetricsReader {
-  readonly #pool: Pool;
-  readonly #path: string;
+  readonly #scraper: MetricsScraper;
 
   constructor(metricsUrl: string) {
-    const url = new URL(metricsUrl);
-    this.#pool = new Pool(url.origin, { connections: 1, headersTimeout: 10_000, bodyTimeout: 10_000 });
-    this.#path = url.pathname;
+    this.#scraper = new MetricsScraper(metricsUrl);
   }
 
   async read(): Promise<ServerView> {
-    const { statusCode, body } = await this.#pool.request({ method: 'GET', path: this.#path });
-    const text = await body.text();
-    if (statusCode !== 200) throw new Error(`GET ${this.#path}: ${statusCode}`);
-    const samples = parsePrometheusText(text);
+    const samples = await this.#scraper.scrape();
     const commits = byLabel(samples, 'busbench_tx_commits_total', 'endpoint');
     return {
       parkedPolls: sum(samples, 'busbench_bus_parked_polls'),
@@ -223,7 +217,7 @@ class MetricsReader {
   }
 
   close(): Promise<void> {
-    return this.#pool.destroy();
+    return this.#scraper.close();
   }
 }
 

@@ -5,10 +5,10 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import { Pool } from 'undici';
 import { round, total } from '../loadtests/lib/numbers.js';
-import { byLabel, type PromSample, parsePrometheusText, sum } from '../loadtests/lib/prometheus-text.js';
+import { byLabel, type PromSample, sum } from '../loadtests/lib/prometheus-text.js';
 import { byApplication, connectionGroups, type DatabaseCounters, databaseCounters } from '../src/db-stats.js';
+import { MetricsScraper } from './metrics-scraper.js';
 import type { CaseTotals, EndpointTx, ProcessFigures, Sample } from './results.js';
 import type { Phase, Runner } from './runner.js';
 
@@ -24,8 +24,7 @@ const SQLSTATES = { serialization_failures: '40001', deadlocks: '40P01', lock_no
 
 export class Sampler {
   readonly #runner: Runner;
-  readonly #metrics: Pool;
-  readonly #metricsPath: string;
+  readonly #metrics: MetricsScraper;
   readonly #db: pg.Client;
   readonly #ticks: Tick[] = [];
   #phase: Phase = 'warmup';
@@ -38,10 +37,7 @@ export class Sampler {
 
   constructor(runner: Runner, metricsUrl: string, databaseUrl: string) {
     this.#runner = runner;
-    const url = new URL(metricsUrl);
-    // One kept-alive connection: the sampler adds exactly one socket to the server's count.
-    this.#metrics = new Pool(url.origin, { connections: 1, headersTimeout: 10_000, bodyTimeout: 10_000 });
-    this.#metricsPath = url.pathname;
+    this.#metrics = new MetricsScraper(metricsUrl);
     this.#db = new pg.Client({
       connectionString: databaseUrl,
       application_name: 'busbench/sampler',
@@ -68,7 +64,7 @@ export class Sampler {
     this.#stopping ??= (async () => {
       this.#stopped = true;
       await this.#loop;
-      await Promise.allSettled([this.#db.end(), this.#metrics.destroy()]);
+      await Promise.allSettled([this.#db.end(), this.#metrics.close()]);
     })();
     return this.#stopping;
   }
@@ -149,11 +145,8 @@ export class Sampler {
     });
   }
 
-  async scrape(): Promise<PromSample[]> {
-    const res = await this.#metrics.request({ path: this.#metricsPath, method: 'GET' });
-    const text = await res.body.text();
-    if (res.statusCode !== 200) throw new Error(`GET /metrics answered ${res.statusCode}`);
-    return parsePrometheusText(text);
+  scrape(): Promise<PromSample[]> {
+    return this.#metrics.scrape();
   }
 
   #dbStats(): Promise<DatabaseCounters> {
