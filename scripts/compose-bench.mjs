@@ -80,8 +80,8 @@ async function step(command, env = {}) {
 }
 
 if (!options.dryRun) {
-  if (!existsSync('dist/src/cli.js'))
-    fail('dist/src/cli.js is missing: run `npm run build` first (it renders the report)');
+  if (!existsSync('dist/src/cli/main.js'))
+    fail('dist/src/cli/main.js is missing: run `npm run build` first (it renders the report)');
   if (!existsSync(`loadtests/${options.profile}.js`)) fail(`loadtests/${options.profile}.js is missing`);
   const ps = await $`${compose.command} ps -q`.nothrow().quiet();
   if (!ps.ok) {
@@ -126,7 +126,7 @@ for (const layout of options.layouts) {
 const dir = `results/${runId}`;
 console.log(`\n# merge ${outcomes.map((o) => `results/${o.testid}/run.json`).join(', ')} into ${dir}/run.json`);
 if (options.dryRun) {
-  await step(['node', 'dist/src/cli.js', 'report', dir]);
+  await step(['node', 'dist/src/cli/main.js', 'report', dir]);
   process.exit(0);
 }
 const runs = [];
@@ -147,7 +147,7 @@ const merged = {
 };
 await mkdir(dir, { recursive: true });
 await writeFile(`${dir}/run.json`, `${JSON.stringify(merged, null, 2)}\n`);
-const report = await step(['node', 'dist/src/cli.js', 'report', dir]);
+const report = await step(['node', 'dist/src/cli/main.js', 'report', dir]);
 
 // k6 exits 99 when a threshold failed (lost messages, errors): the run still has its results.
 function outcome(o) {

@@ -8,9 +8,9 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import type { CaseResult, RunFile } from '../bench/results.js';
-import { readRun } from '../bench/run-file.js';
-import { freePort } from '../src/postgres-server.js';
+import type { CaseResult, RunFile } from '../src/bench/results.js';
+import { readRun } from '../src/bench/run-file.js';
+import { freePort } from '../src/lib/net.js';
 import { chromiumPath, renderInChromium } from './chromium.js';
 import { adminUrl, TOPOLOGIES } from './helpers.js';
 
@@ -22,7 +22,7 @@ const OS_PROCESSES: Record<string, number> = {
   'dedicated-longpoll': 4,
 };
 
-const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
 /** A few seconds of load: small enough for CI, long enough for every phase to happen. */
 const SHORT = { warmup: 1, duration: 3, 'poll-timeout': 5 };

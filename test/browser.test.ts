@@ -22,18 +22,18 @@ import {
   type TabState,
   tabState,
   tabUrl,
-} from '../bench/browser-bench.js';
-import { formatBrowser } from '../bench/compare.js';
-import { renderReport } from '../bench/report.js';
-import type { BrowserResult } from '../bench/results.js';
-import { readRun, validateRun } from '../bench/run-file.js';
-import type { BrowserMode } from '../src/config.js';
+} from '../src/bench/browser-bench.js';
+import { formatBrowser } from '../src/bench/compare.js';
+import type { BrowserMode } from '../src/bench/options.js';
+import { renderReport } from '../src/bench/report.js';
+import type { BrowserResult } from '../src/bench/results.js';
+import { readRun, validateRun } from '../src/bench/run-file.js';
 import { renderInChromium } from './chromium.js';
 import { sampleRun } from './fixtures.js';
 import { adminUrl, eventually, type Layout, metric, metrics, startLayout } from './helpers.js';
 
 const CHROMIUM_MISSING = 'chromium not found at /usr/bin/chromium: apt-get install chromium (CI installs it)';
-const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const GENERAL = 1;
 const TABS = 10;
 /** Long enough that a parked poll is still parked when /metrics is read, short enough for 7th tabs to open. */

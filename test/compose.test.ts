@@ -15,13 +15,13 @@ import { after, type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
-import type { RunFile } from '../bench/results.js';
-import { TOPOLOGIES } from '../src/config.js';
+import type { RunFile } from '../src/bench/results.js';
+import { TOPOLOGIES } from '../src/lib/server-options.js';
 import { sampleRun } from './fixtures.js';
 
 const run = promisify(execFile);
 // The compiled test lives in dist/test/.
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const NGINX_DIR = join(ROOT, 'deploy/nginx');
 const ALWAYS_ON = ['postgres', 'db-exporter', 'prometheus', 'grafana'];
 const INSTALL = {
@@ -377,7 +377,7 @@ test('compose-bench --dry-run prints, per layout in order: fresh postgres, up, k
     ),
     new RegExp(`^compose --profile ${layout} rm --stop --force ${layout} nginx-${layout}$`),
   ]);
-  expected.push(new RegExp(`^node dist/src/cli\\.js report results/${runId}$`));
+  expected.push(new RegExp(`^node dist/src/cli/main\\.js report results/${runId}$`));
   assert.equal(commands.length, expected.length, commands.join('\n'));
   commands.forEach((command, i) => {
     assert.match(command, expected[i] as RegExp);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { loadConfig, OPTIONS } from '../src/config.js';
-import { BusbenchError } from '../src/errors.js';
+import { BusbenchError } from '../src/lib/errors.js';
+import { loadConfig, OPTIONS } from '../src/lib/server-options.js';
 
 test('defaults apply when neither env nor flag is given', () => {
   const config = loadConfig({}, {});

@@ -9,14 +9,14 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { parse as parseYaml } from 'yaml';
-import { serveLoadMetrics } from '../bench/load-metrics.js';
-import { Runner } from '../bench/runner.js';
 import { PROFILES } from '../loadtests/lib/profiles.js';
-import { startDbExporter } from '../src/db-exporter.js';
+import { startDbExporter } from '../src/bench/db-exporter.js';
+import { serveLoadMetrics } from '../src/bench/load-metrics.js';
+import { Runner } from '../src/bench/runner.js';
 import { startLayout } from './helpers.js';
 import { PROMETHEUS_MISSING, prometheusPath, startPrometheus } from './prometheus.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const DASHBOARDS = join(ROOT, 'dashboards');
 const DATASOURCE_YAML = join(DASHBOARDS, 'provisioning/datasources/prometheus.yml');
 const PROVIDER_YAML = join(DASHBOARDS, 'provisioning/dashboards/busbench.yml');

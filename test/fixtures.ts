@@ -3,7 +3,7 @@
 // chart or table that reads the wrong field shows up as a wrong number, not as noise. The
 // compiler makes it fill every field of RunFile, so validating it also checks that
 // run-schema.json still matches results.ts.
-import type { CaseResult, EndpointTx, Percentiles, ProcessFigures, RunFile, Sample } from '../bench/results.js';
+import type { CaseResult, EndpointTx, Percentiles, ProcessFigures, RunFile, Sample } from '../src/bench/results.js';
 
 interface CaseSpec {
   topology: string;

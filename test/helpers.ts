@@ -4,11 +4,11 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import pg from 'pg';
-import { type LayoutProcess, spawnLayout } from '../bench/layout-process.js';
 import { parsePrometheusText, sum } from '../loadtests/lib/prometheus-text.js';
-import { createDatabase } from '../src/postgres-server.js';
+import { createDatabase } from '../src/lib/postgres.js';
+import { type LayoutProcess, spawnLayout } from '../src/topologies/layout-process.js';
 
-export { isAlive } from '../src/postgres-server.js';
+export { isAlive } from '../src/lib/postgres.js';
 
 export function adminUrl(): string {
   const url = process.env.BUSBENCH_TEST_ADMIN_URL;

@@ -12,16 +12,16 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { readRun, validateRun, writeRunFiles } from '../bench/run-file.js';
 import { countAgainstHistory } from '../loadtests/lib/delivery.js';
 import { K6_METRICS, k6RunFile, TX_METRICS } from '../loadtests/lib/k6-summary.js';
 import { PROFILE_NAMES, PROFILES } from '../loadtests/lib/profiles.js';
 import { Browser, clientId } from '../loadtests/lib/tab.js';
-import { startDbExporter } from '../src/db-exporter.js';
+import { startDbExporter } from '../src/bench/db-exporter.js';
+import { readRun, validateRun, writeRunFiles } from '../src/bench/run-file.js';
 import { adminUrl, startLayout } from './helpers.js';
 import { runK6Script } from './k6-emulator.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = path.join(ROOT, 'dist/src/cli.js');
 const hasK6 = spawnSync('k6', ['version']).status === 0;
 

@@ -4,12 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { buildCharts } from '../bench/charts.js';
-import { formatComparison, formatSideBySide } from '../bench/compare.js';
-import { renderReport } from '../bench/report.js';
-import type { RunFile } from '../bench/results.js';
-import { readRun, validateRun, writeRunFiles } from '../bench/run-file.js';
-import { BusbenchError } from '../src/errors.js';
+import { buildCharts } from '../src/bench/charts.js';
+import { formatComparison, formatSideBySide } from '../src/bench/compare.js';
+import { renderReport } from '../src/bench/report.js';
+import type { RunFile } from '../src/bench/results.js';
+import { readRun, validateRun, writeRunFiles } from '../src/bench/run-file.js';
+import { BusbenchError } from '../src/lib/errors.js';
 import { chromiumPath, renderInChromium, unparsableSvgs } from './chromium.js';
 import { sampleRun } from './fixtures.js';
 

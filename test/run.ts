@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { existingServer, startEmbeddedPostgres } from '../src/postgres-server.js';
+import { existingServer, startEmbeddedPostgres } from '../src/lib/postgres.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const server = process.env.DATABASE_URL

@@ -3,11 +3,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { loadConfig } from '../src/config.js';
-import { Database } from '../src/database.js';
-import { BusbenchError } from '../src/errors.js';
-import { Metrics } from '../src/metrics.js';
-import { backoffMs, findRetryableSqlstate } from '../src/transaction.js';
+import { Database } from '../src/app/database.js';
+import { Metrics } from '../src/app/metrics.js';
+import { backoffMs, findRetryableSqlstate } from '../src/app/transaction.js';
+import { BusbenchError } from '../src/lib/errors.js';
+import { loadConfig } from '../src/lib/server-options.js';
 import { freshDatabase, metric } from './helpers.js';
 
 describe('transaction helper', () => {

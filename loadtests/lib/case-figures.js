@@ -3,7 +3,7 @@
 import { rate, total } from './numbers.js';
 
 /**
- * @typedef {import('../../bench/results.js').CaseTotals} CaseTotals
+ * @typedef {import('../../src/bench/results.js').CaseTotals} CaseTotals
  */
 
 /**

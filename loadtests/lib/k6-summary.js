@@ -88,7 +88,7 @@ const count = (data, name) => value(data, name, 'count');
 /**
  * k6 keeps time trends in milliseconds, as busbench does.
  * @param {K6Summary} data @param {string} name
- * @returns {import('../../bench/results.js').Percentiles}
+ * @returns {import('../../src/bench/results.js').Percentiles}
  */
 function percentiles(data, name) {
   const n = value(data, name, 'count');
@@ -109,7 +109,7 @@ function percentiles(data, name) {
  * @param {K6Summary} data
  * @param {SetupData} setup
  * @param {RunContext} ctx
- * @returns {import('../../bench/results.js').RunFile}
+ * @returns {import('../../src/bench/results.js').RunFile}
  */
 export function k6RunFile(data, setup, ctx) {
   const p = ctx.profile;
@@ -117,7 +117,7 @@ export function k6RunFile(data, setup, ctx) {
   const topology = String(setup.server.topology || 'unknown');
   const failedRequests = value(data, 'http_req_failed', 'passes');
   const okRequests = value(data, 'http_req_failed', 'fails');
-  /** @type {import('../../bench/results.js').EndpointTx} */
+  /** @type {import('../../src/bench/results.js').EndpointTx} */
   const tx = {
     attempts: count(data, TX_METRICS.attempts),
     commits: count(data, TX_METRICS.commits),

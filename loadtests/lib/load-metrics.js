@@ -1,7 +1,7 @@
 // The load generator's live metrics, named once for both engines. The k6 scripts create them
 // as k6 custom metrics, and k6's Prometheus remote-write output names them k6_<name>_total
 // (Counter), k6_<name>_p99 (Trend, in seconds) or k6_<name> (Gauge). The Node runner exports
-// the same Prometheus names (bench/load-metrics.ts), so the "k6" dashboard shows either engine.
+// the same Prometheus names (src/bench/load-metrics.ts), so the "k6" dashboard shows either engine.
 
 export const LOAD_METRICS = {
   /** Gauge: tabs open (k6's own `vus` counts browsers). */

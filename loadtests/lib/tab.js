@@ -1,5 +1,5 @@
 // What one simulated browser and its tabs do, written once for both engines: the Node runner
-// (bench/runner.ts, undici) and the k6 scripts (http.asyncRequest). The engine passes a
+// (src/bench/runner.ts, undici) and the k6 scripts (http.asyncRequest). The engine passes a
 // Transport; everything else - login, the poll loop with its `last` cursor, hidden tabs,
 // leader-tab sharing, posting, and the delivery bookkeeping - lives here.
 // Plain ES2020 for k6's JavaScript runtime: no private fields, no logical assignment.

@@ -1,0 +1,221 @@
+// Parked polls and their wake-ups (Odoo's bus dispatcher). A parked poll holds no database
+// connection: it registers the channels it waits for and sleeps until a notification names
+// one of them. What a wake-up costs is the dispatch mode:
+//   per-waiter - every woken poll runs its own fetch, so a broadcast to N parked polls is
+//                N queries at once (Odoo up to 15, the "connection pool is full" herd);
+//   shared     - the process runs one fetch for all polls woken together and hands each
+//                poll its rows in memory.
+
+import { errors } from '../lib/errors.js';
+import type { Config, DispatchMode } from '../lib/server-options.js';
+import type { Database } from './database.js';
+import type { Metrics } from './metrics.js';
+import type { Tx } from './transaction.js';
+
+export interface Notification {
+  id: number;
+  channel: string;
+  payload: unknown;
+  created_at: Date;
+}
+
+interface Waiter {
+  channels: readonly string[];
+  last: number;
+  /** Set when a notification for one of its channels arrived (per-waiter: fetch now). */
+  woken: boolean;
+  /** Shared mode: the rows fetched for this waiter by the process-wide fetch. */
+  rows: Notification[] | undefined;
+  wake: (() => void) | undefined;
+}
+
+/** Rows per fetch; a client that gets a full page polls again from its new cursor. */
+const FETCH_LIMIT = 1000;
+const FETCH_SQL = `SELECT id, channel, payload, created_at FROM bus_notifications
+  WHERE id > $1 AND channel = ANY($2::text[])
+    AND ($1 > 0 OR created_at > now() - make_interval(secs => $3))
+  ORDER BY id LIMIT ${FETCH_LIMIT}`;
+
+/** Any constant: the key of the transaction-scoped advisory lock that orders bus inserts. */
+const BUS_ORDER_LOCK = 0x6275_7362;
+
+/**
+ * Adds a row to the bus inside `tx`. A poll answers with `last` = the highest id it saw, so
+ * ids must become visible in id order: if tx A took id 10 and tx B id 11 and B committed
+ * first, a poll could see 11, move its cursor past 10 and never deliver A's row. The lock,
+ * held from the insert to the commit, makes commit order equal id order. Only bus writers
+ * queue on it, for the few microseconds between their insert and their commit.
+ */
+export async function insertNotification(tx: Tx, channel: string, payload: unknown): Promise<void> {
+  await tx.query('SELECT pg_advisory_xact_lock($1)', [BUS_ORDER_LOCK]);
+  await tx.query('INSERT INTO bus_notifications (channel, payload) VALUES ($1, $2)', [
+    channel,
+    JSON.stringify(payload),
+  ]);
+}
+
+export class Bus {
+  readonly #db: Database;
+  readonly #config: Pick<Config, 'pollTimeout' | 'maxParked'>;
+  readonly #dispatch: DispatchMode;
+  readonly #metrics: Metrics;
+  readonly #waiters = new Set<Waiter>();
+  readonly #byChannel = new Map<string, Set<Waiter>>();
+  /** Shared mode: waiters woken while a fetch is in flight wait for the next one. */
+  #pending = new Set<Waiter>();
+  #fetching = false;
+  #closed = false;
+
+  constructor(db: Database, config: Pick<Config, 'pollTimeout' | 'maxParked' | 'dispatch'>, metrics: Metrics) {
+    this.#db = db;
+    this.#config = config;
+    this.#dispatch = config.dispatch;
+    this.#metrics = metrics;
+    this.#metrics.parkedPolls.set({ process: metrics.process }, 0);
+  }
+
+  get parked(): number {
+    return this.#waiters.size;
+  }
+
+  /**
+   * Answers a poll: notifications with id > last on `channels`, waiting up to `timeoutMs`
+   * when there are none. The waiter is registered BEFORE the first fetch, so a
+   * notification that lands between that fetch and the wait still wakes it.
+   */
+  async poll(channels: readonly string[], last: number, timeoutMs: number): Promise<Notification[]> {
+    if (this.#closed) throw errors.shuttingDown();
+    if (this.#waiters.size >= this.#config.maxParked) throw errors.tooManyPolls(this.#config.maxParked);
+    const waiter: Waiter = { channels, last, woken: false, rows: undefined, wake: undefined };
+    this.#add(waiter);
+    try {
+      const rows = await this.fetch(channels, last, 'initial');
+      if (rows.length > 0) return rows;
+      const deadline = Date.now() + timeoutMs;
+      while (!this.#closed) {
+        const remaining = deadline - Date.now();
+        if (remaining <= 0 || !(await this.#sleep(waiter, remaining))) return [];
+        const found = waiter.rows ?? (await this.fetch(channels, last, 'wakeup'));
+        waiter.rows = undefined;
+        waiter.woken = false;
+        // A wake-up may bring nothing for this poll (a reconnect wakes everyone): keep waiting.
+        if (found.length > 0) return found;
+      }
+      return [];
+    } finally {
+      this.#remove(waiter);
+    }
+  }
+
+  async fetch(channels: readonly string[], last: number, reason: 'initial' | 'wakeup'): Promise<Notification[]> {
+    this.#metrics.busFetches.inc({ dispatch: this.#dispatch, reason });
+    const { rows } = await this.#db.query<Notification>(FETCH_SQL, [last, channels, this.#config.pollTimeout]);
+    return rows;
+  }
+
+  /** A NOTIFY named these channels (or 'all'): wake the polls waiting on them. */
+  notify(channels: readonly string[] | 'all'): void {
+    const woken = new Set<Waiter>();
+    if (channels === 'all') for (const w of this.#waiters) woken.add(w);
+    else for (const channel of channels) for (const w of this.#byChannel.get(channel) ?? []) woken.add(w);
+    if (woken.size === 0) return;
+    this.#metrics.busWakeups.inc({ dispatch: this.#dispatch });
+    this.#metrics.busWaitersWoken.inc({ dispatch: this.#dispatch }, woken.size);
+    if (this.#dispatch === 'per-waiter') {
+      for (const w of woken) this.#wake(w);
+      return;
+    }
+    for (const w of woken) this.#pending.add(w);
+    void this.#sharedFetch();
+  }
+
+  /** After a lost LISTEN connection: anything may have been missed, so everyone fetches. */
+  wakeAll(): void {
+    this.notify('all');
+  }
+
+  /** Answers every parked poll (empty) and refuses new ones: graceful shutdown. */
+  close(): void {
+    this.#closed = true;
+    for (const w of this.#waiters) w.wake?.();
+  }
+
+  async #sharedFetch(): Promise<void> {
+    if (this.#fetching) return;
+    this.#fetching = true;
+    try {
+      while (this.#pending.size > 0 && !this.#closed) {
+        const batch = [...this.#pending].filter((w) => this.#waiters.has(w));
+        this.#pending = new Set();
+        if (batch.length === 0) continue;
+        const channels = [...new Set(batch.flatMap((w) => w.channels))];
+        const last = Math.min(...batch.map((w) => w.last));
+        let rows: Notification[];
+        try {
+          rows = await this.fetch(channels, last, 'wakeup');
+        } catch (err) {
+          // The waiters fall back to their own fetch rather than losing the wake-up.
+          console.error(`[busbench] shared bus fetch failed: ${(err as Error).message}`);
+          for (const w of batch) this.#wake(w);
+          continue;
+        }
+        const since = Date.now() - this.#config.pollTimeout * 1000;
+        const truncated = rows.length === FETCH_LIMIT;
+        for (const w of batch) {
+          const wanted = new Set(w.channels);
+          const mine = rows.filter(
+            (r) => r.id > w.last && wanted.has(r.channel) && (w.last > 0 || r.created_at.getTime() > since),
+          );
+          // The batch read from its lowest cursor; a waiter further ahead may find its rows
+          // past the LIMIT, so it fetches on its own rather than sleeping on an empty slice.
+          w.rows = mine.length === 0 && truncated ? undefined : mine;
+          this.#wake(w);
+        }
+      }
+    } finally {
+      this.#fetching = false;
+    }
+  }
+
+  #wake(waiter: Waiter): void {
+    waiter.woken = true;
+    waiter.wake?.();
+  }
+
+  /** Resolves true when woken, false on timeout or shutdown. */
+  #sleep(waiter: Waiter, ms: number): Promise<boolean> {
+    if (waiter.woken) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        waiter.wake = undefined;
+        resolve(false);
+      }, ms);
+      waiter.wake = () => {
+        clearTimeout(timer);
+        waiter.wake = undefined;
+        resolve(!this.#closed);
+      };
+    });
+  }
+
+  #add(waiter: Waiter): void {
+    this.#waiters.add(waiter);
+    for (const channel of waiter.channels) {
+      const set = this.#byChannel.get(channel) ?? new Set<Waiter>();
+      this.#byChannel.set(channel, set);
+      set.add(waiter);
+    }
+    this.#metrics.parkedPolls.set({ process: this.#metrics.process }, this.#waiters.size);
+  }
+
+  #remove(waiter: Waiter): void {
+    this.#waiters.delete(waiter);
+    this.#pending.delete(waiter);
+    for (const channel of waiter.channels) {
+      const set = this.#byChannel.get(channel);
+      set?.delete(waiter);
+      if (set?.size === 0) this.#byChannel.delete(channel);
+    }
+    this.#metrics.parkedPolls.set({ process: this.#metrics.process }, this.#waiters.size);
+  }
+}

@@ -1,0 +1,84 @@
+// The connection pool of one serving process or thread. Every connection is named
+// busbench/<topology>/<role>/<index> so pg_stat_activity shows which process holds it.
+import pg from 'pg';
+import { errors } from '../lib/errors.js';
+import type { Config } from '../lib/server-options.js';
+import type { Metrics } from './metrics.js';
+import { runTransaction, type TransactionResult, type Tx } from './transaction.js';
+
+// int8 (count(*), bigserial) as a JS number: ids stay far below 2^53 in any run.
+pg.types.setTypeParser(20, Number);
+
+export type Role = 'http' | 'bus' | 'listen' | 'admin';
+
+export function applicationName(config: Pick<Config, 'topology'>, role: Role, index: number): string {
+  return `busbench/${config.topology}/${role}/${index}`;
+}
+
+export class Database {
+  readonly pool: pg.Pool;
+  readonly #config: Config;
+  readonly #metrics: Metrics;
+
+  constructor(config: Config, metrics: Metrics, role: Role, index: number) {
+    this.#config = config;
+    this.#metrics = metrics;
+    this.pool = new pg.Pool({
+      connectionString: config.databaseUrl,
+      application_name: applicationName(config, role, index),
+      max: config.poolSize,
+      connectionTimeoutMillis: Math.max(1, config.poolTimeout * 1000),
+      // Odoo keeps its pooled connections; closing idle ones quickly would hide the
+      // connection cost of a layout between bursts.
+      idleTimeoutMillis: 60_000,
+    });
+    // An idle client's error (server restart, pg_terminate_backend) is emitted on the pool;
+    // without a listener it would kill the process.
+    this.pool.on('error', (err) => console.error(`[busbench] idle pool connection lost: ${err.message}`));
+  }
+
+  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    sql: string,
+    params: unknown[] = [],
+  ): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.pool.query<R>(sql, params);
+    } catch (err) {
+      throw this.mapConnectError(err);
+    }
+  }
+
+  async connect(): Promise<pg.PoolClient> {
+    try {
+      return await this.pool.connect();
+    } catch (err) {
+      throw this.mapConnectError(err);
+    }
+  }
+
+  /** A unit of work retried on conflicts up to --max-tries; then E_TX_CONFLICT (409). */
+  async transaction<T>(endpoint: string, work: (tx: Tx) => Promise<T>): Promise<T> {
+    const result = await runTransaction(this, this.#config, this.#metrics, endpoint, work, 'retry');
+    if (!result.committed) throw new Error('unreachable: a retried transaction throws on its last failure');
+    return result.value;
+  }
+
+  /** One try; a conflict rolls back and is reported, not thrown (Odoo 12+ presence). */
+  attempt<T>(endpoint: string, work: (tx: Tx) => Promise<T>): Promise<TransactionResult<T>> {
+    return runTransaction(this, this.#config, this.#metrics, endpoint, work, 'give-up');
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  /** Turns "no connection to be had" into a 503 the client can act on. */
+  private mapConnectError(err: unknown): unknown {
+    const message = err instanceof Error ? err.message : '';
+    const code = (err as { code?: string }).code;
+    if (message.includes('timeout exceeded when trying to connect') || code === '53300') {
+      return errors.poolExhausted(this.#config.poolTimeout);
+    }
+    return err;
+  }
+}

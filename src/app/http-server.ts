@@ -1,0 +1,138 @@
+// The HTTP front of a process: reads bodies (bounded), hands the plain request to whatever
+// runs the App (the same thread, or a piscina thread), writes the answer, and counts
+// sockets and requests. /metrics and /healthz describe the whole layout, so the layout
+// supplies them.
+import http from 'node:http';
+import { BusbenchError, errors } from '../lib/errors.js';
+import type { Config } from '../lib/server-options.js';
+import type { AppRequest, AppResponse } from './app.js';
+import { errorResponse, respond } from './app.js';
+import { METRICS_CONTENT_TYPE, type Metrics } from './metrics.js';
+
+export interface HttpServerOptions {
+  config: Pick<Config, 'bodyLimit' | 'topology'>;
+  metrics: Metrics;
+  handle: (req: AppRequest) => Promise<AppResponse>;
+  layoutMetrics: () => Promise<string>;
+}
+
+const CORS = {
+  // dedicated-longpoll serves the bus from another port, i.e. another origin for a browser.
+  'access-control-allow-origin': '*',
+  'access-control-allow-headers': 'authorization, content-type',
+  'access-control-allow-methods': 'GET, POST, DELETE, OPTIONS',
+  'access-control-max-age': '600',
+};
+
+export interface HttpServer {
+  server: http.Server;
+  listen(port: number, host: string, exclusive?: boolean): Promise<number>;
+  /** Stops accepting; open keep-alive sockets are closed once their response is written. */
+  close(): Promise<void>;
+}
+
+export function createHttpServer(options: HttpServerOptions): HttpServer {
+  const { metrics, config } = options;
+  const processLabel = { process: metrics.process };
+  let closing = false;
+
+  const server = http.createServer(async (req, res) => {
+    const started = process.hrtime.bigint();
+    let response: AppResponse;
+    try {
+      response = await route(req);
+    } catch (err) {
+      // e.g. a cluster primary that did not answer for /metrics: E_BUSY, not E_INTERNAL
+      if (!(err instanceof BusbenchError)) console.error('[busbench] request failed outside the app:', err);
+      response = errorResponse(err, 'unmatched');
+    }
+    metrics.httpRequests.inc({ endpoint: response.endpoint, status: String(response.status) });
+    metrics.httpDuration.observe({ endpoint: response.endpoint }, Number(process.hrtime.bigint() - started) / 1e9);
+    if (res.destroyed) return;
+    res.writeHead(response.status, { ...CORS, ...response.headers, ...(closing ? { connection: 'close' } : {}) });
+    res.end(response.body);
+  });
+  // Browsers keep idle connections about 60 s; Node's 5 s default would make every tab
+  // reconnect between polls and inflate the connection counts being measured.
+  server.keepAliveTimeout = 65_000;
+  server.on('connection', (socket) => {
+    metrics.openSockets.inc(processLabel);
+    metrics.socketsOpened.inc(processLabel);
+    socket.on('close', () => metrics.openSockets.dec(processLabel));
+  });
+
+  async function route(req: http.IncomingMessage): Promise<AppResponse> {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method === 'OPTIONS') return { status: 204, endpoint: 'cors', headers: {}, body: '' };
+    if (closing) return errorResponse(errors.shuttingDown(), 'unmatched');
+    if (req.method === 'GET' && path === '/metrics') {
+      return {
+        status: 200,
+        endpoint: 'metrics',
+        headers: { 'content-type': METRICS_CONTENT_TYPE },
+        body: await options.layoutMetrics(),
+      };
+    }
+    if (req.method === 'GET' && path === '/healthz') {
+      return respond(200, 'healthz', {
+        status: 'ok',
+        topology: config.topology,
+        process: metrics.process,
+        pid: process.pid,
+      });
+    }
+    const body = await readBody(req, config.bodyLimit);
+    if (body === undefined) {
+      const e = errors.tooLarge(config.bodyLimit);
+      return respond(e.status, 'unmatched', e.toJSON(), { connection: 'close' });
+    }
+    return options.handle({
+      method: req.method ?? 'GET',
+      url: req.url ?? '/',
+      host: req.headers.host,
+      proxied: req.headers['x-forwarded-for'] !== undefined,
+      authorization: req.headers.authorization,
+      body,
+    });
+  }
+
+  return {
+    server,
+    listen: (port, host, exclusive = false) =>
+      new Promise((done, fail) => {
+        server.once('error', fail);
+        server.listen({ port, host, exclusive }, () => {
+          server.off('error', fail);
+          const address = server.address();
+          done(address && typeof address === 'object' ? address.port : port);
+        });
+      }),
+    close: () =>
+      new Promise((done) => {
+        closing = true;
+        server.close(() => done());
+        server.closeIdleConnections();
+      }),
+  };
+}
+
+/** The body as text, or undefined when it is larger than `limit` bytes (413). */
+function readBody(req: http.IncomingMessage, limit: number): Promise<string | undefined> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) {
+    req.resume();
+    return Promise.resolve(undefined);
+  }
+  return new Promise((done, fail) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) tooLarge = true;
+      else chunks.push(chunk);
+    });
+    req.on('end', () => done(tooLarge ? undefined : Buffer.concat(chunks).toString('utf8')));
+    req.on('error', fail);
+  });
+}

@@ -1,0 +1,122 @@
+// One Metrics object per serving process or thread. Counters carry no `process` label, so
+// aggregating a layout sums them into one figure per endpoint; gauges that only make sense
+// per process (sockets, parked polls, pool use) carry `process`, so they stay apart.
+import client from 'prom-client';
+import type { TopologyName } from '../lib/server-options.js';
+import { RETRYABLE_SQLSTATES } from './transaction.js';
+
+/**
+ * The names units of work count under (Database.transaction's first argument). Their series
+ * start at 0, so a dashboard shows "no failures yet" instead of "no data".
+ */
+export const TX_ENDPOINTS = ['session.login', 'chat.post', 'chat.members', 'presence.poll', 'presence.set'];
+
+export type MetricsJson = Awaited<ReturnType<client.Registry['getMetricsAsJSON']>>;
+
+export class Metrics {
+  readonly registry = new client.Registry();
+  readonly process: string;
+
+  readonly httpRequests: client.Counter<'endpoint' | 'status'>;
+  readonly httpDuration: client.Histogram<'endpoint'>;
+  readonly openSockets: client.Gauge<'process'>;
+  readonly socketsOpened: client.Counter<'process'>;
+  readonly queuedRequests: client.Gauge<'process'>;
+
+  readonly txAttempts: client.Counter<'endpoint'>;
+  readonly txCommits: client.Counter<'endpoint'>;
+  readonly txFailures: client.Counter<'endpoint' | 'sqlstate'>;
+  readonly txRetries: client.Counter<'endpoint'>;
+  readonly txFinalFailures: client.Counter<'endpoint' | 'sqlstate'>;
+
+  readonly parkedPolls: client.Gauge<'process'>;
+  readonly busWakeups: client.Counter<'dispatch'>;
+  readonly busFetches: client.Counter<'dispatch' | 'reason'>;
+  readonly busWaitersWoken: client.Counter<'dispatch'>;
+  readonly listenReconnects: client.Counter<'process'>;
+
+  readonly cacheChecks: client.Counter;
+  readonly cacheInvalidations: client.Counter;
+
+  readonly workerRestarts: client.Counter;
+
+  constructor(topology: TopologyName, processName: string, options: { defaultMetrics?: boolean } = {}) {
+    this.process = processName;
+    this.registry.setDefaultLabels({ topology });
+    if (options.defaultMetrics) {
+      // process_* and nodejs_* describe the whole OS process, so only one thread per process
+      // collects them; the `process` label keeps forked processes apart after aggregation.
+      client.collectDefaultMetrics({ register: this.registry, labels: { process: processName } });
+    }
+    const registers = [this.registry];
+    const counter = <L extends string>(name: string, help: string, labelNames: L[] = []) =>
+      new client.Counter<L>({ name, help, labelNames, registers });
+    const gauge = (name: string, help: string) =>
+      new client.Gauge<'process'>({ name, help, labelNames: ['process'], registers });
+
+    this.httpRequests = counter('busbench_http_requests_total', 'HTTP requests answered', ['endpoint', 'status']);
+    this.httpDuration = new client.Histogram({
+      name: 'busbench_http_request_duration_seconds',
+      help: 'Time from request end to response, parked polls included',
+      labelNames: ['endpoint'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60],
+      registers,
+    });
+    this.openSockets = gauge('busbench_http_open_sockets', 'Open client TCP connections');
+    this.socketsOpened = counter('busbench_http_sockets_opened_total', 'Client TCP connections accepted', ['process']);
+    this.queuedRequests = gauge('busbench_queued_requests', 'worker-threads: requests waiting for a free thread');
+
+    this.txAttempts = counter('busbench_tx_attempts_total', 'Transaction attempts (first tries and retries)', [
+      'endpoint',
+    ]);
+    this.txCommits = counter('busbench_tx_commits_total', 'Transactions committed', ['endpoint']);
+    this.txFailures = counter('busbench_tx_failures_total', 'Failed attempts by SQLSTATE (40001 = serialization)', [
+      'endpoint',
+      'sqlstate',
+    ]);
+    this.txRetries = counter('busbench_tx_retries_total', 'Attempts retried after a retryable failure', ['endpoint']);
+    this.txFinalFailures = counter(
+      'busbench_tx_final_failures_total',
+      'Units of work that ended without commit after their last try',
+      ['endpoint', 'sqlstate'],
+    );
+
+    this.parkedPolls = gauge('busbench_bus_parked_polls', 'Polls waiting for a notification');
+    this.busWakeups = counter('busbench_bus_wakeups_total', 'Notifications that woke at least one parked poll', [
+      'dispatch',
+    ]);
+    this.busFetches = counter('busbench_bus_fetch_queries_total', 'Queries on bus_notifications', [
+      'dispatch',
+      'reason',
+    ]);
+    this.busWaitersWoken = counter('busbench_bus_waiters_woken_total', 'Parked polls woken by notifications', [
+      'dispatch',
+    ]);
+    this.listenReconnects = counter(
+      'busbench_bus_listen_reconnects_total',
+      'Times the LISTEN connection was lost and opened again',
+      ['process'],
+    );
+
+    this.cacheChecks = counter('busbench_cache_checks_total', 'Reads of the cache-signaling sequence');
+    this.cacheInvalidations = counter('busbench_cache_invalidations_total', 'Membership caches cleared by signaling');
+
+    this.workerRestarts = counter('busbench_worker_restarts_total', 'Crashed worker processes restarted');
+
+    for (const endpoint of TX_ENDPOINTS) {
+      for (const c of [this.txAttempts, this.txCommits, this.txRetries]) c.inc({ endpoint }, 0);
+      for (const sqlstate of RETRYABLE_SQLSTATES) {
+        this.txFailures.inc({ endpoint, sqlstate }, 0);
+        this.txFinalFailures.inc({ endpoint, sqlstate }, 0);
+      }
+    }
+    for (const g of [this.openSockets, this.queuedRequests, this.parkedPolls]) g.set({ process: processName }, 0);
+  }
+}
+
+/** One exposition for a whole layout: sums counters across processes and threads. */
+export async function aggregateMetrics(parts: MetricsJson[]): Promise<string> {
+  return client.AggregatorRegistry.aggregate(parts).metrics();
+}
+
+export const METRICS_CONTENT_TYPE = client.Registry.PROMETHEUS_CONTENT_TYPE;

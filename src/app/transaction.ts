@@ -1,0 +1,112 @@
+// The one way busbench writes to the database: a unit of work at the configured isolation
+// level, retried WHOLE on conflicts (Odoo's service retry, Websauna's transaction retry),
+// with side effects (NOTIFY, cache signaling) held back until the commit succeeded (seed 002).
+// Every attempt is counted per endpoint, as pgbench counts them with --max-tries.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type pg from 'pg';
+import { errors } from '../lib/errors.js';
+import type { Config, IsolationLevel } from '../lib/server-options.js';
+import type { Database } from './database.js';
+import type { Metrics } from './metrics.js';
+
+/** serialization_failure, deadlock_detected, lock_not_available (NOWAIT). */
+export const RETRYABLE_SQLSTATES = new Set(['40001', '40P01', '55P03']);
+
+const ISOLATION_SQL: Record<IsolationLevel, string> = {
+  'read-committed': 'READ COMMITTED',
+  'repeatable-read': 'REPEATABLE READ',
+  serializable: 'SERIALIZABLE',
+};
+
+export interface Tx {
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
+  /** Runs after a successful COMMIT only; never for an attempt that rolled back. */
+  afterCommit(hook: () => Promise<unknown>): void;
+}
+
+/**
+ * 'retry': retry on a retryable SQLSTATE up to --max-tries, then throw E_TX_CONFLICT.
+ * 'give-up': one try; a retryable failure rolls back and is reported, not thrown (Odoo 12+
+ * presence: "catch the concurrency error and roll back").
+ */
+export type ConflictPolicy = 'retry' | 'give-up';
+
+export type TransactionResult<T> = { committed: true; value: T } | { committed: false; sqlstate: string };
+
+/**
+ * The SQLSTATE of a retryable error, even when application code wrapped it in its own
+ * error (seed 003: a concurrent update re-raised as a ValidationError was never retried).
+ */
+export function findRetryableSqlstate(err: unknown): string | undefined {
+  const seen = new Set<unknown>();
+  let current: unknown = err;
+  while (current && typeof current === 'object' && !seen.has(current)) {
+    seen.add(current);
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && RETRYABLE_SQLSTATES.has(code)) return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/** Odoo sleeps uniform(0, 2^n) seconds before retry n; the base (1 s there) is configurable. */
+export function backoffMs(retry: number, baseSeconds: number): number {
+  return Math.random() * baseSeconds * 2 ** retry * 1000;
+}
+
+export async function runTransaction<T>(
+  db: Database,
+  config: Pick<Config, 'isolation' | 'maxTries' | 'retryBase'>,
+  metrics: Metrics,
+  endpoint: string,
+  work: (tx: Tx) => Promise<T>,
+  onConflict: ConflictPolicy,
+): Promise<TransactionResult<T>> {
+  const maxTries = onConflict === 'give-up' ? 1 : config.maxTries;
+  for (let attempt = 1; ; attempt++) {
+    const client = await db.connect();
+    const hooks: (() => Promise<unknown>)[] = [];
+    let value: T;
+    metrics.txAttempts.inc({ endpoint });
+    try {
+      await client.query(`BEGIN ISOLATION LEVEL ${ISOLATION_SQL[config.isolation]}`);
+      value = await work({
+        query: (sql, params) => client.query(sql, params),
+        afterCommit: (hook) => hooks.push(hook),
+      });
+      await client.query('COMMIT');
+    } catch (err) {
+      client.release(await rollback(client, err));
+      const sqlstate = findRetryableSqlstate(err);
+      if (!sqlstate) {
+        const code = (err as { code?: unknown }).code;
+        if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code))
+          metrics.txFailures.inc({ endpoint, sqlstate: code });
+        throw err;
+      }
+      metrics.txFailures.inc({ endpoint, sqlstate });
+      if (attempt >= maxTries) {
+        metrics.txFinalFailures.inc({ endpoint, sqlstate });
+        if (onConflict === 'give-up') return { committed: false, sqlstate };
+        throw errors.conflict(endpoint, attempt, sqlstate);
+      }
+      metrics.txRetries.inc({ endpoint });
+      await sleep(backoffMs(attempt, config.retryBase));
+      continue;
+    }
+    client.release();
+    metrics.txCommits.inc({ endpoint });
+    for (const hook of hooks) await hook();
+    return { committed: true, value };
+  }
+}
+
+/** Rolls back; returns the error when the connection itself is unusable, so the pool drops it. */
+async function rollback(client: pg.PoolClient, cause: unknown): Promise<Error | undefined> {
+  try {
+    await client.query('ROLLBACK');
+    return undefined;
+  } catch {
+    return cause instanceof Error ? cause : new Error(String(cause));
+  }
+}

@@ -1,0 +1,180 @@
+// The key figures of a case as plain-text tables: the one `busbench bench` prints when it
+// finishes, and the side-by-side of two runs that `busbench compare` prints. The charts and
+// the report's headline use the same figures, so the terminal and the report never disagree.
+import { total } from '../../loadtests/lib/numbers.js';
+import type { BrowserResult, CaseResult, RunFile } from './results.js';
+
+export interface KeyFigure {
+  /** Column heading of the comparison table. */
+  label: string;
+  /** Decimals shown; integers always print without any. */
+  digits: number;
+  value: (c: CaseResult) => number | null;
+}
+
+/** Sum of each process's peak: an upper bound of the layout's peak, which the run does not sample as one figure. */
+export function peakRssMb(c: CaseResult): number {
+  return total(c.totals.server.processes.map((p) => p.peak_rss_bytes)) / 1e6;
+}
+
+/** 100 = one core busy over the measured seconds. */
+export function cpuPercent(c: CaseResult): number {
+  return total(c.totals.server.processes.map((p) => p.cpu_percent));
+}
+
+/**
+ * Whether the layout served the load: every post answered and every message delivered. A
+ * layout that is stuck (worker-threads with every thread holding a poll) holds few
+ * connections because it does little; it must not win "fewest connections".
+ */
+export function keptUp(c: CaseResult): boolean {
+  const d = c.totals.delivery;
+  return d.posts_failed === 0 && d.pending === 0 && d.lost === 0;
+}
+
+export const KEY_FIGURES: KeyFigure[] = [
+  { label: 'tabs', digits: 0, value: (c) => c.totals.client.tabs },
+  { label: 'http conns peak', digits: 0, value: (c) => c.totals.client.http_connections_peak },
+  { label: 'DB conns peak', digits: 0, value: (c) => c.totals.database.peak_connections },
+  { label: 'DB conns/1k tabs', digits: 1, value: (c) => c.totals.derived.db_connections_per_1000_tabs },
+  { label: 'failures/1k tx', digits: 2, value: (c) => c.totals.derived.failures_per_1000_tx },
+  { label: 'retries', digits: 0, value: (c) => c.totals.database.app.total.retries },
+  { label: 'final failures', digits: 0, value: (c) => c.totals.database.app.total.final_failures },
+  { label: 'delivery p50 ms', digits: 1, value: (c) => c.totals.delivery.latency_ms.p50 },
+  { label: 'delivery p99 ms', digits: 1, value: (c) => c.totals.delivery.latency_ms.p99 },
+  { label: 'lost', digits: 0, value: (c) => c.totals.delivery.lost },
+  { label: 'dup', digits: 0, value: (c) => c.totals.delivery.duplicated },
+  { label: 'peak RSS MB', digits: 0, value: peakRssMb },
+  { label: 'CPU %', digits: 0, value: cpuPercent },
+];
+
+export function formatNumber(value: number | null, digits: number): string {
+  if (value === null) return '-';
+  return Number.isInteger(value) ? String(value) : value.toFixed(digits);
+}
+
+/** Left-aligns the text columns and right-aligns the rest, so numbers line up on their last digit. */
+function table(rows: string[][], textColumns: number): string {
+  const widths = (rows[0] ?? []).map((_, i) => Math.max(...rows.map((row) => row[i]?.length ?? 0)));
+  return rows
+    .map((row) =>
+      row
+        .map((cell, i) => (i < textColumns ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+export function formatComparison(run: RunFile): string {
+  const header = ['case', ...KEY_FIGURES.map((f) => f.label)];
+  const rows = run.cases.map((c) => [c.id, ...KEY_FIGURES.map((f) => formatNumber(f.value(c), f.digits))]);
+  return `${table([header, ...rows], 1)}\n`;
+}
+
+export interface BrowserFigure {
+  label: string;
+  digits: number;
+  value: (b: BrowserResult) => number | null;
+}
+
+/** The real-browser figures, in the terminal and in the report's "Real browser tabs" table. */
+export const BROWSER_FIGURES: BrowserFigure[] = [
+  { label: 'tabs', digits: 0, value: (b) => b.browsers * b.tabs_per_browser },
+  { label: 'ready s', digits: 1, value: (b) => b.ready_ms / 1000 },
+  { label: 'polls in flight', digits: 0, value: (b) => b.polls_in_flight },
+  { label: 'parked polls', digits: 0, value: (b) => b.parked_polls },
+  { label: 'parked/browser', digits: 1, value: (b) => b.parked_polls_per_browser },
+  { label: 'sockets/browser', digits: 1, value: (b) => b.sockets_per_browser },
+  { label: 'presence writes', digits: 0, value: (b) => b.presence_writes },
+  { label: '40001s', digits: 0, value: (b) => b.serialization_failures },
+  { label: 'expected', digits: 0, value: (b) => b.expected },
+  { label: 'lost', digits: 0, value: (b) => b.lost },
+  { label: 'dup', digits: 0, value: (b) => b.duplicated },
+  { label: 'delivery ms', digits: 0, value: (b) => b.delivery_ms },
+  { label: 'handover ms', digits: 0, value: (b) => b.handover_ms },
+];
+
+export function formatBrowser(results: BrowserResult[]): string {
+  const header = ['real browser tabs', ...BROWSER_FIGURES.map((f) => f.label)];
+  const rows = results.map((b) => [b.id, ...BROWSER_FIGURES.map((f) => formatNumber(f.value(b), f.digits))]);
+  return `${table([header, ...rows], 1)}\n`;
+}
+
+function change(a: number | null, b: number | null): string {
+  if (a === null || b === null) return '-';
+  if (a === b) return '0%';
+  // A change from zero has no percentage; say which way it went instead of printing Infinity.
+  if (a === 0) return b > 0 ? 'up from 0' : 'down from 0';
+  const pct = ((b - a) / Math.abs(a)) * 100;
+  return `${pct > 0 ? '+' : ''}${pct.toFixed(1)}%`;
+}
+
+export function formatSideBySide(a: RunFile, b: RunFile, labels: [string, string]): string {
+  const [labelA, labelB] = labels;
+  const casesB = new Map(b.cases.map((c) => [c.id, c]));
+  const idsA = new Set(a.cases.map((c) => c.id));
+  const lines = [`A = ${labelA} (started ${a.started_at})`, `B = ${labelB} (started ${b.started_at})`, ''];
+  const rows: string[][] = [['case', 'figure', 'A', 'B', 'change']];
+  for (const caseA of a.cases) {
+    const caseB = casesB.get(caseA.id);
+    if (!caseB) continue;
+    // An empty row between cases; table() trims it to a blank line.
+    if (rows.length > 1) rows.push(['', '', '', '', '']);
+    KEY_FIGURES.forEach((f, i) => {
+      const va = f.value(caseA);
+      const vb = f.value(caseB);
+      rows.push([
+        i === 0 ? caseA.id : '',
+        f.label,
+        formatNumber(va, f.digits),
+        formatNumber(vb, f.digits),
+        change(va, vb),
+      ]);
+    });
+  }
+  lines.push(rows.length > 1 ? table(rows, 2) : 'no case is in both runs');
+  const onlyA = a.cases.filter((c) => !casesB.has(c.id)).map((c) => c.id);
+  const onlyB = b.cases.filter((c) => !idsA.has(c.id)).map((c) => c.id);
+  if (onlyA.length > 0 || onlyB.length > 0) lines.push('');
+  if (onlyA.length > 0) lines.push(`only in A (${labelA}): ${onlyA.join(', ')}`);
+  if (onlyB.length > 0) lines.push(`only in B (${labelB}): ${onlyB.join(', ')}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** The figures the stability benchmark holds to +-15% across repeats. */
+const STABILITY_FIGURES: KeyFigure[] = [
+  { label: 'failures/1k tx', digits: 2, value: (c) => c.totals.derived.failures_per_1000_tx },
+  { label: 'DB conns peak', digits: 0, value: (c) => c.totals.database.peak_connections },
+  { label: 'http conns peak', digits: 0, value: (c) => c.totals.client.http_connections_peak },
+  { label: 'server sockets peak', digits: 0, value: (c) => c.totals.server.peak_open_sockets },
+];
+
+/**
+ * `--repeat N`: for each case, the figures of its N runs and their spread, the largest
+ * distance from their mean in percent of the mean. Empty when nothing was repeated.
+ */
+export function formatSpread(run: RunFile): string {
+  const groups = new Map<string, CaseResult[]>();
+  for (const c of run.cases) {
+    const id = c.id.replace(/ #\d+$/, '');
+    groups.set(id, [...(groups.get(id) ?? []), c]);
+  }
+  const rows: string[][] = [['case', 'figure', 'runs', 'mean', 'spread']];
+  for (const [id, cases] of groups) {
+    if (cases.length < 2) continue;
+    STABILITY_FIGURES.forEach((f, i) => {
+      const values = cases.map(f.value).filter((v): v is number => v !== null);
+      const mean = total(values) / Math.max(1, values.length);
+      const spread = mean === 0 ? 0 : Math.max(...values.map((v) => Math.abs(v - mean))) / mean;
+      rows.push([
+        i === 0 ? id : '',
+        f.label,
+        values.map((v) => formatNumber(v, f.digits)).join(' '),
+        formatNumber(mean, f.digits),
+        `+-${(spread * 100).toFixed(1)}%`,
+      ]);
+    });
+  }
+  return rows.length > 1 ? `${table(rows, 3)}\n` : '';
+}

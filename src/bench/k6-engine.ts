@@ -1,0 +1,72 @@
+// `busbench bench --engine k6`: the same cases, but the load comes from a k6 on PATH running
+// loadtests/<profile>.js. Each case gets a fresh database, its layout and a db-exporter for
+// k6's sampler; k6's handleSummary writes the case's run.json, which joins this run.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Profile } from '../../loadtests/lib/profiles.js';
+import { errors } from '../lib/errors.js';
+import type { LayoutProcess } from '../topologies/layout-process.js';
+import { startDbExporter } from './db-exporter.js';
+import type { Progress } from './progress.js';
+import type { CaseResult, RunFile } from './results.js';
+
+const LOADTESTS = fileURLToPath(new URL('../../../loadtests/', import.meta.url));
+
+/** Fails early, before any database is made, when there is no k6 to drive. */
+export function assertK6(): void {
+  const found = spawnSync('k6', ['version'], { encoding: 'utf8' });
+  if (found.error || found.status !== 0) throw errors.noK6();
+}
+
+/** Runs one case's load with k6 against a layout that is already up; resolves to k6's case. */
+export async function runK6Load(options: {
+  profile: Profile;
+  layout: LayoutProcess;
+  databaseUrl: string;
+  topology: string;
+  caseId: string;
+  /** Tags every k6 metric (Grafana's testid variable). */
+  testid: string;
+  outDir: string;
+  progress: Progress;
+}): Promise<{ result: CaseResult; exitCode: number | null }> {
+  const { profile, layout } = options;
+  await mkdir(options.outDir, { recursive: true });
+  const exporter = await startDbExporter({ databaseUrl: options.databaseUrl });
+  const env: Record<string, string> = {
+    BASE_URL: layout.url,
+    BUS_URL: layout.busUrl,
+    TOPOLOGY: options.topology,
+    TESTID: options.testid,
+    USERS: String(profile.users),
+    BROWSERS: String(profile.browsersPerUser),
+    TABS: String(profile.tabsPerBrowser),
+    TAB_MODE: profile.tabMode,
+    HIDDEN: String(profile.hiddenFraction),
+    CONNECTIONS: String(profile.connectionsPerOrigin),
+    WARMUP: String(profile.warmup),
+    DURATION: String(profile.duration),
+    DRAIN: String(profile.drain),
+    RATE: String(profile.rate),
+    DB_METRICS_URL: `${exporter.url}/metrics`,
+    OUT_DIR: options.outDir,
+  };
+  const args = ['run', '--quiet', ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`])];
+  args.push(path.join(LOADTESTS, `${profile.name}.js`));
+  options.progress.log(`[busbench] k6 ${args.join(' ')}`);
+  try {
+    const child = spawn('k6', args, { stdio: ['ignore', 'inherit', 'inherit'] });
+    const exitCode = await new Promise<number | null>((done, fail) => {
+      child.once('error', fail);
+      child.once('exit', (code) => done(code));
+    });
+    const run = JSON.parse(await readFile(path.join(options.outDir, 'run.json'), 'utf8')) as RunFile;
+    const result = run.cases[0];
+    if (!result) throw new Error(`k6 wrote no case to ${options.outDir}/run.json (exit code ${exitCode})`);
+    return { result: { ...result, id: options.caseId }, exitCode };
+  } finally {
+    await exporter.close();
+  }
+}

@@ -1,0 +1,239 @@
+// The measuring side's own settings: what `busbench bench`, `busbench capacity` and
+// `busbench db-exporter` take, besides the server settings they pass on to the layouts.
+import { PROFILE_NAMES } from '../../loadtests/lib/profiles.js';
+import {
+  flag,
+  fraction,
+  integer,
+  listOf,
+  oneOf,
+  option,
+  perSecond,
+  seconds,
+  text,
+  type Values,
+} from '../lib/options.js';
+import {
+  type ConfigKey,
+  DISPATCH_MODES,
+  type DispatchMode,
+  ISOLATION_LEVELS,
+  PRESENCE_STRATEGIES,
+  TOPOLOGIES,
+  type TopologyName,
+} from '../lib/server-options.js';
+
+/** How the chat page's tabs share the bus: each polls (Odoo 8), one elected tab (9-15), a SharedWorker (16+). */
+export const BROWSER_MODES = ['every-tab', 'leader', 'shared-worker'] as const;
+export type BrowserMode = (typeof BROWSER_MODES)[number];
+
+/** A bench setting whose default (null) keeps the profile's own value. */
+function profileOption<T>(env: string, flag: string, doc: string, parse: (raw: string, name: string) => T) {
+  return option<T | null>({ env, flag, doc, default: null, parse });
+}
+
+/**
+ * `busbench bench`: what to run. Profile settings default to null, meaning "the profile's";
+ * presence, isolation and dispatch take lists and the bench runs every combination.
+ */
+export const BENCH_OPTIONS = {
+  engine: option({
+    env: 'BUSBENCH_ENGINE',
+    flag: '--engine <name>',
+    doc: 'load generator: node (built in) or k6 (a k6 on PATH runs loadtests/<profile>.js per case)',
+    default: 'node' as 'node' | 'k6',
+    parse: oneOf(['node', 'k6'] as const),
+  }),
+  metricsPort: option({
+    env: 'BUSBENCH_METRICS_PORT',
+    flag: '--metrics-port <n>',
+    doc: "node engine: serve the runner's live figures for Prometheus on this port, under k6's metric names (the k6 dashboard); 0: off",
+    default: 0,
+    parse: integer(0),
+  }),
+  layouts: option({
+    env: 'BUSBENCH_LAYOUTS',
+    flag: '--layouts <list>',
+    doc: 'comma-separated layouts to measure, in this order',
+    default: [...TOPOLOGIES] as TopologyName[],
+    parse: listOf(TOPOLOGIES),
+  }),
+  profile: option({
+    env: 'BUSBENCH_PROFILE',
+    flag: '--profile <name>',
+    doc: `load profile from loadtests/lib/profiles.js: ${PROFILE_NAMES.join(', ')}`,
+    default: 'tabs',
+    parse: oneOf(PROFILE_NAMES),
+  }),
+  quick: option({
+    env: 'BUSBENCH_QUICK',
+    flag: '--quick',
+    doc: 'short phases (3 s warm-up, 6 s measured) for a first look or CI; under 60 s for four layouts',
+    default: false,
+    parse: flag,
+  }),
+  profileUsers: profileOption(
+    'BUSBENCH_BENCH_USERS',
+    '--users <n>',
+    "simulated users (null: the profile's)",
+    integer(1),
+  ),
+  browsers: profileOption('BUSBENCH_BROWSERS', '--browsers <n>', "browsers per user (null: the profile's)", integer(1)),
+  tabs: profileOption('BUSBENCH_TABS', '--tabs <n>', "tabs per browser (null: the profile's)", integer(1)),
+  tabMode: profileOption(
+    'BUSBENCH_TAB_MODE',
+    '--tab-mode <mode>',
+    "every-tab (each tab polls, Odoo 8) or leader-tab (one tab per browser polls, Odoo 9-15) (null: the profile's)",
+    oneOf(['every-tab', 'leader-tab'] as const),
+  ),
+  connections: profileOption(
+    'BUSBENCH_CONNECTIONS',
+    '--connections <n>',
+    "HTTP connections per origin in each simulated browser (browsers: 6) (null: the profile's)",
+    integer(1),
+  ),
+  hidden: profileOption(
+    'BUSBENCH_HIDDEN',
+    '--hidden <fraction>',
+    "share of tabs hidden, 0 to 1 (null: the profile's)",
+    fraction,
+  ),
+  duration: profileOption(
+    'BUSBENCH_DURATION',
+    '--duration <s>',
+    "seconds measured per case (null: the profile's, or 6 with --quick)",
+    seconds,
+  ),
+  warmup: profileOption(
+    'BUSBENCH_WARMUP',
+    '--warmup <s>',
+    "seconds of load before measuring (null: the profile's, or 3 with --quick)",
+    seconds,
+  ),
+  rate: profileOption(
+    'BUSBENCH_RATE',
+    '--rate <posts/s>',
+    "chat posts per second, open model (null: the profile's)",
+    perSecond,
+  ),
+  benchPollTimeout: profileOption(
+    'BUSBENCH_BENCH_POLL_TIMEOUT',
+    '--poll-timeout <s>',
+    "poll timeout for server and tabs (null: the profile's)",
+    seconds,
+  ),
+  presences: profileOption(
+    'BUSBENCH_PRESENCES',
+    '--presence <list>',
+    "presence strategies to compare, e.g. every-poll,upsert (null: the profile's)",
+    listOf(PRESENCE_STRATEGIES),
+  ),
+  isolations: profileOption(
+    'BUSBENCH_ISOLATIONS',
+    '--isolation <list>',
+    "isolation levels to compare (null: the profile's)",
+    listOf(ISOLATION_LEVELS),
+  ),
+  dispatches: profileOption(
+    'BUSBENCH_DISPATCHES',
+    '--dispatch <list>',
+    "bus dispatch modes to compare (null: the server's --dispatch, per-waiter unless BUSBENCH_DISPATCH says otherwise)",
+    listOf(DISPATCH_MODES),
+  ),
+  browser: option({
+    env: 'BUSBENCH_BROWSER',
+    flag: '--browser',
+    doc: 'open the chat page in real tabs of headless Chromium (/usr/bin/chromium) instead of the simulated load; poll timeout 10 s unless --poll-timeout',
+    default: false,
+    parse: flag,
+  }),
+  browserModes: option({
+    env: 'BUSBENCH_BROWSER_MODES',
+    flag: '--browser-modes <list>',
+    doc: 'with --browser: tab modes of the chat page to measure, in this order',
+    default: [...BROWSER_MODES] as BrowserMode[],
+    parse: listOf(BROWSER_MODES),
+  }),
+  browserCount: option({
+    env: 'BUSBENCH_BROWSER_COUNT',
+    flag: '--browser-count <n>',
+    doc: 'with --browser: browsers, each with its own connections, cookies, Web Locks and SharedWorkers; browser i logs in as user<i>',
+    default: 2,
+    parse: integer(1),
+  }),
+  browserTabs: option({
+    env: 'BUSBENCH_BROWSER_TABS',
+    flag: '--browser-tabs <n>',
+    doc: 'with --browser: tabs per browser',
+    default: 10,
+    parse: integer(1),
+  }),
+  repeat: option({
+    env: 'BUSBENCH_REPEAT',
+    flag: '--repeat <n>',
+    doc: 'run every case n times and report the spread (the stability benchmark uses 3)',
+    default: 1,
+    parse: integer(1),
+  }),
+  out: option({
+    env: 'BUSBENCH_RESULTS',
+    flag: '--out <dir>',
+    doc: 'where results/<timestamp>/ folders are written',
+    default: 'results',
+    parse: text,
+  }),
+};
+
+/** `busbench capacity`: the scale benchmarks (parked polls, broadcast fan-out, runner cost). */
+export const CAPACITY_OPTIONS = {
+  capacityTabs: option({
+    env: 'BUSBENCH_CAPACITY_TABS',
+    flag: '--tabs <n>',
+    doc: 'long-polling tabs to open against single-process (one per simulated browser)',
+    default: 10_000,
+    parse: integer(1),
+  }),
+  ramp: option({
+    env: 'BUSBENCH_RAMP',
+    flag: '--ramp <s>',
+    doc: 'seconds over which the tabs arrive',
+    default: 20,
+    parse: seconds,
+  }),
+  dispatches: option({
+    env: 'BUSBENCH_CAPACITY_DISPATCHES',
+    flag: '--dispatch <list>',
+    doc: 'dispatch modes to measure, one run each',
+    default: [...DISPATCH_MODES] as DispatchMode[],
+    parse: listOf(DISPATCH_MODES),
+  }),
+};
+
+/** `busbench db-exporter`: PostgreSQL's view of a run (connections, commits, locks) for Prometheus. */
+export const EXPORTER_OPTIONS = {
+  exporterPort: option({
+    env: 'BUSBENCH_EXPORTER_PORT',
+    flag: '--port <n>',
+    doc: "port of the exporter's GET /metrics (postgres_exporter's is 9187); 0 picks a free port",
+    default: 9187,
+    parse: integer(0),
+  }),
+};
+
+/** Server settings the bench sets per case itself (from the profile and the sweep). */
+export const BENCH_CONTROLLED = [
+  'topology',
+  'port',
+  'busPort',
+  'presence',
+  'isolation',
+  'dispatch',
+  'users',
+  'channels',
+  'channelsPerUser',
+  'pollTimeout',
+] as const satisfies readonly ConfigKey[];
+
+export type BenchOptions = Values<typeof BENCH_OPTIONS>;
+export type CapacityConfig = Values<typeof CAPACITY_OPTIONS>;
+export type ExporterConfig = Values<typeof EXPORTER_OPTIONS>;

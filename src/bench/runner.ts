@@ -1,0 +1,457 @@
+// The built-in load generator: simulated browsers (loadtests/lib/tab.js) on undici, each with
+// one connection pool per origin capped like a real browser's, and chat posts on an open-model
+// schedule. Latencies are measured from when a post was DUE, so a stalled server shows up in
+// the figures instead of silently slowing the generator down (coordinated omission).
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { countDeliveries, type DeliveryCount, type PostRecord } from '../../loadtests/lib/delivery.js';
+import type { Profile } from '../../loadtests/lib/profiles.js';
+import { Browser, type Receipt, type Reply, type Transport } from '../../loadtests/lib/tab.js';
+import { BrowserPool } from './connection-pool.js';
+import { newHistogram, percentiles, recordMs } from './histogram.js';
+import type { CaseTotals } from './results.js';
+
+/** A post sent more than this after its due time counts as "behind schedule". */
+const LATE_TOLERANCE_MS = 50;
+
+export type Phase = 'warmup' | 'measure' | 'drain';
+
+/** What the sampler takes from the runner each second; counters are since the last call. */
+export interface ClientSample {
+  tabs: number;
+  httpOpen: number;
+  httpOpened: number;
+  queued: number;
+  requests: number;
+  errors: number;
+  deliveries: number;
+  deliveryP99Ms: number | null;
+}
+
+/** Live events for an exporter (bench/load-metrics.ts); the run's totals don't depend on it. */
+export interface RunnerObserver {
+  request(endpoint: string, status: number, ms: number): void;
+  poll(withData: boolean): void;
+  /** An expected post reached a tab for the first time, `latencyMs` after it was due. */
+  delivered(latencyMs: number): void;
+  duplicate(): void;
+  postFailed(): void;
+}
+
+/** One simulated browser's network: a BrowserPool per origin, shared by all its tabs. */
+class BrowserTransport implements Transport {
+  readonly #pools = new Map<string, BrowserPool>();
+  readonly #runner: Runner;
+  open = 0;
+  peakOpen = 0;
+
+  constructor(runner: Runner) {
+    this.#runner = runner;
+  }
+
+  get queued(): number {
+    let queued = 0;
+    for (const pool of this.#pools.values()) queued += pool.queued;
+    return queued;
+  }
+
+  #pool(origin: string): BrowserPool {
+    let pool = this.#pools.get(origin);
+    if (!pool) {
+      const options = {
+        // Browsers keep idle connections for a minute or more; the server keeps 65 s.
+        keepAliveTimeout: 60_000,
+        headersTimeout: (this.#runner.profile.pollTimeout + 30) * 1000,
+        bodyTimeout: 30_000,
+      };
+      pool = new BrowserPool(origin, this.#runner.profile.connectionsPerOrigin, options, {
+        connected: () => {
+          this.open++;
+          if (this.#runner.phase === 'measure') this.peakOpen = Math.max(this.peakOpen, this.open);
+          this.#runner.connectionOpened();
+        },
+        disconnected: () => {
+          this.open--;
+          this.#runner.connectionClosed();
+        },
+      });
+      this.#pools.set(origin, pool);
+    }
+    return pool;
+  }
+
+  async request(method: string, url: string, endpoint: string, body?: unknown, token?: string): Promise<Reply> {
+    const target = new URL(url);
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (token) headers.authorization = `Bearer ${token}`;
+    const started = performance.now();
+    let reply: Reply = { status: 0, body: undefined };
+    try {
+      const { status, text } = await this.#pool(target.origin).with(async (client) => {
+        const res = await client.request({
+          path: target.pathname + target.search,
+          method: method as 'GET',
+          headers,
+          body: body === undefined ? null : JSON.stringify(body),
+        });
+        return { status: res.statusCode, text: await res.body.text() };
+      });
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = undefined;
+      }
+      reply = { status, body: parsed };
+    } catch {
+      // No answer (refused, reset, timed out): status 0, counted as "error" below.
+    }
+    this.#runner.recordRequest(endpoint, reply.status, performance.now() - started);
+    return reply;
+  }
+
+  sleep(ms: number): Promise<void> {
+    return sleep(ms, undefined, { ref: false });
+  }
+
+  now(): number {
+    return Date.now();
+  }
+
+  random(): number {
+    return Math.random();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#pools.values()].map((p) => p.destroy()));
+  }
+}
+
+export interface RunnerTarget {
+  appUrl: string;
+  busUrl: string;
+  runTag: string;
+}
+
+export class Runner {
+  readonly profile: Profile;
+  readonly #target: RunnerTarget;
+  readonly #browsers: Browser[] = [];
+  readonly #transports: BrowserTransport[] = [];
+  readonly #posts: PostRecord[] = [];
+  readonly #inFlightPosts = new Set<Promise<void>>();
+  phase: Phase = 'warmup';
+  #measureStart = 0;
+  #measureEnd = Number.POSITIVE_INFINITY;
+  #stopped = false;
+  #closing: Promise<void> | undefined;
+  /** Browsers whose login and channel list came back; only they post. */
+  readonly #openBrowsers: Browser[] = [];
+  readonly #opening: Promise<void>[] = [];
+  #openFailures = 0;
+  #firstOpenError: string | undefined;
+  /** Aborted when posting stops, so no sleep of the schedule outlives it. */
+  readonly #posting = new AbortController();
+  /** Set when the drain ends: answers that come later (at shutdown) are not the run's. */
+  #frozen = false;
+  /** Posts still unanswered when the drain ended: counted as failed. */
+  #unanswered = 0;
+  #lastPostId = 0;
+  #requestCount = 0;
+  #scheduler: Promise<void> | undefined;
+  #observer: RunnerObserver | undefined;
+
+  // Totals over the measure phase.
+  readonly #requests: Record<string, Record<string, number>> = {};
+  readonly #pollLatency = newHistogram();
+  readonly #postLatency = newHistogram();
+  readonly #deliveryLatency = newHistogram();
+  #opened = 0;
+  #open = 0;
+  #peakOpen = 0;
+  #peakQueued = 0;
+  #latePosts = 0;
+  #maxLagMs = 0;
+
+  // Since the last sample.
+  #second = { opened: 0, requests: 0, errors: 0, deliveries: 0, delivery: newHistogram() };
+
+  constructor(profile: Profile, target: RunnerTarget) {
+    this.profile = profile;
+    this.#target = target;
+  }
+
+  observe(observer: RunnerObserver): void {
+    this.#observer = observer;
+  }
+
+  /** Browsers that opened (logged in and started polling). */
+  get browsers(): number {
+    return this.#openBrowsers.length;
+  }
+
+  /** Browsers whose login or channel list failed (they never polled), and the first reason. */
+  get openFailures(): { count: number; first: string | undefined } {
+    return { count: this.#openFailures, first: this.#firstOpenError };
+  }
+
+  /** Every request answered or failed so far, whatever the phase. */
+  get requestCount(): number {
+    return this.#requestCount;
+  }
+
+  /** Tabs of browsers that opened (logged in and started polling). */
+  get tabs(): number {
+    return this.#openBrowsers.reduce((n, b) => n + b.tabs.length, 0);
+  }
+
+  /**
+   * Opens every browser (login, channels) spread over `rampMs`, starts their tabs, then the
+   * post schedule. Browsers are user1's, user2's... in turn; hidden tabs are spread evenly.
+   */
+  async start(rampMs: number): Promise<void> {
+    const p = this.profile;
+    const count = p.users * p.browsersPerUser;
+    let hiddenSoFar = 0;
+    for (let i = 0; i < count; i++) {
+      const transport = new BrowserTransport(this);
+      const hidden: boolean[] = [];
+      for (let t = 0; t < p.tabsPerBrowser; t++) {
+        const index = i * p.tabsPerBrowser + t + 1;
+        const isHidden = Math.floor(index * p.hiddenFraction) > hiddenSoFar;
+        if (isHidden) hiddenSoFar++;
+        // leader-tab: the leader is the visible tab that polls for everyone.
+        hidden.push(isHidden && !(p.tabMode === 'leader-tab' && t === 0));
+      }
+      this.#transports.push(transport);
+      this.#browsers.push(
+        new Browser({
+          id: i + 1,
+          login: `user${(i % p.users) + 1}`,
+          appUrl: this.#target.appUrl,
+          busUrl: this.#target.busUrl,
+          tabs: p.tabsPerBrowser,
+          tabMode: p.tabMode,
+          hidden,
+          hiddenDelay: p.hiddenDelay,
+          pollTimeout: p.pollTimeout,
+          runTag: this.#target.runTag,
+          transport,
+          onReceipt: (r) => this.#receipt(r),
+          onPoll: (withData) => this.#observer?.poll(withData),
+        }),
+      );
+    }
+    const started = performance.now();
+    // Browsers arrive on a clock, not one after another's login: a layout that makes logins
+    // wait (worker-threads with every thread holding a poll) must not stall the schedule.
+    const batch = Math.max(1, Math.ceil(count / Math.max(1, rampMs / 50)));
+    for (let i = 0; i < count && !this.#stopped; i += batch) {
+      for (const b of this.#browsers.slice(i, i + batch)) this.#opening.push(this.#openBrowser(b));
+      const due = ((i + batch) / count) * rampMs - (performance.now() - started);
+      if (due > 0) await sleep(due);
+    }
+    this.#scheduler = this.#schedulePosts();
+  }
+
+  async #openBrowser(browser: Browser): Promise<void> {
+    try {
+      await browser.open();
+    } catch (err) {
+      this.#openFailures++;
+      this.#firstOpenError ??= (err as Error).message;
+      return;
+    }
+    if (this.#stopped) return;
+    browser.start();
+    this.#openBrowsers.push(browser);
+  }
+
+  /** Marks the phases so totals cover the measured window only. */
+  setPhase(phase: Phase): void {
+    this.phase = phase;
+    if (phase === 'measure') {
+      this.#measureStart = Date.now();
+      // Peaks of the window start from what is open as it begins.
+      this.#peakOpen = this.#open;
+      for (const t of this.#transports) t.peakOpen = t.open;
+    }
+    if (phase === 'drain') {
+      this.#measureEnd = Date.now();
+      this.#posting.abort();
+    }
+  }
+
+  /** Open model: post i is due at start + i / rate, whatever the server's answers do. */
+  async #schedulePosts(): Promise<void> {
+    const rate = this.profile.rate;
+    if (rate <= 0) return;
+    const start = Date.now();
+    const limit = Math.ceil(rate * (this.profile.warmup + this.profile.duration)) + 1;
+    const stop = this.#posting.signal;
+    for (let i = 0; i < limit && !stop.aborted; i++) {
+      const due = start + (i * 1000) / rate;
+      const wait = due - Date.now();
+      if (wait > 0) await sleep(wait, undefined, { signal: stop }).catch(() => {});
+      if (stop.aborted) return;
+      const lag = Date.now() - due;
+      if (due >= this.#measureStart && this.phase === 'measure') {
+        this.#maxLagMs = Math.max(this.#maxLagMs, lag);
+        if (lag > LATE_TOLERANCE_MS) this.#latePosts++;
+      }
+      this.#send(due);
+    }
+  }
+
+  /** One post due now, outside the schedule (the capacity benchmark's broadcast). */
+  postNow(): Promise<void> {
+    return this.#send(Date.now());
+  }
+
+  #send(due: number): Promise<void> {
+    const sending = this.#post(++this.#lastPostId, due).finally(() => this.#inFlightPosts.delete(sending));
+    this.#inFlightPosts.add(sending);
+    return sending;
+  }
+
+  async #post(postId: number, due: number): Promise<void> {
+    const browser = this.#openBrowsers[Math.floor(Math.random() * this.#openBrowsers.length)];
+    const tab = browser?.tabs[Math.floor(Math.random() * browser.tabs.length)];
+    if (!browser || !tab) {
+      // Due, but no browser has opened yet: the post could not be made, and says so.
+      this.#posts.push({ postId, channel: 0, sentAt: Date.now(), ackedAt: 0, ok: false });
+      return;
+    }
+    const { channel, sentAt, ackedAt, reply } = await browser.post(tab, postId, due, this.profile.postTo);
+    if (this.#frozen) return;
+    const ok = reply.status === 201;
+    if (!ok) this.#observer?.postFailed();
+    this.#posts.push({ postId, channel, sentAt, ackedAt, ok });
+    if (this.#inMeasure(due)) recordMs(this.#postLatency, Date.now() - due);
+  }
+
+  #inMeasure(due: number): boolean {
+    return due >= this.#measureStart && due < this.#measureEnd && this.#measureStart > 0;
+  }
+
+  #receipt(r: Receipt): void {
+    if (r.kind === 'duplicate') this.#observer?.duplicate();
+    // Only deliveries the check expects: a first poll also replays older posts from the buffer.
+    if (r.kind !== 'first' || r.tab.startedAt === 0 || r.due < r.tab.startedAt) return;
+    this.#observer?.delivered(r.at - r.due);
+    this.#second.deliveries++;
+    recordMs(this.#second.delivery, r.at - r.due);
+    if (this.#inMeasure(r.due)) recordMs(this.#deliveryLatency, r.at - r.due);
+  }
+
+  recordRequest(endpoint: string, status: number, ms: number): void {
+    this.#observer?.request(endpoint, status, ms);
+    this.#requestCount++;
+    this.#second.requests++;
+    if (status === 0 || status >= 400) this.#second.errors++;
+    if (this.phase !== 'measure') return;
+    const byStatus = this.#requests[endpoint] ?? {};
+    this.#requests[endpoint] = byStatus;
+    const key = status === 0 ? 'error' : String(status);
+    byStatus[key] = (byStatus[key] ?? 0) + 1;
+    if (endpoint === 'bus.poll') recordMs(this.#pollLatency, ms);
+  }
+
+  connectionOpened(): void {
+    this.#open++;
+    this.#second.opened++;
+    if (this.phase !== 'measure') return;
+    this.#opened++;
+    this.#peakOpen = Math.max(this.#peakOpen, this.#open);
+  }
+
+  connectionClosed(): void {
+    this.#open--;
+  }
+
+  /** The client's second: called once a second by the sampler. */
+  sample(): ClientSample {
+    const queued = this.#transports.reduce((n, t) => n + t.queued, 0);
+    if (this.phase === 'measure') this.#peakQueued = Math.max(this.#peakQueued, queued);
+    const s = this.#second;
+    this.#second = { opened: 0, requests: 0, errors: 0, deliveries: 0, delivery: newHistogram() };
+    return {
+      tabs: this.tabs,
+      httpOpen: this.#open,
+      httpOpened: s.opened,
+      queued,
+      requests: s.requests,
+      errors: s.errors,
+      deliveries: s.deliveries,
+      deliveryP99Ms: percentiles(s.delivery).p99,
+    };
+  }
+
+  /**
+   * Drain: no new posts; wait for posts in flight, reveal hidden tabs so they poll now, and
+   * wait until every expected delivery arrived or `timeoutMs` passed.
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    this.setPhase('drain');
+    await this.#scheduler;
+    const deadline = Date.now() + timeoutMs;
+    const posted = Promise.all(this.#inFlightPosts);
+    while (this.#inFlightPosts.size > 0 && Date.now() < deadline) await Promise.race([posted, sleep(100)]);
+    for (const b of this.#browsers) b.reveal();
+    for (;;) {
+      const { lost, pending } = this.deliveries();
+      if (lost + pending === 0 || Date.now() >= deadline) break;
+      await sleep(100);
+    }
+    this.#frozen = true;
+    this.#unanswered = this.#inFlightPosts.size;
+  }
+
+  /** The delivery check as it stands now. */
+  deliveries(): DeliveryCount {
+    return countDeliveries(this.#posts, this.#browsers);
+  }
+
+  /** Ends the tab loops; their parked polls end when the layout shuts down. */
+  stop(): Promise<unknown> {
+    this.#stopped = true;
+    return Promise.all([...this.#opening, ...this.#browsers.map((b) => b.stop())]);
+  }
+
+  /** Idempotent: the bench calls it on success and again on the way out. */
+  close(): Promise<void> {
+    this.#stopped = true;
+    this.#closing ??= Promise.allSettled(this.#transports.map((t) => t.close())).then(() => {});
+    return this.#closing;
+  }
+
+  totals(): Pick<CaseTotals, 'client' | 'delivery'> {
+    const delivery = this.deliveries();
+    return {
+      client: {
+        tabs: this.tabs,
+        browsers: this.#browsers.length,
+        http_connections_opened: this.#opened,
+        http_connections_peak: this.#peakOpen,
+        http_connections_peak_per_browser: Math.max(0, ...this.#transports.map((t) => t.peakOpen)),
+        queued_requests_peak: this.#peakQueued,
+        requests: this.#requests,
+        poll_latency_ms: percentiles(this.#pollLatency),
+        post_latency_ms: percentiles(this.#postLatency),
+        behind_schedule: { late_posts: this.#latePosts, max_lag_ms: Math.round(this.#maxLagMs) },
+      },
+      delivery: {
+        posts: delivery.posts,
+        posts_failed: this.#posts.length - delivery.posts + this.#unanswered,
+        expected: delivery.expected,
+        delivered: delivery.delivered,
+        lost: delivery.lost,
+        pending: delivery.pending,
+        duplicated: delivery.duplicated,
+        out_of_order: delivery.outOfOrder,
+        latency_ms: percentiles(this.#deliveryLatency),
+      },
+    };
+  }
+}

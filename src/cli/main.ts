@@ -1,0 +1,171 @@
+#!/usr/bin/env node
+// The busbench command line. Flags come from the OPTIONS table in config.ts, so every flag
+// has its environment variable and documented default in one place.
+import { Command, Option } from 'commander';
+import { BENCH_CONTROLLED, BENCH_OPTIONS, CAPACITY_OPTIONS, EXPORTER_OPTIONS } from '../bench/options.js';
+import { BusbenchError, errors } from '../lib/errors.js';
+import { loadOptions } from '../lib/options.js';
+import { type ConfigKey, loadConfig, OPTIONS } from '../lib/server-options.js';
+import { serve } from './serve.js';
+
+const program = new Command('busbench').description(
+  'Which process layout should a real-time web app deploy, and what does it cost in connections and conflicts?',
+);
+
+function addOptions(
+  command: Command,
+  table: Record<string, { flag: string; doc: string; default: unknown; env: string }>,
+) {
+  for (const o of Object.values(table)) {
+    // No commander default: loadConfig() applies defaults after the environment.
+    command.addOption(new Option(o.flag, `${o.doc} (default: ${JSON.stringify(o.default)}; env ${o.env})`));
+  }
+  return command;
+}
+
+const addConfigOptions = (command: Command) => addOptions(command, OPTIONS);
+
+/** Commander names a value after its flag (--users -> users); the tables use their own keys. */
+function byKey(table: Record<string, { flag: string }>, parsed: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, o] of Object.entries(table)) {
+    const value = parsed[new Option(o.flag).attributeName()];
+    if (value !== undefined) out[key] = String(value);
+  }
+  return out;
+}
+
+const { poolSize, maxParked, databaseUrl, dataDir } = OPTIONS;
+const SERVER_OPTIONS_FOR_CAPACITY = { poolSize, maxParked, databaseUrl, dataDir };
+
+/** The server settings a bench may set for every case; the rest come from the profile and sweep. */
+const SERVER_OPTIONS_FOR_BENCH = Object.fromEntries(
+  Object.entries(OPTIONS).filter(([key]) => !(BENCH_CONTROLLED as readonly string[]).includes(key)),
+);
+
+addConfigOptions(
+  program
+    .command('serve')
+    .description('start PostgreSQL (embedded unless DATABASE_URL is set) and serve one layout until Ctrl-C'),
+).action(async (flags: Partial<Record<ConfigKey, string>>) => {
+  const config = loadConfig(flags);
+  const served = await serve(config);
+  // One machine-readable line on stdout for scripts and tests; the log goes to stderr.
+  console.log(
+    `busbench ready ${JSON.stringify({ topology: config.topology, url: served.layout.url, bus_url: served.layout.busUrl, pid: process.pid })}`,
+  );
+  let signals = 0;
+  const stop = (signal: string) => {
+    if (++signals > 1) process.exit(130);
+    console.error(`[busbench] ${signal}: answering parked polls, closing pools, stopping PostgreSQL`);
+    served.stop().then(
+      () => process.exit(0),
+      (err: Error) => {
+        console.error(`[busbench] shutdown failed: ${err.message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGHUP', () => stop('SIGHUP'));
+});
+
+addOptions(
+  addOptions(
+    program
+      .command('bench')
+      .description(
+        'run a load profile against each layout on a fresh database; write results/<timestamp>/ (run.json, timeseries.csv, report.html, charts) and print a comparison',
+      ),
+    BENCH_OPTIONS,
+  ),
+  SERVER_OPTIONS_FOR_BENCH,
+).action(async (flags: Record<string, unknown>) => {
+  // Loaded on demand: `serve` (one per layout process) needs none of the bench's modules.
+  const { runBench } = await import('../bench/bench.js');
+  const options = loadOptions(BENCH_OPTIONS, byKey(BENCH_OPTIONS, flags));
+  const server = loadConfig(byKey(SERVER_OPTIONS_FOR_BENCH, flags));
+  const { dir, files } = await runBench(options, server, `busbench ${process.argv.slice(2).join(' ')}`);
+  const names = files.map((f) => f.slice(dir.length + 1));
+  const charts = names.filter((n) => n.startsWith('charts/')).length;
+  console.log(
+    `results in ${dir}/: ${names.filter((n) => !n.startsWith('charts/')).join(', ')}, charts/ (${charts} SVG)`,
+  );
+});
+
+addOptions(
+  addOptions(
+    program
+      .command('capacity')
+      .description(
+        'benchmark scale: N parked polls on single-process, one broadcast to all (per dispatch mode), and what each simulated tab costs the runner',
+      ),
+    CAPACITY_OPTIONS,
+  ),
+  SERVER_OPTIONS_FOR_CAPACITY,
+).action(async (flags: Record<string, unknown>) => {
+  const { runCapacity, formatCapacity } = await import('../bench/capacity.js');
+  const capacity = loadOptions(CAPACITY_OPTIONS, byKey(CAPACITY_OPTIONS, flags));
+  const server = loadConfig(byKey(SERVER_OPTIONS_FOR_CAPACITY, flags));
+  const figures = await runCapacity(
+    { tabs: capacity.capacityTabs, ramp: capacity.ramp, dispatches: capacity.dispatches },
+    server,
+  );
+  console.log(formatCapacity(figures));
+});
+
+addOptions(
+  addOptions(
+    program
+      .command('db-exporter')
+      .description(
+        "serve PostgreSQL's view of a run for Prometheus: connections by application_name and state, commits, rollbacks, deadlocks, lock waits",
+      ),
+    EXPORTER_OPTIONS,
+  ),
+  { host: OPTIONS.host, databaseUrl: OPTIONS.databaseUrl },
+).action(async (flags: Record<string, unknown>) => {
+  const { startDbExporter } = await import('../bench/db-exporter.js');
+  const { exporterPort } = loadOptions(EXPORTER_OPTIONS, byKey(EXPORTER_OPTIONS, flags));
+  const { host, databaseUrl } = loadConfig(byKey({ host: OPTIONS.host, databaseUrl: OPTIONS.databaseUrl }, flags));
+  if (!databaseUrl)
+    throw errors.config(
+      'DATABASE_URL',
+      'db-exporter reports on an existing server: set DATABASE_URL or --database-url',
+    );
+  const exporter = await startDbExporter({ databaseUrl, host, port: exporterPort });
+  console.log(`busbench db-exporter ready ${JSON.stringify({ url: `${exporter.url}/metrics` })}`);
+  const stop = () => void exporter.close().then(() => process.exit(0));
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+});
+
+program
+  .command('report <dir>')
+  .description('render report.html, timeseries.csv and the charts of a results folder again from its run.json')
+  .action(async (dir: string) => {
+    const { readRun, writeRunFiles } = await import('../bench/run-file.js');
+    const files = await writeRunFiles(dir, await readRun(dir));
+    console.log(`wrote ${files.join(', ')}`);
+  });
+
+program
+  .command('compare <dirA> <dirB>')
+  .description('two runs side by side: each case and key figure, with the change from A to B')
+  .action(async (a: string, b: string) => {
+    const [{ readRun }, { formatSideBySide }] = await Promise.all([
+      import('../bench/run-file.js'),
+      import('../bench/compare.js'),
+    ]);
+    console.log(formatSideBySide(await readRun(a), await readRun(b), [a, b]));
+  });
+
+program.parseAsync().catch((err: unknown) => {
+  if (err instanceof BusbenchError) {
+    console.error(`busbench: ${err.code}: ${err.message}`);
+    process.exit(err.status < 100 ? err.status : 1);
+  }
+  console.error('busbench:', err);
+  process.exit(1);
+});

@@ -1,0 +1,59 @@
+// `busbench serve`: a PostgreSQL server (embedded, or DATABASE_URL), migrated and seeded,
+// then one layout on top, until Ctrl-C or SIGTERM stops both in order.
+
+import { prepareDatabase } from '../app/migrate.js';
+import { errors } from '../lib/errors.js';
+import { existingServer, type PostgresServer, redact, startEmbeddedPostgres } from '../lib/postgres.js';
+import type { Config } from '../lib/server-options.js';
+import { topologies } from '../topologies/index.js';
+import type { RunningLayout } from '../topologies/topology.js';
+
+const log = (line: string) => console.error(`[busbench] ${line}`);
+
+export interface Served {
+  layout: RunningLayout;
+  database: PostgresServer;
+  stop(): Promise<void>;
+}
+
+export async function serve(config: Config): Promise<Served> {
+  const topology = topologies[config.topology];
+  const budget = topology.budget(config);
+  // Headroom above the layout's budget for psql, the metrics collector and the tests.
+  const maxConnections = Math.max(100, budget.total + 50);
+  const database = config.databaseUrl
+    ? existingServer(config.databaseUrl)
+    : await startEmbeddedPostgres({ dataDir: config.dataDir, maxConnections, log });
+  try {
+    log(
+      config.databaseUrl
+        ? `PostgreSQL: ${redact(config.databaseUrl)} (DATABASE_URL)`
+        : `PostgreSQL: embedded at ${redact(database.url)}, max_connections ${maxConnections}`,
+    );
+    const { applied, seeded } = await prepareDatabase(database.url, config).catch((err: unknown) => {
+      throw errors.database(redact(database.url), err);
+    });
+    if (applied.length > 0) log(`migrations applied: ${applied.join(', ')}`);
+    if (seeded)
+      log(
+        `seeded ${config.users} users (user1..user${config.users}, password "busbench"), ${config.channels} channels`,
+      );
+    log(`${config.topology}: ${topology.description}`);
+    log(`connection budget: ${budget.summary}`);
+    const layout = await topology.start({ ...config, databaseUrl: database.url });
+    log(`serving ${layout.url}${layout.busUrl ? `, bus at ${layout.busUrl}` : ''}`);
+    let stopping: Promise<void> | undefined;
+    return {
+      layout,
+      database,
+      stop: () =>
+        (stopping ??= (async () => {
+          await layout.close();
+          await database.stop();
+        })()),
+    };
+  } catch (err) {
+    await database.stop();
+    throw err;
+  }
+}

@@ -1,0 +1,185 @@
+// The settings of a serving layout: the flags of `busbench serve`, which are also how the
+// bench starts a layout as a child process. The app core reads its Config from here; the
+// vocabulary (layouts, presence strategies, isolation levels, dispatch modes) is defined once.
+import { integer, loadOptions, oneOf, option, seconds, text, type Values } from './options.js';
+
+export const TOPOLOGIES = ['single-process', 'worker-threads', 'cluster-fork', 'dedicated-longpoll'] as const;
+export type TopologyName = (typeof TOPOLOGIES)[number];
+
+/** Presence strategies, each named after the Odoo version whose behaviour it models. */
+export const PRESENCE_STRATEGIES = ['every-poll', 'throttled', 'rollback-on-conflict', 'nowait', 'upsert'] as const;
+export type PresenceStrategy = (typeof PRESENCE_STRATEGIES)[number];
+
+export const ISOLATION_LEVELS = ['read-committed', 'repeatable-read', 'serializable'] as const;
+export type IsolationLevel = (typeof ISOLATION_LEVELS)[number];
+
+export const DISPATCH_MODES = ['per-waiter', 'shared'] as const;
+export type DispatchMode = (typeof DISPATCH_MODES)[number];
+
+export const OPTIONS = {
+  topology: option({
+    env: 'BUSBENCH_TOPOLOGY',
+    flag: '--topology <name>',
+    doc: 'process layout: single-process, worker-threads, cluster-fork or dedicated-longpoll',
+    default: 'single-process' as TopologyName,
+    parse: oneOf(TOPOLOGIES),
+  }),
+  host: option({
+    env: 'BUSBENCH_HOST',
+    flag: '--host <address>',
+    doc: 'address the HTTP servers listen on',
+    default: '127.0.0.1',
+    parse: text,
+  }),
+  port: option({
+    env: 'BUSBENCH_PORT',
+    flag: '--port <n>',
+    doc: "HTTP port (Odoo's 8069); 0 picks a free port",
+    default: 8069,
+    parse: integer(0),
+  }),
+  busPort: option({
+    env: 'BUSBENCH_BUS_PORT',
+    flag: '--bus-port <n>',
+    doc: "dedicated-longpoll only: port of the bus process (Odoo's longpolling_port 8072); 0 picks a free port",
+    default: 8072,
+    parse: integer(0),
+  }),
+  workers: option({
+    env: 'BUSBENCH_WORKERS',
+    flag: '--workers <n>',
+    doc: 'cluster-fork and dedicated-longpoll: forked HTTP worker processes',
+    default: 2,
+    parse: integer(1),
+  }),
+  threads: option({
+    env: 'BUSBENCH_THREADS',
+    flag: '--threads <n>',
+    doc: 'worker-threads: request threads; a parked poll holds its thread, so this bounds concurrent polls',
+    default: 8,
+    parse: integer(1),
+  }),
+  poolSize: option({
+    env: 'BUSBENCH_POOL_SIZE',
+    flag: '--pool-size <n>',
+    doc: 'database connections per serving process or thread (pg default 10; Odoo db_maxconn is 64)',
+    default: 10,
+    parse: integer(1),
+  }),
+  poolTimeout: option({
+    env: 'BUSBENCH_POOL_TIMEOUT',
+    flag: '--pool-timeout <s>',
+    doc: 'seconds a request waits for a pooled connection before it gets 503 E_POOL_EXHAUSTED',
+    default: 5,
+    parse: seconds,
+  }),
+  pollTimeout: option({
+    env: 'BUSBENCH_POLL_TIMEOUT',
+    flag: '--poll-timeout <s>',
+    doc: "seconds a poll with nothing new waits (Odoo's bus TIMEOUT, 50 in every version)",
+    default: 50,
+    parse: seconds,
+  }),
+  maxParked: option({
+    env: 'BUSBENCH_MAX_PARKED',
+    flag: '--max-parked <n>',
+    doc: 'parked polls allowed per process (then 503 E_TOO_MANY_POLLS); in worker-threads, requests queued for a thread (then 503 E_BUSY)',
+    default: 20000,
+    parse: integer(1),
+  }),
+  presence: option({
+    env: 'BUSBENCH_PRESENCE',
+    flag: '--presence <strategy>',
+    doc: 'presence write strategy: every-poll (9.0), throttled (8.0), rollback-on-conflict (12.0+), nowait, upsert',
+    default: 'every-poll' as PresenceStrategy,
+    parse: oneOf(PRESENCE_STRATEGIES),
+  }),
+  presenceInterval: option({
+    env: 'BUSBENCH_PRESENCE_INTERVAL',
+    flag: '--presence-interval <s>',
+    doc: 'throttled and upsert: rewrite presence only when older than this or the status changed (Odoo 8.0: 50)',
+    default: 50,
+    parse: seconds,
+  }),
+  isolation: option({
+    env: 'BUSBENCH_ISOLATION',
+    flag: '--isolation <level>',
+    doc: 'transaction isolation: read-committed, repeatable-read (Odoo) or serializable (Websauna)',
+    default: 'repeatable-read' as IsolationLevel,
+    parse: oneOf(ISOLATION_LEVELS),
+  }),
+  dispatch: option({
+    env: 'BUSBENCH_DISPATCH',
+    flag: '--dispatch <mode>',
+    doc: 'bus wake-up: per-waiter (one fetch per woken poll, Odoo <= 15) or shared (one fetch per wake-up)',
+    default: 'per-waiter' as DispatchMode,
+    parse: oneOf(DISPATCH_MODES),
+  }),
+  maxTries: option({
+    env: 'BUSBENCH_MAX_TRIES',
+    flag: '--max-tries <n>',
+    doc: 'tries of a unit of work on 40001/40P01/55P03 before the user sees the failure (Odoo: 5)',
+    default: 5,
+    parse: integer(1),
+  }),
+  retryBase: option({
+    env: 'BUSBENCH_RETRY_BASE',
+    flag: '--retry-base <s>',
+    doc: 'backoff before retry n is uniform(0, base x 2^n) seconds (Odoo: 1; smaller keeps runs short)',
+    default: 0.01,
+    parse: seconds,
+  }),
+  bodyLimit: option({
+    env: 'BUSBENCH_BODY_LIMIT',
+    flag: '--body-limit <bytes>',
+    doc: 'largest request body; a bigger one gets 413 E_TOO_LARGE',
+    default: 65536,
+    parse: integer(1),
+  }),
+  users: option({
+    env: 'BUSBENCH_USERS',
+    flag: '--users <n>',
+    doc: 'seeded users user1..userN (password "busbench")',
+    default: 200,
+    parse: integer(1),
+  }),
+  channels: option({
+    env: 'BUSBENCH_CHANNELS',
+    flag: '--channels <n>',
+    doc: 'seeded channels; channel 1 "general" has every user',
+    default: 20,
+    parse: integer(1),
+  }),
+  channelsPerUser: option({
+    env: 'BUSBENCH_CHANNELS_PER_USER',
+    flag: '--channels-per-user <n>',
+    doc: 'seeded memberships per user besides "general"',
+    default: 3,
+    parse: integer(0),
+  }),
+  databaseUrl: option({
+    env: 'DATABASE_URL',
+    flag: '--database-url <url>',
+    doc: 'use this PostgreSQL server and database instead of starting the embedded one',
+    default: '',
+    parse: text,
+  }),
+  dataDir: option({
+    env: 'BUSBENCH_DATA_DIR',
+    flag: '--data-dir <dir>',
+    doc: 'where the embedded PostgreSQL keeps its files (removed when it stops)',
+    default: '.busbench/pg',
+    parse: text,
+  }),
+};
+
+export type Config = Values<typeof OPTIONS>;
+export type ConfigKey = keyof Config;
+
+/** Defaults, overridden by the environment, overridden by flags (already-parsed strings). */
+export function loadConfig(
+  flags: Partial<Record<ConfigKey, string>> = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Config {
+  return loadOptions(OPTIONS, flags, env);
+}

@@ -1,0 +1,148 @@
+// The node:cluster primary shared by cluster-fork and dedicated-longpoll. It forks one
+// worker per spec, restarts a worker that crashed (and counts it), answers "/metrics for the
+// whole layout" by gathering every worker's registry over IPC, and shuts workers down in
+// order: parked polls answered, pools closed, no process left behind.
+import cluster, { type Worker } from 'node:cluster';
+import { fileURLToPath } from 'node:url';
+import type { Serves } from '../../app/app.js';
+import type { Role } from '../../app/database.js';
+import { aggregateMetrics, Metrics, type MetricsJson } from '../../app/metrics.js';
+import type { Config } from '../../lib/server-options.js';
+
+export interface WorkerSpec {
+  serves: Serves;
+  role: Role;
+  index: number;
+  processName: string;
+  port: number;
+  /** Bind its own socket (the bus process's port) rather than share the primary's. */
+  exclusive: boolean;
+}
+
+/** Set in a forked worker's environment: which spec it runs, with the layout's config. */
+export const WORKER_ENV = 'BUSBENCH_WORKER';
+export interface WorkerAssignment {
+  spec: WorkerSpec;
+  config: Config;
+}
+
+export type WorkerMessage =
+  | { type: 'busbench:ready'; port: number }
+  | { type: 'busbench:metrics'; id: number; metrics: MetricsJson }
+  | { type: 'busbench:layout-metrics'; id: number };
+export type PrimaryMessage =
+  | { type: 'busbench:collect'; id: number }
+  | { type: 'busbench:layout-metrics'; id: number; text: string }
+  | { type: 'busbench:shutdown' };
+
+const WORKER_ENTRY = fileURLToPath(new URL('./worker.js', import.meta.url));
+
+export interface RunningCluster {
+  close(): Promise<void>;
+}
+
+export async function startCluster(config: Config, specs: WorkerSpec[]): Promise<RunningCluster> {
+  const metrics = new Metrics(config.topology, 'primary', { defaultMetrics: true });
+  const workers = new Map<Worker, WorkerSpec>();
+  const ready = new Set<Worker>();
+  const replies = new Map<number, (m: MetricsJson) => void>();
+  let nextId = 1;
+  let closing = false;
+
+  cluster.setupPrimary({ exec: WORKER_ENTRY, args: [] });
+
+  async function layoutMetrics(): Promise<string> {
+    // A worker still starting (after a restart) cannot answer yet: waiting for it would
+    // only delay /metrics by the collect timeout.
+    const live = [...ready].filter((w) => w.isConnected());
+    const parts = await Promise.all(live.map(collect));
+    const own = await metrics.registry.getMetricsAsJSON();
+    return aggregateMetrics([own, ...parts.filter((p): p is MetricsJson => p !== undefined)]);
+  }
+
+  /** One worker's registry; a worker that does not answer in 2 s is left out, not waited for. */
+  function collect(worker: Worker): Promise<MetricsJson | undefined> {
+    const id = nextId++;
+    return new Promise((done) => {
+      const timer = setTimeout(() => {
+        replies.delete(id);
+        done(undefined);
+      }, 2000);
+      replies.set(id, (m) => {
+        clearTimeout(timer);
+        replies.delete(id);
+        done(m);
+      });
+      send(worker, { type: 'busbench:collect', id });
+    });
+  }
+
+  function fork(spec: WorkerSpec): Promise<void> {
+    const assignment: WorkerAssignment = { spec, config };
+    const worker = cluster.fork({ [WORKER_ENV]: JSON.stringify(assignment) });
+    workers.set(worker, spec);
+    worker.on('message', (message: WorkerMessage) => {
+      if (message.type === 'busbench:metrics') replies.get(message.id)?.(message.metrics);
+      if (message.type === 'busbench:layout-metrics') {
+        void layoutMetrics().then((text) => send(worker, { type: 'busbench:layout-metrics', id: message.id, text }));
+      }
+    });
+    return new Promise((started, failed) => {
+      const onMessage = (message: WorkerMessage) => {
+        if (message.type !== 'busbench:ready') return;
+        worker.off('message', onMessage);
+        worker.off('exit', onEarlyExit);
+        ready.add(worker);
+        started();
+      };
+      const onEarlyExit = (code: number) =>
+        failed(new Error(`${spec.processName} exited with code ${code} while starting`));
+      worker.on('message', onMessage);
+      worker.once('exit', onEarlyExit);
+    });
+  }
+
+  cluster.on('exit', (worker, code, signal) => {
+    const spec = workers.get(worker);
+    workers.delete(worker);
+    ready.delete(worker);
+    if (closing || !spec) return;
+    metrics.workerRestarts.inc();
+    console.error(`[busbench] ${spec.processName} (pid ${worker.process.pid}) died (${signal ?? code}); restarting it`);
+    fork(spec).catch((err: Error) => console.error(`[busbench] restart of ${spec.processName} failed: ${err.message}`));
+  });
+
+  try {
+    await Promise.all(specs.map(fork));
+  } catch (err) {
+    closing = true;
+    for (const w of workers.keys()) w.kill();
+    throw err;
+  }
+
+  return {
+    async close() {
+      closing = true;
+      const exits = [...workers.keys()].map(
+        (w) =>
+          new Promise<void>((done) => {
+            if (w.isDead()) return done();
+            const timer = setTimeout(() => w.process.kill('SIGKILL'), 15_000);
+            w.once('exit', () => {
+              clearTimeout(timer);
+              done();
+            });
+            send(w, { type: 'busbench:shutdown' });
+          }),
+      );
+      await Promise.all(exits);
+      cluster.removeAllListeners('exit');
+    },
+  };
+}
+
+function send(worker: Worker, message: PrimaryMessage): void {
+  // A worker that just died can still look connected; with a callback a failed send is
+  // reported here instead of as an 'error' event that would bring the primary down.
+  if (worker.isConnected()) worker.send(message, undefined, () => {});
+}

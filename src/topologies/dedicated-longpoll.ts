@@ -1,0 +1,48 @@
+// Odoo's production layout: N forked workers serve everything but the bus; one separate
+// event-loop process serves /bus/* with one pool and one LISTEN connection (the gevent
+// process on port 8072). Node has no path routing across processes, so the bus process has
+// its own port, announced by GET /config as bus_url. The cost of that choice: a second
+// origin, so browsers send a CORS preflight before each poll's first POST and keep a
+// separate 6-connection budget for it. docker-compose puts nginx in front instead.
+
+import { freePort, origin } from '../lib/net.js';
+import { startCluster } from './cluster/primary.js';
+import type { Topology } from './topology.js';
+
+export const dedicatedLongpoll: Topology = {
+  name: 'dedicated-longpoll',
+  description: 'N forked workers for the app and one event-loop process for /bus/* on its own port',
+  budget: (config) => {
+    const pools = config.workers + 1;
+    const total = pools * config.poolSize + 1;
+    return {
+      pools,
+      poolSize: config.poolSize,
+      listen: 1,
+      total,
+      summary: `(${config.workers} workers + 1 bus process) x ${config.poolSize} pool + 1 LISTEN = ${total}`,
+    };
+  },
+  async start(config) {
+    const port = config.port || (await freePort(config.host));
+    const busPort = config.busPort || (await freePort(config.host));
+    const workers = Array.from({ length: config.workers }, (_, i) => ({
+      serves: 'app' as const,
+      role: 'http' as const,
+      index: i + 1,
+      processName: `worker-${i + 1}`,
+      port,
+      exclusive: false,
+    }));
+    const bus = {
+      serves: 'bus' as const,
+      role: 'bus' as const,
+      index: 0,
+      processName: 'bus',
+      port: busPort,
+      exclusive: true,
+    };
+    const running = await startCluster({ ...config, port, busPort }, [...workers, bus]);
+    return { url: origin(config.host, port), busUrl: origin(config.host, busPort), close: () => running.close() };
+  },
+};

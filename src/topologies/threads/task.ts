@@ -1,0 +1,54 @@
+// The piscina side of worker-threads: each thread builds its own App stack (its own pool:
+// pg clients cannot be shared between threads) and answers one request at a time. The
+// main thread holds the process's LISTEN connection and relays notifications here over a
+// BroadcastChannel, as Odoo's threaded server has one dispatcher for all its threads.
+import { BroadcastChannel, threadId, workerData } from 'node:worker_threads';
+import type { AppRequest, AppResponse } from '../../app/app.js';
+import { createAppStack } from '../../app/stack.js';
+import type { Config } from '../../lib/server-options.js';
+import { THREAD_CHANNEL, type ThreadCommand, type ThreadReply } from './messages.js';
+
+const { config } = workerData as { config: Config };
+const processName = `thread-${threadId}`;
+const ready = createAppStack({
+  config,
+  serves: 'all',
+  role: 'http',
+  index: threadId,
+  processName,
+  notifications: 'external',
+  // process_* figures belong to the whole process: the main thread reports them.
+  defaultMetrics: false,
+});
+
+const channel = new BroadcastChannel(THREAD_CHANNEL);
+// The channel must not keep a thread alive once piscina lets it go.
+channel.unref();
+channel.onmessage = async (event) => {
+  const command = (event as { data: ThreadCommand }).data;
+  const stack = await ready;
+  const reply = (message: ThreadReply) => channel.postMessage(message);
+  switch (command.type) {
+    case 'notify':
+      stack.bus?.notify(command.channels);
+      break;
+    case 'collect':
+      reply({ type: 'metrics', id: command.id, metrics: await stack.metrics.registry.getMetricsAsJSON() });
+      break;
+    case 'stop-polls':
+      stack.stopPolls();
+      break;
+    case 'close':
+      await stack.close();
+      reply({ type: 'closed', id: command.id });
+      break;
+  }
+};
+
+// The main thread's channel exists before any thread starts, so this cannot be missed,
+// whereas a command the main thread sends before this thread subscribed would be.
+void ready.then(() => channel.postMessage({ type: 'ready', id: 0 } satisfies ThreadReply));
+
+export default async function handle(req: AppRequest): Promise<AppResponse> {
+  return (await ready).app.handle(req);
+}
