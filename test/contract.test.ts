@@ -4,7 +4,19 @@
 // 1 and 4, user4 in 1 and 2.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { type Layout, login, metric, metrics, poll, post, request, sql, startLayout, TOPOLOGIES } from './helpers.js';
+import {
+  eventually,
+  type Layout,
+  login,
+  metric,
+  metrics,
+  poll,
+  post,
+  request,
+  sql,
+  startLayout,
+  TOPOLOGIES,
+} from './helpers.js';
 
 for (const topology of TOPOLOGIES) {
   describe(`contract: ${topology}`, () => {
@@ -39,7 +51,9 @@ for (const topology of TOPOLOGIES) {
     test('a parked poll is woken by a post and returns it', async () => {
       const { last } = (await poll(layout, bob, ['channel:1'], 0, 0)).body;
       const parked = poll(layout, bob, ['channel:1'], last);
-      await new Promise((r) => setTimeout(r, 300));
+      await eventually(async () =>
+        metric(await metrics(layout), 'busbench_bus_parked_polls') >= 1 ? true : undefined,
+      );
       const sent = await post(layout, alice, 1, `wake ${topology}`);
       assert.equal(sent.status, 201);
       const started = Date.now();

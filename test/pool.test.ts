@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pg from 'pg';
-import { login, poll, request, startLayout } from './helpers.js';
+import { eventually, login, poll, request, sql, startLayout } from './helpers.js';
 
 test('an exhausted pool answers 503 E_POOL_EXHAUSTED with Retry-After, then recovers', async () => {
   const layout = await startLayout('single-process', ['--pool-size', '1', '--pool-timeout', '0.3']);
@@ -15,7 +15,13 @@ test('an exhausted pool answers 503 E_POOL_EXHAUSTED with Retry-After, then reco
     await locker.query('BEGIN');
     await locker.query('LOCK TABLE presence IN ACCESS EXCLUSIVE MODE');
     const stuck = poll(layout, token, ['channel:1'], 0, 0);
-    await new Promise((r) => setTimeout(r, 300));
+    await eventually(async () => {
+      const rows = await sql(
+        layout.databaseUrl,
+        "SELECT 1 FROM pg_stat_activity WHERE application_name = 'busbench/single-process/http/0' AND wait_event_type = 'Lock'",
+      );
+      return rows.length > 0 ? true : undefined;
+    });
     const refused = await request('GET', `${layout.url}/channels`, { token });
     assert.equal(refused.status, 503, refused.text);
     assert.equal((refused.body.error as { code: string }).code, 'E_POOL_EXHAUSTED');
