@@ -11,18 +11,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
+import { deliveryOf, type SentPost } from '../src/bench/browser-delivery.js';
 import {
   chromiumPath,
-  deliveryOf,
   launchChromium,
   openTab,
   postFrom,
   type Received,
-  type SentPost,
   type TabState,
   tabState,
   tabUrl,
-} from '../src/bench/browser-bench.js';
+} from '../src/bench/browser-tabs.js';
 import { formatBrowser } from '../src/bench/compare.js';
 import type { BrowserMode } from '../src/bench/options.js';
 import { renderReport } from '../src/bench/report.js';

@@ -3,7 +3,7 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { chromiumPath, launchChromium } from '../src/bench/browser-bench.js';
+import { chromiumPath, launchChromium } from '../src/bench/browser-tabs.js';
 
 export { chromiumPath };
 

@@ -22,7 +22,7 @@ import { adminUrl, startLayout } from './helpers.js';
 import { runK6Script } from './k6-emulator.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = path.join(ROOT, 'dist/src/cli.js');
+const CLI = path.join(ROOT, 'dist/src/cli/main.js');
 const hasK6 = spawnSync('k6', ['version']).status === 0;
 
 test('every profile has a k6 script whose header documents every option the engine reads', async () => {

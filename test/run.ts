@@ -4,12 +4,15 @@
 import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { existingServer, startEmbeddedPostgres } from '../src/lib/postgres.js';
+import { openPostgres } from '../src/lib/postgres.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const server = process.env.DATABASE_URL
-  ? existingServer(process.env.DATABASE_URL)
-  : await startEmbeddedPostgres({ dataDir: '.busbench/test-pg', maxConnections: 400, log: (l) => console.error(l) });
+const server = await openPostgres({
+  databaseUrl: process.env.DATABASE_URL ?? '',
+  dataDir: '.busbench/test-pg',
+  maxConnections: 400,
+  log: (l) => console.error(l),
+});
 const files = (await readdir(here)).filter((f) => f.endsWith('.test.js')).map((f) => `${here}${f}`);
 const only = process.argv.slice(2);
 const selected = only.length > 0 ? files.filter((f) => only.some((o) => f.includes(o))) : files;

@@ -4,18 +4,16 @@
 //  - Capacity: single-process holding N parked polls, its database connections meanwhile,
 //    and one broadcast to all of them: fan-out time and fetch queries per wake-up, for each
 //    dispatch mode.
-import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { round, total } from '../../loadtests/lib/numbers.js';
 import { PROFILES, type Profile } from '../../loadtests/lib/profiles.js';
 import { sum } from '../../loadtests/lib/prometheus-text.js';
-import { createDatabase, dropDatabase, existingServer, startEmbeddedPostgres } from '../lib/postgres.js';
 import type { Config, DispatchMode } from '../lib/server-options.js';
-import { spawnLayout } from '../topologies/layout-process.js';
+import { Lab, type RunningCase } from './lifecycle.js';
+import { Progress } from './progress.js';
 import type { Percentiles } from './results.js';
-import { Runner } from './runner.js';
-import { Sampler } from './sampler.js';
+import { withSimulatedLoad } from './simulated-load.js';
 
 export interface CapacityOptions {
   tabs: number;
@@ -56,57 +54,44 @@ export async function runCapacity(options: CapacityOptions, server: Config): Pro
     channelsPerUser: 0,
     pollTimeout: 50,
   };
-  const database = server.databaseUrl
-    ? existingServer(server.databaseUrl)
-    : await startEmbeddedPostgres({ dataDir: server.dataDir, maxConnections: 100, log: (l) => console.error(l) });
-  const out: CapacityFigures[] = [];
+  const configs = options.dispatches.map(
+    (dispatch): Config => ({
+      ...server,
+      topology: 'single-process',
+      port: 0,
+      users,
+      channels: profile.channels,
+      channelsPerUser: profile.channelsPerUser,
+      pollTimeout: profile.pollTimeout,
+      maxParked: Math.max(server.maxParked, options.tabs + 100),
+      dispatch,
+    }),
+  );
+  const lab = await Lab.open(server, configs, new Progress());
   try {
-    for (const dispatch of options.dispatches) {
-      out.push(await measure(dispatch, profile, options, server, database.adminUrl, out.length === 0));
-    }
+    const { results, failed } = await lab.runAll(
+      configs.map((config, i) => ({
+        name: `capacity dispatch=${config.dispatch}`,
+        config,
+        measure: (running) => measure(running, profile, options, i === 0),
+      })),
+    );
+    if (failed.length > 0) throw new Error(`capacity failed:\n${failed.join('\n')}`);
+    return results;
   } finally {
-    await database.stop();
+    await lab.close();
   }
-  return out;
 }
 
-async function measure(
-  dispatch: DispatchMode,
+function measure(
+  running: RunningCase,
   profile: Profile,
   options: CapacityOptions,
-  server: Config,
-  adminUrl: string,
   first: boolean,
 ): Promise<CapacityFigures> {
-  const log = (line: string) => console.error(`[capacity ${dispatch}] ${line}`);
-  const dbName = `capacity_${randomBytes(4).toString('hex')}`;
-  const databaseUrl = await createDatabase(adminUrl, dbName);
-  const layout = await spawnLayout('single-process', databaseUrl, [
-    '--port',
-    '0',
-    '--users',
-    String(profile.users),
-    '--channels',
-    '2',
-    '--channels-per-user',
-    '0',
-    '--poll-timeout',
-    '50',
-    '--pool-size',
-    String(server.poolSize),
-    '--max-parked',
-    String(Math.max(server.maxParked, options.tabs + 100)),
-    '--dispatch',
-    dispatch,
-  ]);
-  const runner = new Runner(profile, {
-    appUrl: layout.url,
-    busUrl: layout.busUrl,
-    runTag: randomBytes(4).toString('hex'),
-  });
-  const sampler = new Sampler(runner, `${layout.url}/metrics`, databaseUrl);
-  try {
-    await sampler.start();
+  const { dispatch, poolSize } = running.config;
+  const log = (line: string) => running.progress.log(`[capacity ${dispatch}] ${line}`);
+  return withSimulatedLoad(running, profile, async ({ runner, sampler, enter, finish }) => {
     global.gc?.();
     const before = process.memoryUsage();
     const started = Date.now();
@@ -136,8 +121,7 @@ async function measure(
     const cpu = process.cpuUsage(cpuBefore);
     const requests = runner.requestCount - requestsBefore;
     const promAfter = await sampler.scrape();
-    runner.setPhase('drain');
-    await sampler.setPhase('drain');
+    await enter('drain');
     const delta = (name: string, match: Record<string, string> = {}) =>
       sum(promAfter, name, match) - sum(promBefore, name, match);
     const totals = runner.totals();
@@ -145,10 +129,7 @@ async function measure(
       ...sampler.timeseries().map((s) => s.db_connections),
       total(Object.values(await sampler.connections())),
     );
-    await sampler.stop();
-    const loops = runner.stop();
-    await layout.stop();
-    await loops;
+    await finish();
     const wakeups = delta('busbench_bus_wakeups_total');
     return {
       dispatch,
@@ -159,19 +140,14 @@ async function measure(
       runner_heap_per_tab_kb: round((after.heapUsed - before.heapUsed) / 1024 / tabs),
       runner_cpu_us_per_request: requests > 0 ? round((cpu.user + cpu.system) / requests) : 0,
       db_connections_peak: connections,
-      db_connections_allowed: server.poolSize + 1,
+      db_connections_allowed: poolSize + 1,
       fanout_ms: totals.delivery.latency_ms,
       fanout_delivered: totals.delivery.delivered,
       fetch_queries_per_wakeup:
         wakeups > 0 ? round(delta('busbench_bus_fetch_queries_total', { reason: 'wakeup' }) / wakeups) : 0,
       pool_exhausted_answers: totals.client.requests['bus.poll']?.['503'] ?? 0,
     };
-  } finally {
-    await runner.close();
-    await layout.stop();
-    await sampler.stop();
-    await dropDatabase(adminUrl, dbName).catch(() => {});
-  }
+  });
 }
 
 export function formatCapacity(figures: CapacityFigures[]): string {

@@ -7,10 +7,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Profile } from '../../loadtests/lib/profiles.js';
 import { errors } from '../lib/errors.js';
-import type { LayoutProcess } from '../topologies/layout-process.js';
 import { startDbExporter } from './db-exporter.js';
-import type { Progress } from './progress.js';
+import type { RunningCase } from './lifecycle.js';
 import type { CaseResult, RunFile } from './results.js';
+import type { Case } from './sweep.js';
 
 const LOADTESTS = fileURLToPath(new URL('../../../loadtests/', import.meta.url));
 
@@ -20,25 +20,24 @@ export function assertK6(): void {
   if (found.error || found.status !== 0) throw errors.noK6();
 }
 
-/** Runs one case's load with k6 against a layout that is already up; resolves to k6's case. */
-export async function runK6Load(options: {
-  profile: Profile;
-  layout: LayoutProcess;
-  databaseUrl: string;
-  topology: string;
-  caseId: string;
-  /** Tags every k6 metric (Grafana's testid variable). */
-  testid: string;
-  outDir: string;
-  progress: Progress;
-}): Promise<{ result: CaseResult; exitCode: number | null }> {
-  const { profile, layout } = options;
+/** Runs one case's load with k6 against its layout; resolves to the case k6's handleSummary wrote. */
+export async function runK6Case(
+  c: Case,
+  running: RunningCase,
+  profile: Profile,
+  options: {
+    /** Tags every k6 metric (Grafana's testid variable). */
+    testid: string;
+    outDir: string;
+  },
+): Promise<CaseResult> {
+  const { layout } = running;
   await mkdir(options.outDir, { recursive: true });
-  const exporter = await startDbExporter({ databaseUrl: options.databaseUrl });
+  const exporter = await startDbExporter({ databaseUrl: running.databaseUrl });
   const env: Record<string, string> = {
     BASE_URL: layout.url,
     BUS_URL: layout.busUrl,
-    TOPOLOGY: options.topology,
+    TOPOLOGY: c.topology,
     TESTID: options.testid,
     USERS: String(profile.users),
     BROWSERS: String(profile.browsersPerUser),
@@ -55,7 +54,7 @@ export async function runK6Load(options: {
   };
   const args = ['run', '--quiet', ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`])];
   args.push(path.join(LOADTESTS, `${profile.name}.js`));
-  options.progress.log(`[busbench] k6 ${args.join(' ')}`);
+  running.progress.log(`[busbench] k6 ${args.join(' ')}`);
   try {
     const child = spawn('k6', args, { stdio: ['ignore', 'inherit', 'inherit'] });
     const exitCode = await new Promise<number | null>((done, fail) => {
@@ -65,7 +64,14 @@ export async function runK6Load(options: {
     const run = JSON.parse(await readFile(path.join(options.outDir, 'run.json'), 'utf8')) as RunFile;
     const result = run.cases[0];
     if (!result) throw new Error(`k6 wrote no case to ${options.outDir}/run.json (exit code ${exitCode})`);
-    return { result: { ...result, id: options.caseId }, exitCode };
+    return {
+      ...result,
+      id: c.id,
+      presence: c.presence,
+      isolation: c.isolation,
+      dispatch: c.dispatch,
+      server_config: running.serverConfig(),
+    };
   } finally {
     await exporter.close();
   }

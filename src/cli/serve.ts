@@ -3,7 +3,7 @@
 
 import { prepareDatabase } from '../app/migrate.js';
 import { errors } from '../lib/errors.js';
-import { existingServer, type PostgresServer, redact, startEmbeddedPostgres } from '../lib/postgres.js';
+import { openPostgres, type PostgresServer, redact } from '../lib/postgres.js';
 import type { Config } from '../lib/server-options.js';
 import { topologies } from '../topologies/index.js';
 import type { RunningLayout } from '../topologies/topology.js';
@@ -21,9 +21,7 @@ export async function serve(config: Config): Promise<Served> {
   const budget = topology.budget(config);
   // Headroom above the layout's budget for psql, the metrics collector and the tests.
   const maxConnections = Math.max(100, budget.total + 50);
-  const database = config.databaseUrl
-    ? existingServer(config.databaseUrl)
-    : await startEmbeddedPostgres({ dataDir: config.dataDir, maxConnections, log });
+  const database = await openPostgres({ ...config, maxConnections, log });
   try {
     log(
       config.databaseUrl

@@ -163,7 +163,21 @@ export function redact(url: string): string {
   return u.toString();
 }
 
-export function existingServer(url: string): PostgresServer {
+/**
+ * The one choice every command makes the same way: the server DATABASE_URL names, or else a
+ * private embedded one sized for `maxConnections`.
+ */
+export function openPostgres(options: {
+  databaseUrl: string;
+  dataDir: string;
+  maxConnections: number;
+  log?: (line: string) => void;
+}): Promise<PostgresServer> {
+  if (options.databaseUrl) return Promise.resolve(existingServer(options.databaseUrl));
+  return startEmbeddedPostgres(options);
+}
+
+function existingServer(url: string): PostgresServer {
   const admin = new URL(url);
   admin.pathname = '/postgres';
   return { url, adminUrl: admin.toString(), stop: async () => {} };

@@ -1,7 +1,12 @@
 // One layout as a child process (`busbench serve`), so its CPU, memory and event loop are
-// its own and not the load generator's. Used by `busbench bench` and by the tests.
+// its own and not the load generator's. This is all the measuring side and the tests know
+// of a layout besides its HTTP endpoints: how to start it with given settings, what it will
+// cost in database connections, its ready line and how to stop it.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { type Config, OPTIONS } from '../lib/server-options.js';
+import { topologies } from './index.js';
+import type { ConnectionBudget } from './topology.js';
 
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const STDERR_KEPT = 64 * 1024;
@@ -16,6 +21,24 @@ export interface LayoutProcess {
   log(): string;
   /** SIGTERM (parked polls are answered, pools closed), then wait for exit; resolves to the exit code. */
   stop(): Promise<number | null>;
+}
+
+/** The database connections `config`'s layout holds at most. */
+export function connectionBudget(config: Config): ConnectionBudget {
+  return topologies[config.topology].budget(config);
+}
+
+/**
+ * The `busbench serve` flags that reproduce `config` exactly. The topology is spawnLayout's
+ * own argument; the database comes as DATABASE_URL, so the data directory does not matter.
+ */
+export function serveFlags(config: Config): string[] {
+  const flags: string[] = [];
+  for (const [key, o] of Object.entries(OPTIONS)) {
+    if (key === 'topology' || key === 'databaseUrl' || key === 'dataDir') continue;
+    flags.push(o.flag.split(' ')[0] ?? '', String(config[key as keyof Config]));
+  }
+  return flags;
 }
 
 /**

@@ -1,0 +1,76 @@
+// What a bench run measures: the profile with the flags applied, and the cases of the sweep
+// (layout x presence x isolation x dispatch x repeat), each with the exact server settings
+// its layout runs with.
+import { PROFILES, type Profile, QUICK } from '../../loadtests/lib/profiles.js';
+import type { Config, DispatchMode, IsolationLevel, PresenceStrategy, TopologyName } from '../lib/server-options.js';
+import type { BenchOptions } from './options.js';
+
+export interface Case {
+  /** e.g. "cluster-fork presence=upsert #2": the layout plus whatever the sweep varies. */
+  id: string;
+  topology: TopologyName;
+  presence: PresenceStrategy;
+  isolation: IsolationLevel;
+  dispatch: DispatchMode;
+}
+
+/** The profile with the flags applied. */
+export function resolveProfile(options: BenchOptions): Profile {
+  const base = PROFILES[options.profile];
+  if (!base) throw new Error(`unknown profile ${options.profile}`);
+  const pick = <T>(flag: T | null, fallback: T): T => (flag === null ? fallback : flag);
+  return {
+    ...base,
+    users: pick(options.profileUsers, base.users),
+    browsersPerUser: pick(options.browsers, base.browsersPerUser),
+    tabsPerBrowser: pick(options.tabs, base.tabsPerBrowser),
+    tabMode: pick(options.tabMode, base.tabMode),
+    connectionsPerOrigin: pick(options.connections, base.connectionsPerOrigin),
+    hiddenFraction: pick(options.hidden, base.hiddenFraction),
+    warmup: pick(options.warmup, options.quick ? QUICK.warmup : base.warmup),
+    duration: pick(options.duration, options.quick ? QUICK.duration : base.duration),
+    drain: options.quick ? QUICK.drain : base.drain,
+    rate: pick(options.rate, base.rate),
+    pollTimeout: pick(options.benchPollTimeout, base.pollTimeout),
+  };
+}
+
+/** The cross product of the sweep, named by what varies. */
+export function casesOf(options: BenchOptions, profile: Profile, server: Config): Case[] {
+  const sweep = {
+    presence: options.presences ?? [profile.presence as PresenceStrategy],
+    isolation: options.isolations ?? [profile.isolation as IsolationLevel],
+    dispatch: options.dispatches ?? [server.dispatch],
+  };
+  const cases: Case[] = [];
+  for (const topology of options.layouts)
+    for (const presence of sweep.presence)
+      for (const isolation of sweep.isolation)
+        for (const dispatch of sweep.dispatch)
+          for (let r = 1; r <= options.repeat; r++) {
+            const parts: string[] = [topology];
+            if (sweep.presence.length > 1) parts.push(`presence=${presence}`);
+            if (sweep.isolation.length > 1) parts.push(`isolation=${isolation}`);
+            if (sweep.dispatch.length > 1) parts.push(`dispatch=${dispatch}`);
+            if (options.repeat > 1) parts.push(`#${r}`);
+            cases.push({ id: parts.join(' '), topology, presence, isolation, dispatch });
+          }
+  return cases;
+}
+
+/** The exact server settings of one case: the user's, with what the profile and the sweep decide. */
+export function caseConfig(server: Config, profile: Profile, c: Case): Config {
+  return {
+    ...server,
+    topology: c.topology,
+    port: 0,
+    busPort: 0,
+    presence: c.presence,
+    isolation: c.isolation,
+    dispatch: c.dispatch,
+    users: profile.users,
+    channels: profile.channels,
+    channelsPerUser: profile.channelsPerUser,
+    pollTimeout: profile.pollTimeout,
+  };
+}
