@@ -113,8 +113,8 @@ export class Bus {
     return rows;
   }
 
-  /** A NOTIFY named these channels (or 'all'): wake the polls waiting on them. */
-  notify(channels: readonly string[] | 'all'): void {
+  /** Wakes the polls waiting on these channels (or all): a NOTIFY named them. */
+  wake(channels: readonly string[] | 'all'): void {
     const woken = new Set<Waiter>();
     if (channels === 'all') for (const w of this.#waiters) woken.add(w);
     else for (const channel of channels) for (const w of this.#byChannel.get(channel) ?? []) woken.add(w);
@@ -122,7 +122,7 @@ export class Bus {
     this.#metrics.busWakeups.inc({ dispatch: this.#dispatch });
     this.#metrics.busWaitersWoken.inc({ dispatch: this.#dispatch }, woken.size);
     if (this.#dispatch === 'per-waiter') {
-      for (const w of woken) this.#wake(w);
+      for (const w of woken) this.#wakeWaiter(w);
       return;
     }
     for (const w of woken) this.#pending.add(w);
@@ -131,7 +131,7 @@ export class Bus {
 
   /** After a lost LISTEN connection: anything may have been missed, so everyone fetches. */
   wakeAll(): void {
-    this.notify('all');
+    this.wake('all');
   }
 
   /** Answers every parked poll (empty) and refuses new ones: graceful shutdown. */
@@ -156,7 +156,7 @@ export class Bus {
         } catch (err) {
           // The waiters fall back to their own fetch rather than losing the wake-up.
           console.error(`[busbench] shared bus fetch failed: ${(err as Error).message}`);
-          for (const w of batch) this.#wake(w);
+          for (const w of batch) this.#wakeWaiter(w);
           continue;
         }
         const since = Date.now() - this.#config.pollTimeout * 1000;
@@ -169,7 +169,7 @@ export class Bus {
           // The batch read from its lowest cursor; a waiter further ahead may find its rows
           // past the LIMIT, so it fetches on its own rather than sleeping on an empty slice.
           w.rows = mine.length === 0 && truncated ? undefined : mine;
-          this.#wake(w);
+          this.#wakeWaiter(w);
         }
       }
     } finally {
@@ -177,7 +177,7 @@ export class Bus {
     }
   }
 
-  #wake(waiter: Waiter): void {
+  #wakeWaiter(waiter: Waiter): void {
     waiter.woken = true;
     waiter.wake?.();
   }

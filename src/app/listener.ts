@@ -8,8 +8,8 @@ import pg from 'pg';
 export const BUS_CHANNEL = 'imbus';
 
 export interface ListenerEvents {
-  /** Bus channels named by a NOTIFY payload, or 'all' when the payload was unreadable. */
-  notify(channels: string[] | 'all'): void;
+  /** A NOTIFY arrived naming these bus channels, or 'all' when its payload was unreadable. */
+  notified(channels: string[] | 'all'): void;
   /** The connection came back: anything may have been missed. */
   reconnected(): void;
 }
@@ -43,7 +43,7 @@ export class Listener {
   async #connect(): Promise<void> {
     const client = new pg.Client({ connectionString: this.#url, application_name: this.#applicationName });
     client.on('notification', (message) => {
-      if (message.channel === BUS_CHANNEL) this.#events.notify(parseChannels(message.payload));
+      if (message.channel === BUS_CHANNEL) this.#events.notified(parseChannels(message.payload));
     });
     client.on('error', () => this.#lost(client));
     client.on('end', () => this.#lost(client));

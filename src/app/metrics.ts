@@ -3,7 +3,7 @@
 // per process (sockets, parked polls, pool use) carry `process`, so they stay apart.
 import client from 'prom-client';
 import type { TopologyName } from '../lib/server-options.js';
-import { RETRYABLE_SQLSTATES } from './transaction.js';
+import { RETRYABLE_SQLSTATES } from './sqlstates.js';
 
 /**
  * The names units of work count under (Database.transaction's first argument). Their series

@@ -1,13 +1,11 @@
 // What one serving process or thread is made of, whatever the layout: a pool, a membership
 // cache, a bus (unless it serves no polls), the App, and - where polls are served and no
 // other thread listens for it - the process's one LISTEN connection.
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../lib/server-options.js';
 import { App, type Serves } from './app.js';
 import { Bus } from './bus.js';
 import { MembershipCache } from './cache.js';
 import { applicationName, Database, type Role } from './database.js';
-import { createHttpServer } from './http-server.js';
 import { Listener } from './listener.js';
 import { Metrics } from './metrics.js';
 
@@ -27,7 +25,7 @@ export interface StackOptions {
   role: Role;
   index: number;
   processName: string;
-  /** 'listen': open this process's LISTEN connection; 'external': another thread feeds bus.notify(). */
+  /** 'listen': open this process's LISTEN connection; 'external': another thread feeds bus.wake(). */
   notifications: 'listen' | 'external';
   defaultMetrics: boolean;
 }
@@ -56,48 +54,12 @@ export async function createAppStack(options: StackOptions): Promise<AppStack> {
   };
 }
 
-export function createListener(config: Config, index: number, metrics: Metrics, bus: Pick<Bus, 'notify' | 'wakeAll'>) {
+export function createListener(config: Config, index: number, metrics: Metrics, bus: Pick<Bus, 'wake' | 'wakeAll'>) {
   return new Listener(config.databaseUrl, applicationName(config, 'listen', index), {
-    notify: (channels) => bus.notify(channels),
+    notified: (channels) => bus.wake(channels),
     reconnected: () => {
       metrics.listenReconnects.inc({ process: metrics.process });
       bus.wakeAll();
     },
   });
-}
-
-export interface ServingProcess {
-  port: number;
-  stack: AppStack;
-  close(): Promise<void>;
-}
-
-/** A process that accepts HTTP and runs the App itself (single-process, forked workers). */
-export async function startServingProcess(
-  options: Omit<StackOptions, 'notifications' | 'defaultMetrics'> & {
-    port: number;
-    /** Forked workers bind their own socket instead of sharing the primary's (the bus process). */
-    exclusive?: boolean;
-    layoutMetrics: (local: Metrics) => Promise<string>;
-  },
-): Promise<ServingProcess> {
-  const stack = await createAppStack({ ...options, notifications: 'listen', defaultMetrics: true });
-  const http = createHttpServer({
-    config: options.config,
-    metrics: stack.metrics,
-    handle: (req) => stack.app.handle(req),
-    layoutMetrics: () => options.layoutMetrics(stack.metrics),
-  });
-  const port = await http.listen(options.port, options.config.host, options.exclusive);
-  return {
-    port,
-    stack,
-    async close() {
-      const closed = http.close();
-      stack.stopPolls();
-      // A request still running after 10 s (a slow transaction) must not keep the process.
-      await Promise.race([closed, sleep(10_000).then(() => http.server.closeAllConnections())]);
-      await stack.close();
-    },
-  };
 }

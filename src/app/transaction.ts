@@ -6,11 +6,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { errors } from '../lib/errors.js';
 import type { Config, IsolationLevel } from '../lib/server-options.js';
-import type { Database } from './database.js';
 import type { Metrics } from './metrics.js';
-
-/** serialization_failure, deadlock_detected, lock_not_available (NOWAIT). */
-export const RETRYABLE_SQLSTATES = new Set(['40001', '40P01', '55P03']);
+import { RETRYABLE_SQLSTATES } from './sqlstates.js';
 
 const ISOLATION_SQL: Record<IsolationLevel, string> = {
   'read-committed': 'READ COMMITTED',
@@ -30,6 +27,11 @@ export interface Tx {
  * presence: "catch the concurrency error and roll back").
  */
 export type ConflictPolicy = 'retry' | 'give-up';
+
+/** What a unit of work needs of the Database: a structural type, as database.ts imports this module. */
+export interface ConnectionSource {
+  connect(): Promise<pg.PoolClient>;
+}
 
 export type TransactionResult<T> = { committed: true; value: T } | { committed: false; sqlstate: string };
 
@@ -55,7 +57,7 @@ export function backoffMs(retry: number, baseSeconds: number): number {
 }
 
 export async function runTransaction<T>(
-  db: Database,
+  db: ConnectionSource,
   config: Pick<Config, 'isolation' | 'maxTries' | 'retryBase'>,
   metrics: Metrics,
   endpoint: string,

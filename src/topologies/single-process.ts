@@ -1,7 +1,7 @@
 // One process, one event loop, every endpoint: Odoo's gevent server on its own. Node's
 // event loop is the evented model, so parked polls cost a socket and a closure each.
-import { startServingProcess } from '../app/stack.js';
 import { origin } from '../lib/net.js';
+import { startServingProcess } from './serving-process.js';
 import { budget, type Topology } from './topology.js';
 
 export const singleProcess: Topology = {

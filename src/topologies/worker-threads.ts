@@ -2,8 +2,8 @@
 // hands each request to a piscina pool of worker threads, one request per thread at a time.
 // A parked poll occupies its thread, so --threads bounds concurrent polls: the rest queue
 // (busbench_queued_requests) exactly as they queue for a thread in Odoo. The main thread
-// holds the process's one LISTEN connection and relays notifications to the threads; every
-// thread has its own pool, so the database sees threads x pool + 1 connections.
+// holds the process's one LISTEN connection and relays each NOTIFY to the threads as a
+// wake-up; every thread has its own pool, so the database sees threads x pool + 1 connections.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createHttpServer } from '../app/http-server.js';
 import { aggregateMetrics, Metrics } from '../app/metrics.js';
@@ -21,8 +21,8 @@ export const workerThreads: Topology = {
     const metrics = new Metrics(config.topology, 'main', { defaultMetrics: true });
     const threads = await startRequestThreads(config, metrics);
     const listener = createListener(config, 0, metrics, {
-      notify: (channels) => threads.notify(channels),
-      wakeAll: () => threads.notify('all'),
+      wake: (channels) => threads.wake(channels),
+      wakeAll: () => threads.wake('all'),
     });
     const http = createHttpServer({
       config,

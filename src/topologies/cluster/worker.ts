@@ -1,8 +1,8 @@
 // Entry point of a forked worker (cluster-fork, dedicated-longpoll): runs the serving
 // process its spec names and talks to the primary over IPC.
 
-import { startServingProcess } from '../../app/stack.js';
 import { errors } from '../../lib/errors.js';
+import { startServingProcess } from '../serving-process.js';
 import type { PrimaryMessage, WorkerAssignment, WorkerMessage } from './primary.js';
 import { WORKER_ENV } from './primary.js';
 

@@ -4,7 +4,7 @@ import type { MetricsJson } from '../../app/metrics.js';
 export const THREAD_CHANNEL = 'busbench:threads';
 
 export type ThreadCommand =
-  | { type: 'notify'; channels: string[] | 'all' }
+  | { type: 'wake'; channels: string[] | 'all' }
   | { type: 'collect'; id: number }
   | { type: 'stop-polls' }
   | { type: 'close'; id: number };

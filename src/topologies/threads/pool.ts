@@ -1,7 +1,7 @@
 // The piscina pool behind worker-threads, seen from the main thread: it runs each request
-// on a thread (one at a time per thread, as a threaded server does), relays notifications
+// on a thread (one at a time per thread, as a threaded server does), relays wake-ups
 // to every thread, gathers their metrics, and drains them on shutdown. The thread side is
-// thread-task.ts; they talk over one BroadcastChannel (thread-messages.ts).
+// task.ts; they talk over one BroadcastChannel (messages.ts).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
@@ -16,7 +16,7 @@ const THREAD_TASK = new URL('./task.js', import.meta.url).href;
 
 export interface RequestThreads {
   handle(req: AppRequest): Promise<AppResponse>;
-  notify(channels: readonly string[] | 'all'): void;
+  wake(channels: readonly string[] | 'all'): void;
   collectMetrics(): Promise<MetricsJson[]>;
   /** Answers parked polls and waits (up to 10 s) for running requests to finish. */
   drain(): Promise<void>;
@@ -65,7 +65,7 @@ export async function startRequestThreads(config: Config, metrics: Metrics): Pro
     maxThreads: config.threads,
     concurrentTasksPerWorker: 1,
     // The default ('sync') parks an idle thread in Atomics.wait, freezing its event loop:
-    // its pool sockets and relayed notifications would stall between tasks.
+    // its pool sockets and relayed wake-ups would stall between tasks.
     atomics: 'disabled',
     idleTimeout: Number.POSITIVE_INFINITY,
     maxQueue: config.maxParked,
@@ -111,7 +111,7 @@ export async function startRequestThreads(config: Config, metrics: Metrics): Pro
         metrics.queuedRequests.set(queued, pool.queueSize);
       }
     },
-    notify: (channels) => command({ type: 'notify', channels: channels === 'all' ? 'all' : [...channels] }),
+    wake: (channels) => command({ type: 'wake', channels: channels === 'all' ? 'all' : [...channels] }),
     collectMetrics: async () =>
       (await ask('collect', 2000)).flatMap((reply) => (reply.type === 'metrics' ? [reply.metrics] : [])),
     async drain() {

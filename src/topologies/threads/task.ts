@@ -1,7 +1,7 @@
 // The piscina side of worker-threads: each thread builds its own App stack (its own pool:
 // pg clients cannot be shared between threads) and answers one request at a time. The
-// main thread holds the process's LISTEN connection and relays notifications here over a
-// BroadcastChannel, as Odoo's threaded server has one dispatcher for all its threads.
+// main thread holds the process's LISTEN connection and relays each NOTIFY here as a wake-up
+// over a BroadcastChannel, as Odoo's threaded server has one dispatcher for all its threads.
 import { BroadcastChannel, threadId, workerData } from 'node:worker_threads';
 import type { AppRequest, AppResponse } from '../../app/app.js';
 import { createAppStack } from '../../app/stack.js';
@@ -29,8 +29,8 @@ channel.onmessage = async (event) => {
   const stack = await ready;
   const reply = (message: ThreadReply) => channel.postMessage(message);
   switch (command.type) {
-    case 'notify':
-      stack.bus?.notify(command.channels);
+    case 'wake':
+      stack.bus?.wake(command.channels);
       break;
     case 'collect':
       reply({ type: 'metrics', id: command.id, metrics: await stack.metrics.registry.getMetricsAsJSON() });

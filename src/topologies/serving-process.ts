@@ -1,0 +1,41 @@
+// A process that accepts HTTP and runs the App itself (single-process, forked workers): the
+// app stack behind its own HTTP front on its own port, closed gracefully but within a bound.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createHttpServer } from '../app/http-server.js';
+import type { Metrics } from '../app/metrics.js';
+import { type AppStack, createAppStack, type StackOptions } from '../app/stack.js';
+
+export interface ServingProcess {
+  port: number;
+  stack: AppStack;
+  close(): Promise<void>;
+}
+
+export async function startServingProcess(
+  options: Omit<StackOptions, 'notifications' | 'defaultMetrics'> & {
+    port: number;
+    /** Forked workers bind their own socket instead of sharing the primary's (the bus process). */
+    exclusive?: boolean;
+    layoutMetrics: (local: Metrics) => Promise<string>;
+  },
+): Promise<ServingProcess> {
+  const stack = await createAppStack({ ...options, notifications: 'listen', defaultMetrics: true });
+  const http = createHttpServer({
+    config: options.config,
+    metrics: stack.metrics,
+    handle: (req) => stack.app.handle(req),
+    layoutMetrics: () => options.layoutMetrics(stack.metrics),
+  });
+  const port = await http.listen(options.port, options.config.host, options.exclusive);
+  return {
+    port,
+    stack,
+    async close() {
+      const closed = http.close();
+      stack.stopPolls();
+      // A request still running after 10 s (a slow transaction) must not keep the process.
+      await Promise.race([closed, sleep(10_000).then(() => http.server.closeAllConnections())]);
+      await stack.close();
+    },
+  };
+}
