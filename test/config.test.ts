@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BusbenchError } from '../src/lib/errors.js';
+import { BusbenchError, CliError } from '../src/lib/errors.js';
 import { loadConfig, OPTIONS } from '../src/lib/server-options.js';
 
 test('defaults apply when neither env nor flag is given', () => {
@@ -17,10 +17,11 @@ test('a flag beats the environment, which beats the default', () => {
   assert.equal(loadConfig({}, { DATABASE_URL: 'postgres://h/db' }).databaseUrl, 'postgres://h/db');
 });
 
-test('a bad value names the setting and changes nothing', () => {
+test('a bad value names the setting, ends the command with exit code 2 and changes nothing', () => {
   assert.throws(
     () => loadConfig({ topology: 'threaded' }, {}),
-    (err: unknown) => err instanceof BusbenchError && err.code === 'E_CONFIG' && /--topology/.test(err.message),
+    (err: unknown) =>
+      err instanceof CliError && err.code === 'E_CONFIG' && err.exitCode === 2 && /--topology/.test(err.message),
   );
   assert.throws(
     () => loadConfig({}, { BUSBENCH_POOL_SIZE: '0' }),

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { Database } from '../src/app/database.js';
 import { Metrics } from '../src/app/metrics.js';
 import { backoffMs, findRetryableSqlstate } from '../src/app/transaction.js';
-import { BusbenchError } from '../src/lib/errors.js';
+import { BusbenchError, HttpError } from '../src/lib/errors.js';
 import { loadConfig } from '../src/lib/server-options.js';
 import { freshDatabase, metric } from './helpers.js';
 
@@ -127,7 +127,7 @@ describe('transaction helper', () => {
     try {
       await assert.rejects(
         small.query('SELECT 1'),
-        (err: unknown) => err instanceof BusbenchError && err.code === 'E_POOL_EXHAUSTED' && err.status === 503,
+        (err: unknown) => err instanceof HttpError && err.code === 'E_POOL_EXHAUSTED' && err.status === 503,
       );
     } finally {
       held.release();

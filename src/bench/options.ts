@@ -68,7 +68,7 @@ export const BENCH_OPTIONS = {
   quick: option({
     env: 'BUSBENCH_QUICK',
     flag: '--quick',
-    doc: 'short phases (3 s warm-up, 6 s measured) for a first look or CI; under 60 s for four layouts',
+    doc: 'short phases (3 s warm-up, 6 s measured, 2 s drain) for a first look or CI; under 60 s for four layouts',
     default: false,
     parse: flag,
   }),
@@ -171,14 +171,14 @@ export const BENCH_OPTIONS = {
   repeat: option({
     env: 'BUSBENCH_REPEAT',
     flag: '--repeat <n>',
-    doc: 'run every case n times and report the spread (the stability benchmark uses 3)',
+    doc: 'run every case n times and report the spread of the key figures (the stability benchmark uses 3)',
     default: 1,
     parse: integer(1),
   }),
   out: option({
     env: 'BUSBENCH_RESULTS',
     flag: '--out <dir>',
-    doc: 'where results/<timestamp>/ folders are written',
+    doc: 'where the <timestamp>/ folders are written',
     default: 'results',
     parse: text,
   }),

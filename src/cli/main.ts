@@ -3,7 +3,7 @@
 // has its environment variable and documented default in one place.
 import { Command, Option } from 'commander';
 import { BENCH_CONTROLLED, BENCH_OPTIONS, CAPACITY_OPTIONS, EXPORTER_OPTIONS } from '../bench/options.js';
-import { BusbenchError, errors } from '../lib/errors.js';
+import { BusbenchError, CliError, errors } from '../lib/errors.js';
 import { loadOptions } from '../lib/options.js';
 import { type ConfigKey, loadConfig, OPTIONS } from '../lib/server-options.js';
 import { serve } from './serve.js';
@@ -164,7 +164,7 @@ program
 program.parseAsync().catch((err: unknown) => {
   if (err instanceof BusbenchError) {
     console.error(`busbench: ${err.code}: ${err.message}`);
-    process.exit(err.status < 100 ? err.status : 1);
+    process.exit(err instanceof CliError ? err.exitCode : 1);
   }
   console.error('busbench:', err);
   process.exit(1);

@@ -1,19 +1,118 @@
 // Every error busbench reports to a user comes from this factory, so each one has a stable
-// code, an HTTP status and a message that says what to do next (piscina's errors.ts style).
+// code and a message that says what to do next (piscina's errors.ts style). An error is either
+// an HTTP answer (a status) or the end of a command (an exit code), never both.
 
-export class BusbenchError extends Error {
-  readonly code: string;
+interface HttpCodeDoc {
   readonly status: number;
-  readonly field: string | undefined;
-  readonly retryAfter: number | undefined;
+  readonly retryAfter?: number;
+  /** Markdown for the README's error-code table. */
+  readonly when: string;
+}
 
-  constructor(code: string, status: number, message: string, extra: { field?: string; retryAfter?: number } = {}) {
+interface CliCodeDoc {
+  readonly exitCode: number;
+  readonly when: string;
+}
+
+/** Each code's status or exit code and its documentation; the factory and the README read them from here. */
+export const ERROR_CODES = {
+  E_CONFIG: {
+    exitCode: 2,
+    when: 'A flag or environment variable has an invalid value (CLI only, not HTTP).',
+  },
+  E_EMBEDDED_POSTGRES: {
+    exitCode: 1,
+    when:
+      "The embedded PostgreSQL could not start (CLI only). The message carries PostgreSQL's own error; " +
+      '`DATABASE_URL` uses an existing server instead.',
+  },
+  E_DATABASE: {
+    exitCode: 1,
+    when: 'The database could not be migrated or seeded at start-up, e.g. a wrong `DATABASE_URL` (CLI only).',
+  },
+  E_BAD_RUN: {
+    exitCode: 2,
+    when:
+      '`busbench report` or `compare` was given a folder without a readable `run.json`, or one that does not match ' +
+      'bench/run-schema.json; the message lists the broken JSON paths.',
+  },
+  E_NO_K6: {
+    exitCode: 2,
+    when:
+      '`busbench bench --engine k6` found no `k6` on PATH. The message says how to install it; without ' +
+      '`--engine k6` the built-in Node runner generates the load.',
+  },
+  E_BAD_JSON: { status: 400, when: 'The request body is not valid JSON.' },
+  E_BAD_INPUT: {
+    status: 400,
+    when: 'A field is missing, has the wrong type or is out of range; `field` names it. Nothing is written.',
+  },
+  E_UNAUTHORIZED: {
+    status: 401,
+    when: 'There is no token, the token is unknown, or the login or password is wrong.',
+  },
+  E_FORBIDDEN: {
+    status: 403,
+    when: "The caller is not a member of the channel, asked for another user's `user:` channel, or wrote another user's presence.",
+  },
+  E_NOT_FOUND: { status: 404, when: 'No endpoint at that path, or the channel, user or membership does not exist.' },
+  E_WRONG_PROCESS: {
+    status: 404,
+    when: 'dedicated-longpoll: `/bus/*` was sent to a worker, or anything else to the bus process. The message names the right origin.',
+  },
+  E_METHOD: { status: 405, when: 'The path exists but not with that method.' },
+  E_TOO_LARGE: { status: 413, when: 'The body is larger than `--body-limit`. The connection is closed.' },
+  E_TX_CONFLICT: {
+    status: 409,
+    retryAfter: 1,
+    when: 'A unit of work failed on 40001/40P01/55P03 `--max-tries` times.',
+  },
+  E_POOL_EXHAUSTED: {
+    status: 503,
+    retryAfter: 1,
+    when:
+      'No pooled connection became free within `--pool-timeout`, or PostgreSQL refused a connection ' +
+      '(53300 too_many_connections).',
+  },
+  E_TOO_MANY_POLLS: { status: 503, retryAfter: 5, when: 'The process already holds `--max-parked` parked polls.' },
+  E_BUSY: {
+    status: 503,
+    retryAfter: 1,
+    when: 'worker-threads: every thread is busy and `--max-parked` requests are already queued.',
+  },
+  E_SHUTTING_DOWN: { status: 503, retryAfter: 1, when: 'The server is stopping.' },
+  E_INTERNAL: { status: 500, when: 'Any other failure. The details go to the server log, never to the client.' },
+} as const satisfies Record<string, HttpCodeDoc | CliCodeDoc>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+type CodesWith<K extends string> = {
+  [C in ErrorCode]: (typeof ERROR_CODES)[C] extends Record<K, number> ? C : never;
+}[ErrorCode];
+export type HttpErrorCode = CodesWith<'status'>;
+export type CliErrorCode = CodesWith<'exitCode'>;
+
+export abstract class BusbenchError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string) {
     super(message);
     this.name = 'BusbenchError';
     this.code = code;
-    this.status = status;
-    this.field = extra.field;
-    this.retryAfter = extra.retryAfter;
+  }
+}
+
+/** An error the server answers with: its status, Retry-After and JSON body. */
+export class HttpError extends BusbenchError {
+  readonly status: number;
+  readonly retryAfter: number | undefined;
+  readonly field: string | undefined;
+
+  constructor(code: HttpErrorCode, message: string, field?: string) {
+    super(code, message);
+    const doc: HttpCodeDoc = ERROR_CODES[code];
+    this.status = doc.status;
+    this.retryAfter = doc.retryAfter;
+    this.field = field;
   }
 
   toJSON(): { error: { code: string; message: string; field?: string } } {
@@ -21,83 +120,75 @@ export class BusbenchError extends Error {
   }
 }
 
+/** An error that ends a busbench command with its exit code. */
+export class CliError extends BusbenchError {
+  readonly exitCode: number;
+
+  constructor(code: CliErrorCode, message: string) {
+    super(code, message);
+    this.exitCode = ERROR_CODES[code].exitCode;
+  }
+}
+
 export const errors = {
   config: (name: string, problem: string) =>
-    new BusbenchError('E_CONFIG', 2, `${name} ${problem}; see "busbench <command> --help"`, { field: name }),
+    new CliError('E_CONFIG', `${name} ${problem}; see "busbench <command> --help"`),
   embeddedPostgres: (dir: string, cause: unknown) =>
-    new BusbenchError(
+    new CliError(
       'E_EMBEDDED_POSTGRES',
-      1,
       `the embedded PostgreSQL could not start in ${dir}: ${String((cause as Error)?.message ?? cause).trim()}. ` +
         'Check the log above; to use an existing server instead, set DATABASE_URL',
     ),
   database: (url: string, cause: unknown) =>
-    new BusbenchError(
+    new CliError(
       'E_DATABASE',
-      1,
       `cannot use PostgreSQL at ${url}: ${(cause as Error)?.message ?? cause}; check DATABASE_URL and that the server runs`,
     ),
   badRun: (path: string, problem: string) =>
-    new BusbenchError(
+    new CliError(
       'E_BAD_RUN',
-      2,
       `${path} ${problem}; pass a results/<timestamp> directory written by "busbench bench" of this version`,
     ),
   noK6: () =>
-    new BusbenchError(
+    new CliError(
       'E_NO_K6',
-      2,
       'k6 is not on PATH. Install it (https://grafana.com/docs/k6/latest/set-up/install-k6/: "brew install k6", ' +
         '"winget install k6", the Debian/Ubuntu apt repository, or the grafana/k6 Docker image), or run without --engine k6 ' +
         'to use the built-in Node runner',
     ),
   badJson: (detail: string) =>
-    new BusbenchError('E_BAD_JSON', 400, `request body is not valid JSON (${detail}); send a JSON object`),
-  badInput: (field: string, problem: string) => new BusbenchError('E_BAD_INPUT', 400, `${field} ${problem}`, { field }),
+    new HttpError('E_BAD_JSON', `request body is not valid JSON (${detail}); send a JSON object`),
+  badInput: (field: string, problem: string) => new HttpError('E_BAD_INPUT', `${field} ${problem}`, field),
   unauthorized: (why: string) =>
-    new BusbenchError(
-      'E_UNAUTHORIZED',
-      401,
-      `${why}; log in with POST /session and send "Authorization: Bearer <token>"`,
-    ),
-  forbidden: (field: string, what: string) => new BusbenchError('E_FORBIDDEN', 403, what, { field }),
-  notFound: (what: string) => new BusbenchError('E_NOT_FOUND', 404, what),
+    new HttpError('E_UNAUTHORIZED', `${why}; log in with POST /session and send "Authorization: Bearer <token>"`),
+  forbidden: (field: string, what: string) => new HttpError('E_FORBIDDEN', what, field),
+  notFound: (what: string) => new HttpError('E_NOT_FOUND', what),
   wrongProcess: (path: string, where: string) =>
-    new BusbenchError('E_WRONG_PROCESS', 404, `${path} is not served here in this layout; send it to ${where}`),
-  methodNotAllowed: (method: string, path: string) =>
-    new BusbenchError('E_METHOD', 405, `${method} is not allowed on ${path}`),
+    new HttpError('E_WRONG_PROCESS', `${path} is not served here in this layout; send it to ${where}`),
+  methodNotAllowed: (method: string, path: string) => new HttpError('E_METHOD', `${method} is not allowed on ${path}`),
   tooLarge: (limit: number) =>
-    new BusbenchError('E_TOO_LARGE', 413, `request body exceeds ${limit} bytes; send less or raise --body-limit`),
+    new HttpError('E_TOO_LARGE', `request body exceeds ${limit} bytes; send less or raise --body-limit`),
   conflict: (unit: string, tries: number, sqlstate: string) =>
-    new BusbenchError(
+    new HttpError(
       'E_TX_CONFLICT',
-      409,
       `${unit} gave up after ${tries} tries on SQLSTATE ${sqlstate} (concurrent update); retry the request or raise --max-tries`,
-      { retryAfter: 1 },
     ),
   poolExhausted: (seconds: number) =>
-    new BusbenchError(
+    new HttpError(
       'E_POOL_EXHAUSTED',
-      503,
       `no database connection became free within ${seconds} s; retry later or raise --pool-size`,
-      { retryAfter: 1 },
     ),
   tooManyPolls: (limit: number) =>
-    new BusbenchError(
+    new HttpError(
       'E_TOO_MANY_POLLS',
-      503,
       `this process already holds ${limit} parked polls; retry later or raise --max-parked`,
-      { retryAfter: 5 },
     ),
-  busy: (why: string) => new BusbenchError('E_BUSY', 503, `${why}; retry later`, { retryAfter: 1 }),
-  shuttingDown: () =>
-    new BusbenchError('E_SHUTTING_DOWN', 503, 'the server is shutting down; retry on another instance', {
-      retryAfter: 1,
-    }),
-  internal: () => new BusbenchError('E_INTERNAL', 500, 'internal error; the server log has the details'),
+  busy: (why: string) => new HttpError('E_BUSY', `${why}; retry later`),
+  shuttingDown: () => new HttpError('E_SHUTTING_DOWN', 'the server is shutting down; retry on another instance'),
+  internal: () => new HttpError('E_INTERNAL', 'internal error; the server log has the details'),
 };
 
-/** What a client may see of any thrown value: known errors as they are, anything else as E_INTERNAL. */
-export function toPublicError(err: unknown): BusbenchError {
-  return err instanceof BusbenchError ? err : errors.internal();
+/** What a client may see of any thrown value: HTTP errors as they are, anything else as E_INTERNAL. */
+export function toPublicError(err: unknown): HttpError {
+  return err instanceof HttpError ? err : errors.internal();
 }
