@@ -2,7 +2,7 @@
 // the same App answers in the main thread, a forked worker or a piscina thread: layouts
 // differ only in where this code runs, never in what it does.
 import { randomBytes } from 'node:crypto';
-import { BusbenchError, errors, toPublicError } from '../lib/errors.js';
+import { errors, HttpError, toPublicError } from '../lib/errors.js';
 import { origin } from '../lib/net.js';
 import type { Config } from '../lib/server-options.js';
 import { type Bus, insertNotification, type Notification } from './bus.js';
@@ -100,7 +100,7 @@ export class App {
         return { status: 200, endpoint, headers: { 'content-type': result.contentType }, body: result.text };
       return respond(result.status ?? 200, endpoint, result.body);
     } catch (err) {
-      if (!(err instanceof BusbenchError)) console.error(`[busbench] ${req.method} ${req.url} failed:`, err);
+      if (!(err instanceof HttpError)) console.error(`[busbench] ${req.method} ${req.url} failed:`, err);
       return errorResponse(err, endpoint);
     }
   }

@@ -3,7 +3,7 @@
 // sockets and requests. /metrics and /healthz describe the whole layout, so the layout
 // supplies them.
 import http from 'node:http';
-import { BusbenchError, errors } from '../lib/errors.js';
+import { errors, HttpError } from '../lib/errors.js';
 import type { Config } from '../lib/server-options.js';
 import type { AppRequest, AppResponse } from './app.js';
 import { errorResponse, respond } from './app.js';
@@ -43,7 +43,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       response = await route(req);
     } catch (err) {
       // e.g. a cluster primary that did not answer for /metrics: E_BUSY, not E_INTERNAL
-      if (!(err instanceof BusbenchError)) console.error('[busbench] request failed outside the app:', err);
+      if (!(err instanceof HttpError)) console.error('[busbench] request failed outside the app:', err);
       response = errorResponse(err, 'unmatched');
     }
     metrics.httpRequests.inc({ endpoint: response.endpoint, status: String(response.status) });

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// The busbench command line. Flags come from the OPTIONS table in config.ts, so every flag
-// has its environment variable and documented default in one place.
+// The busbench command line. Flags come from the option tables (src/lib/server-options.ts for
+// the server, src/bench/options.ts for the measuring side), so every flag has its environment
+// variable and documented default in one place.
 import { Command, Option } from 'commander';
 import { BENCH_CONTROLLED, BENCH_OPTIONS, CAPACITY_OPTIONS, EXPORTER_OPTIONS } from '../bench/options.js';
 import { BusbenchError, CliError, errors } from '../lib/errors.js';
