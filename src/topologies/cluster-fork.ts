@@ -3,7 +3,7 @@
 // unavailable"); the kit lets them poll, to show what that costs.
 
 import { freePort, origin } from '../lib/net.js';
-import { startCluster } from './cluster/primary.js';
+import { httpWorkers, startCluster } from './cluster/primary.js';
 import { budget, type Topology } from './topology.js';
 
 export const clusterFork: Topology = {
@@ -13,15 +13,7 @@ export const clusterFork: Topology = {
   async start(config) {
     // Resolved here so every worker shares one port (the primary accepts, round-robin).
     const port = config.port || (await freePort(config.host));
-    const specs = Array.from({ length: config.workers }, (_, i) => ({
-      serves: 'all' as const,
-      role: 'http' as const,
-      index: i + 1,
-      processName: `worker-${i + 1}`,
-      port,
-      exclusive: false,
-    }));
-    const running = await startCluster({ ...config, port }, specs);
+    const running = await startCluster({ ...config, port }, httpWorkers(config.workers, 'all', port));
     return { url: origin(config.host, port), busUrl: null, close: () => running.close() };
   },
 };

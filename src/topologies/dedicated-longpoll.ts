@@ -6,7 +6,7 @@
 // separate 6-connection budget for it. docker-compose puts nginx in front instead.
 
 import { freePort, origin } from '../lib/net.js';
-import { startCluster } from './cluster/primary.js';
+import { httpWorkers, startCluster, type WorkerSpec } from './cluster/primary.js';
 import type { Topology } from './topology.js';
 
 export const dedicatedLongpoll: Topology = {
@@ -26,22 +26,15 @@ export const dedicatedLongpoll: Topology = {
   async start(config) {
     const port = config.port || (await freePort(config.host));
     const busPort = config.busPort || (await freePort(config.host));
-    const workers = Array.from({ length: config.workers }, (_, i) => ({
-      serves: 'app' as const,
-      role: 'http' as const,
-      index: i + 1,
-      processName: `worker-${i + 1}`,
-      port,
-      exclusive: false,
-    }));
-    const bus = {
-      serves: 'bus' as const,
-      role: 'bus' as const,
+    const bus: WorkerSpec = {
+      serves: 'bus',
+      role: 'bus',
       index: 0,
       processName: 'bus',
       port: busPort,
       exclusive: true,
     };
+    const workers = httpWorkers(config.workers, 'app', port);
     const running = await startCluster({ ...config, port, busPort }, [...workers, bus]);
     return { url: origin(config.host, port), busUrl: origin(config.host, busPort), close: () => running.close() };
   },

@@ -19,6 +19,18 @@ export interface WorkerSpec {
   exclusive: boolean;
 }
 
+/** N HTTP workers sharing the primary's port (it accepts and hands out connections round-robin). */
+export function httpWorkers(count: number, serves: Serves, port: number): WorkerSpec[] {
+  return Array.from({ length: count }, (_, i) => ({
+    serves,
+    role: 'http',
+    index: i + 1,
+    processName: `worker-${i + 1}`,
+    port,
+    exclusive: false,
+  }));
+}
+
 /** Set in a forked worker's environment: which spec it runs, with the layout's config. */
 export const WORKER_ENV = 'BUSBENCH_WORKER';
 export interface WorkerAssignment {
