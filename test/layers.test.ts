@@ -1,4 +1,4 @@
-// The layer check of `npm run lint` (scripts/depcruise.mjs with .dependency-cruiser.cjs) run on
+// The layer check of `npm run lint` (dependency-cruiser with .dependency-cruiser.cjs) run on
 // small planted trees, written into a temporary directory beside copies of the repo's config and
 // tsconfig. A rule that matches nothing, or a setup that resolves no import at all (which would
 // let every tree pass), fails here. Every case below plants its files into one tree, cruised
@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const DEPCRUISE = join(ROOT, 'scripts/depcruise.mjs');
+const DEPCRUISE = join(ROOT, 'node_modules/dependency-cruiser/bin/dependency-cruise.mjs');
 /** The folders `npm run lint` cruises; only those a planted tree has are passed. */
 const CRUISED = ['src', 'loadtests', 'web', 'test', 'scripts'];
 
@@ -37,9 +37,14 @@ async function cruise(files: Files): Promise<Cruise> {
     }
     const folders = CRUISED.filter((f) => Object.keys(files).some((path) => path.startsWith(`${f}/`)));
     const { code, output } = await new Promise<{ code: number; output: string }>((done) => {
-      execFile(process.execPath, [DEPCRUISE, ...folders], { cwd: dir }, (error, stdout, stderr) => {
-        done({ code: error ? Number(error.code ?? 1) : 0, output: `${stdout}${stderr}` });
-      });
+      execFile(
+        process.execPath,
+        [DEPCRUISE, '--config', '.dependency-cruiser.cjs', '--output-type', 'err-long', ...folders],
+        { cwd: dir },
+        (error, stdout, stderr) => {
+          done({ code: error ? Number(error.code ?? 1) : 0, output: `${stdout}${stderr}` });
+        },
+      );
     });
     // err-long breaks a cycle over several lines, one module per line.
     const joined = output.replace(/ →\s*\n\s+/g, ' → ');
