@@ -24,10 +24,10 @@ import {
   tabUrl,
 } from '../src/bench/browser-bench.js';
 import { formatBrowser } from '../src/bench/compare.js';
-import type { BrowserMode } from '../src/bench/options.js';
 import { renderReport } from '../src/bench/report.js';
 import type { BrowserResult } from '../src/bench/results.js';
 import { readRun, validateRun } from '../src/bench/run-file.js';
+import type { TabModeName as BrowserMode } from '../web/tab-state.js';
 import { renderInChromium } from './chromium.js';
 import { sampleRun } from './fixtures.js';
 import { adminUrl, eventually, type Layout, metric, metrics, startLayout } from './helpers.js';

@@ -10,14 +10,14 @@ import { type Browser, type BrowserContext, chromium, type Page } from 'playwrig
 import { round, total } from '../../loadtests/lib/numbers.js';
 import type { Profile } from '../../loadtests/lib/profiles.js';
 import { byLabel, sum } from '../../loadtests/lib/prometheus-text.js';
-import type { BusbenchTabState, ReceivedMessage } from '../../web/tab-state.js';
+import type { TabModeName as BrowserMode, BusbenchTabState, ReceivedMessage } from '../../web/tab-state.js';
 import { errors } from '../lib/errors.js';
 import { createDatabase, dropDatabase, type PostgresServer, redact } from '../lib/postgres.js';
 import type { Config, TopologyName } from '../lib/server-options.js';
 import { topologies } from '../topologies/index.js';
 import { type LayoutProcess, spawnLayout } from '../topologies/layout-process.js';
 import { MetricsScraper } from './metrics-scraper.js';
-import type { BenchOptions, BrowserMode } from './options.js';
+import type { BenchOptions } from './options.js';
 import type { Progress } from './progress.js';
 import type { BrowserResult } from './results.js';
 
