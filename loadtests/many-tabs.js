@@ -10,7 +10,7 @@
 //   USERS BROWSERS TABS    users, browsers per user, tabs per browser; a VU is one browser [profile]
 //   DURATION WARMUP DRAIN  seconds measured, of load before, at most after for late deliveries [profile]
 //   RATE            chat posts per second for the whole run, open model [profile]
-//   TAB_MODE HIDDEN CONNECTIONS  every-tab|leader-tab, share of hidden tabs, connections per origin [profile]
+//   TAB_MODE HIDDEN CONNECTIONS  every-tab|leader (leader-tab: old name of leader), share of hidden tabs, connections per origin [profile]
 //   TESTID          tag testid on every metric (Grafana's testid variable) [none]
 //   METRICS_URL     the layout's Prometheus metrics [BASE_URL/metrics]
 //   DB_METRICS_URL  a `busbench db-exporter`'s metrics, for database figures [none]

@@ -23,10 +23,10 @@ import {
   tabUrl,
 } from '../src/bench/browser-tabs.js';
 import { formatBrowser } from '../src/bench/compare.js';
-import type { BrowserMode } from '../src/bench/options.js';
 import { renderReport } from '../src/bench/report.js';
 import type { BrowserResult } from '../src/bench/results.js';
 import { readRun, validateRun } from '../src/bench/run-file.js';
+import type { TabModeName } from '../web/tab-state.js';
 import { renderInChromium } from './chromium.js';
 import { sampleRun } from './fixtures.js';
 import { adminUrl, eventually, type Layout, metric, metrics, startLayout } from './helpers.js';
@@ -59,7 +59,7 @@ interface OneBrowser {
 }
 
 /** One browser (one user, one connection pool) with `count` tabs of the page, all ready. */
-async function openBrowser(layout: Layout, mode: BrowserMode, count: number): Promise<OneBrowser> {
+async function openBrowser(layout: Layout, mode: TabModeName, count: number): Promise<OneBrowser> {
   const browser = await launchChromium();
   try {
     const context = await browser.newContext();
@@ -130,7 +130,7 @@ async function parkedOver(layout: Layout, ms: number): Promise<number[]> {
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 /** One layout and one browser of TABS tabs in `mode`, both closed whatever `check` does. */
-async function withBrowser(mode: BrowserMode, check: (layout: Layout, one: OneBrowser) => Promise<void>) {
+async function withBrowser(mode: TabModeName, check: (layout: Layout, one: OneBrowser) => Promise<void>) {
   const layout = await startLayout('single-process', POLL_TIMEOUT);
   try {
     const one = await openBrowser(layout, mode, TABS);
@@ -267,7 +267,7 @@ test('busbench bench --browser writes a valid run with a real-browser entry, and
   assert.deepEqual(rendered.pageErrors, []);
 });
 
-function browserEntry(mode: BrowserMode, overrides: Partial<BrowserResult> = {}): BrowserResult {
+function browserEntry(mode: TabModeName, overrides: Partial<BrowserResult> = {}): BrowserResult {
   return {
     id: `single-process ${mode}`,
     topology: 'single-process',

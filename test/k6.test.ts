@@ -26,9 +26,14 @@ const CLI = path.join(ROOT, 'dist/src/cli/main.js');
 const hasK6 = spawnSync('k6', ['version']).status === 0;
 
 test('every profile has a k6 script whose header documents every option the engine reads', async () => {
-  const engine = await readFile(path.join(ROOT, 'loadtests/lib/k6-run.js'), 'utf8');
+  const engine = await readFile(path.join(ROOT, 'loadtests/lib/k6-env.js'), 'utf8');
   const read = new Set([...engine.matchAll(/(?:env|numberEnv)\('([A-Z_]+)'/g)].map((m) => m[1] ?? ''));
   assert.ok(read.size >= 15, `found only ${[...read].join(', ')}`);
+  for (const file of await readdir(path.join(ROOT, 'loadtests/lib'))) {
+    if (file === 'k6-env.js') continue;
+    const text = await readFile(path.join(ROOT, 'loadtests/lib', file), 'utf8');
+    assert.doesNotMatch(text, /__ENV/, `${file} reads the environment outside k6-env.js`);
+  }
   for (const name of PROFILE_NAMES) {
     const script = await readFile(path.join(ROOT, `loadtests/${name}.js`), 'utf8');
     const header = script.slice(0, script.indexOf('import '));

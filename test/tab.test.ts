@@ -3,7 +3,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { countDeliveries } from '../loadtests/lib/delivery.js';
+import { SIMULATED_TAB_MODES, type TabMode } from '../loadtests/lib/profiles.js';
 import { Browser, clientId, parseClientId, type Receipt, type Reply } from '../loadtests/lib/tab.js';
+import { BENCH_OPTIONS } from '../src/bench/options.js';
+import { loadOptions } from '../src/lib/options.js';
+import { TAB_MODES } from '../web/tab-state.js';
 
 const TAG = 'run1';
 
@@ -11,7 +15,7 @@ function notification(id: number, postId: number, due = 1000) {
   return { id, payload: { type: 'message', message: { client_id: clientId(TAG, postId, due) } } };
 }
 
-function browser(tabs: number, tabMode: 'every-tab' | 'leader-tab', polls: Reply[] = []) {
+function browser(tabs: number, tabMode: TabMode, polls: Reply[] = []) {
   const receipts: Receipt[] = [];
   const requests: string[] = [];
   let clock = 10_000;
@@ -66,8 +70,8 @@ test('a tab counts a notification it already applied as a duplicate, and an olde
   assert.equal(tab.last, 6, "another run's notification still moves the cursor");
 });
 
-test('a browser logs in once, and in leader-tab mode only its first tab polls but every tab receives', async () => {
-  const { b, receipts, requests } = browser(3, 'leader-tab', [
+test('a browser logs in once, and in leader mode only its first tab polls but every tab receives', async () => {
+  const { b, receipts, requests } = browser(3, 'leader', [
     { status: 200, body: { notifications: [notification(7, 1)], last: 7 } },
   ]);
   await b.open();
@@ -111,4 +115,14 @@ test('client ids carry the post id and due time, and other runs are ignored', ()
   assert.deepEqual(parseClientId(clientId(TAG, 12, 1700000000123), TAG), { postId: 12, due: 1700000000123 });
   assert.equal(parseClientId(clientId('other', 12, 1), TAG), undefined);
   assert.equal(parseClientId(null, TAG), undefined);
+});
+
+test("the simulated tabs' modes are the chat page's names, and --tab-mode still reads leader-tab as leader", () => {
+  for (const mode of SIMULATED_TAB_MODES) assert.ok(TAB_MODES.includes(mode), `${mode} is a page mode`);
+  const tabMode = (raw: string) => loadOptions(BENCH_OPTIONS, { tabMode: raw }, {}).tabMode;
+  assert.equal(tabMode('every-tab'), 'every-tab');
+  assert.equal(tabMode('leader'), 'leader');
+  assert.equal(tabMode('leader-tab'), 'leader');
+  assert.equal(loadOptions(BENCH_OPTIONS, {}, { BUSBENCH_TAB_MODE: 'leader-tab' }).tabMode, 'leader');
+  assert.throws(() => tabMode('shared-worker'), /must be one of every-tab, leader/);
 });

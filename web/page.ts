@@ -9,8 +9,8 @@ import { ChatView } from './chat-view.js';
 import { EveryTab } from './every-tab.js';
 import { LeaderTab } from './leader-tab.js';
 import { SharedWorkerTab } from './shared-worker-tab.js';
-import { TAB_MODES, type TabMode, type TabModeDeps, type TabModeName } from './tab-mode.js';
-import type { BusbenchTabState, ReceivedMessage } from './tab-state.js';
+import type { TabMode, TabModeDeps } from './tab-mode.js';
+import { type BusbenchTabState, type ReceivedMessage, TAB_MODES, type TabModeName } from './tab-state.js';
 
 declare global {
   interface Window {

@@ -1,10 +1,8 @@
 // What the page needs from a tab mode: who polls for this tab (itself, a leader tab or the
-// shared worker) is the mode's business; the page only gets notifications, each once.
+// shared worker) is the mode's business; the page only gets notifications, each once. The
+// modes' names (TAB_MODES) are in tab-state.ts, where Node code can import them too.
 import type { Api } from './api.js';
 import type { BusNotification, Inbox } from './bus-client.js';
-
-export const TAB_MODES = ['every-tab', 'leader', 'shared-worker'] as const;
-export type TabModeName = (typeof TAB_MODES)[number];
 
 export interface TabModeDeps {
   /** The app's endpoints, logged in (POST /presence goes there). */

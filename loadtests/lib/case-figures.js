@@ -1,5 +1,6 @@
 // The figures derived from a case's totals and the warnings a reader must not miss, for
 // both engines: `busbench bench` and the k6 scripts' handleSummary write the same run.json.
+import { LATE_TOLERANCE_MS } from './load-plan.js';
 import { rate, total } from './numbers.js';
 
 /**
@@ -40,7 +41,7 @@ export function caseWarnings(t) {
   const b = t.client.behind_schedule;
   if (b.late_posts > 0) {
     out.push(
-      `the load generator fell behind schedule: ${b.late_posts} posts sent over 50 ms late (max ${b.max_lag_ms} ms); latencies are from due times`,
+      `the load generator fell behind schedule: ${b.late_posts} posts sent over ${LATE_TOLERANCE_MS} ms late (max ${b.max_lag_ms} ms); latencies are from due times`,
     );
   }
   const d = t.delivery;

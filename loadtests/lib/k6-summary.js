@@ -11,8 +11,7 @@ import { LOAD_METRICS } from './load-metrics.js';
 import { round } from './numbers.js';
 
 /** Every k6 metric the scripts record; LOAD_METRICS are the ones Grafana shows live. */
-export const K6_METRICS = {
-  ...LOAD_METRICS,
+export const K6_METRICS = Object.assign({}, LOAD_METRICS, {
   postLatency: 'busbench_post_latency',
   pollLatency: 'busbench_poll_latency',
   postLag: 'busbench_post_lag',
@@ -32,7 +31,7 @@ export const K6_METRICS = {
   dbCommits: 'busbench_db_commits',
   dbRollbacks: 'busbench_db_rollbacks',
   dbDeadlocks: 'busbench_db_deadlocks',
-};
+});
 
 /** The app's transaction counters, measured as deltas over the measure window by the sampler. */
 export const TX_METRICS = {
@@ -165,7 +164,7 @@ export function k6RunFile(data, setup, ctx) {
       app: { total: tx, by_endpoint: {} },
     },
   };
-  const full = { ...totals, derived: derive(totals, p.duration) };
+  const full = Object.assign({}, totals, { derived: derive(totals, p.duration) });
   const warnings = caseWarnings(full);
   const openFailures = count(data, M.openFailures);
   if (openFailures > 0) warnings.unshift(`${openFailures} browsers could not log in or list their channels`);
@@ -182,7 +181,7 @@ export function k6RunFile(data, setup, ctx) {
     finished_at: new Date().toISOString(),
     command: ctx.command,
     machine: { cpus: 0, cpu_model: 'unknown (k6 does not report it)', memory_bytes: 0, platform: 'k6', node: '' },
-    profile: { ...p },
+    profile: Object.assign({}, p),
     sweep: { topology: [topology] },
     cases: [
       {
@@ -191,7 +190,11 @@ export function k6RunFile(data, setup, ctx) {
         presence: String(setup.server.presence || p.presence),
         isolation: String(setup.server.isolation || p.isolation),
         dispatch: String(setup.server.dispatch || 'unknown'),
-        server_config: { ...setup.server, testid: ctx.testid, app_url: setup.appUrl, bus_url: setup.busUrl },
+        server_config: Object.assign({}, setup.server, {
+          testid: ctx.testid,
+          app_url: setup.appUrl,
+          bus_url: setup.busUrl,
+        }),
         started_at: startedAt,
         measured_seconds: p.duration,
         totals: full,

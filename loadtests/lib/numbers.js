@@ -1,5 +1,5 @@
 // The arithmetic every figure shares, so both engines, the tables and the charts round and
-// add up the same way. Plain ES2020 so the k6 scripts import it too.
+// add up the same way. The k6 scripts import it too (see loadtests/README.md).
 
 /** @param {number} value @param {number} [digits] */
 export function round(value, digits = 2) {

@@ -1,11 +1,14 @@
 // Load profiles: plain data, shared by the Node runner (`busbench bench --profile NAME`) and
 // the k6 scripts. Plain JavaScript with JSDoc types, so k6 v0.46+ imports it unchanged and
 // TypeScript checks it (checkJs). Every number here is a default that a flag can override.
+import { HIDDEN_DELAY } from './load-plan.js';
 
 /**
- * @typedef {'every-tab' | 'leader-tab'} TabMode
- *   every-tab: each tab long-polls (Odoo 8). leader-tab: one tab per browser polls and shares
+ * @typedef {'every-tab' | 'leader'} TabMode
+ *   every-tab: each tab long-polls (Odoo 8). leader: one tab per browser polls and shares
  *   what it gets with the others (Odoo 9-15, a master tab elected through localStorage).
+ *   Named as the chat page's modes (TAB_MODES in web/tab-state.ts), of which the simulated
+ *   tabs implement these two.
  *
  * @typedef {object} Profile
  * @property {string} name
@@ -29,6 +32,19 @@
  * @property {string} isolation Server transaction isolation.
  */
 
+/** @type {readonly TabMode[]} */
+export const SIMULATED_TAB_MODES = ['every-tab', 'leader'];
+
+/**
+ * A tab mode as a flag or TAB_MODE spells it: 'leader-tab', the old name of 'leader', reads
+ * as 'leader' so that existing command lines keep working. Other names pass unchanged, for
+ * the caller to reject.
+ * @param {string} raw
+ */
+export function normalizeTabMode(raw) {
+  return raw === 'leader-tab' ? 'leader' : raw;
+}
+
 /** What every profile shares unless it says otherwise. */
 const COMMON = {
   browsersPerUser: 1,
@@ -36,8 +52,7 @@ const COMMON = {
   /** @type {TabMode} */
   tabMode: 'every-tab',
   hiddenFraction: 0,
-  /** @type {[number, number, number]} */
-  hiddenDelay: [4, 1, 20],
+  hiddenDelay: HIDDEN_DELAY,
   warmup: 10,
   duration: 40,
   drain: 5,
@@ -48,10 +63,18 @@ const COMMON = {
   isolation: 'repeatable-read',
 };
 
+/**
+ * A profile: COMMON with its own settings over it.
+ * @param {Omit<Profile, keyof typeof COMMON> & Partial<Profile>} own
+ * @returns {Profile}
+ */
+function profile(own) {
+  return Object.assign({}, COMMON, own);
+}
+
 /** @type {Record<string, Profile>} */
 export const PROFILES = {
-  tabs: {
-    ...COMMON,
+  tabs: profile({
     name: 'tabs',
     description: 'the default: many users with three tabs each, long-polling, chatting at a steady rate',
     users: 60,
@@ -59,9 +82,8 @@ export const PROFILES = {
     rate: 4,
     channels: 12,
     channelsPerUser: 2,
-  },
-  'many-tabs': {
-    ...COMMON,
+  }),
+  'many-tabs': profile({
     name: 'many-tabs',
     description: 'seed 000: a few users with 20 tabs each; 14 of every 20 polls queue behind the 6 connections',
     users: 4,
@@ -69,9 +91,8 @@ export const PROFILES = {
     rate: 2,
     channels: 4,
     channelsPerUser: 1,
-  },
-  'presence-storm': {
-    ...COMMON,
+  }),
+  'presence-storm': profile({
     name: 'presence-storm',
     description: "short polls from many tabs per user: every poll rewrites its user's presence row",
     users: 20,
@@ -83,9 +104,8 @@ export const PROFILES = {
     channels: 6,
     channelsPerUser: 1,
     pollTimeout: 1,
-  },
-  'chat-storm': {
-    ...COMMON,
+  }),
+  'chat-storm': profile({
     name: 'chat-storm',
     description: 'every post goes to "general": each one wakes every parked poll (broadcast fan-out)',
     users: 60,
@@ -96,9 +116,8 @@ export const PROFILES = {
     postTo: 'general',
     channels: 6,
     channelsPerUser: 1,
-  },
-  'hidden-tabs': {
-    ...COMMON,
+  }),
+  'hidden-tabs': profile({
     name: 'hidden-tabs',
     description: 'the "tabs" load with three of four tabs hidden: they wait 4 s + 1-20 s between polls (seed 000)',
     users: 60,
@@ -107,7 +126,7 @@ export const PROFILES = {
     rate: 4,
     channels: 12,
     channelsPerUser: 2,
-  },
+  }),
 };
 
 export const PROFILE_NAMES = Object.keys(PROFILES);

@@ -1,6 +1,6 @@
 // Reads the Prometheus text exposition that GET /metrics returns, enough for both engines'
 // samplers: name, labels and value of each sample line (HELP/TYPE comments skipped).
-// Plain ES2020 so the k6 scripts import it too.
+// The k6 scripts import it too, so it keeps to what k6 v0.46 parses (see loadtests/README.md).
 
 /**
  * @typedef {object} PromSample
@@ -21,15 +21,17 @@ export function parsePrometheusText(text) {
   for (const line of text.split('\n')) {
     if (line === '' || line.charAt(0) === '#') continue;
     const m = LINE.exec(line);
-    if (!m?.[1] || m[3] === undefined) continue;
+    if (m === null) continue;
+    const [, name, labelText = '', value] = m;
+    if (!name || value === undefined) continue;
     /** @type {Record<string, string>} */
     const labels = {};
     // A fresh regex per line: a shared /g regex keeps lastIndex between calls.
     const label = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
-    for (let l = label.exec(m[2] || ''); l !== null; l = label.exec(m[2] || '')) {
+    for (let l = label.exec(labelText); l !== null; l = label.exec(labelText)) {
       if (l[1]) labels[l[1]] = (l[2] || '').replace(/\\(.)/g, (_, c) => (c === 'n' ? '\n' : c));
     }
-    samples.push({ name: m[1], labels, value: Number(m[3]) });
+    samples.push({ name, labels, value: Number(value) });
   }
   return samples;
 }

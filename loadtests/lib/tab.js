@@ -1,8 +1,9 @@
 // What one simulated browser and its tabs do, written once for both engines: the Node runner
 // (src/bench/runner.ts, undici) and the k6 scripts (http.asyncRequest). The engine passes a
 // Transport; everything else - login, the poll loop with its `last` cursor, hidden tabs,
-// leader-tab sharing, posting, and the delivery bookkeeping - lives here.
-// Plain ES2020 for k6's JavaScript runtime: no private fields, no logical assignment.
+// leader sharing, posting, and the delivery bookkeeping - lives here.
+// Plain JavaScript that k6 v0.46 parses (see loadtests/README.md).
+import { hiddenPollDelayMs } from './load-plan.js';
 
 /**
  * @typedef {object} Reply
@@ -30,8 +31,8 @@
  * @property {string} busUrl Where /bus/* goes (the bus process in dedicated-longpoll).
  * @property {number} tabs
  * @property {import('./profiles.js').TabMode} tabMode
- * @property {boolean[]} hidden Per tab: hidden tabs poll slowly (every-tab mode).
- * @property {[number, number, number]} hiddenDelay base, min, max seconds.
+ * @property {boolean[]} hidden Per tab: hidden tabs poll slowly (every-tab mode); see hiddenTabs in load-plan.js.
+ * @property {[number, number, number]} hiddenDelay base, min, max seconds (load-plan.js HIDDEN_DELAY).
  * @property {number} pollTimeout Seconds.
  * @property {string} runTag Marks this run's posts, so other traffic on the channels is ignored.
  * @property {Transport} transport
@@ -178,7 +179,7 @@ export class Browser {
 
   /** Starts the poll loops: every tab's, or the leader's only. */
   start() {
-    const pollers = this.options.tabMode === 'leader-tab' ? [this.tabs[0]] : this.tabs;
+    const pollers = this.options.tabMode === 'leader' ? [this.tabs[0]] : this.tabs;
     for (const tab of pollers) if (tab) this.loops.push(this.pollLoop(tab));
   }
 
@@ -186,14 +187,13 @@ export class Browser {
   async pollLoop(tab) {
     const t = this.transport;
     const o = this.options;
-    // In leader-tab mode the others are subscribed through the leader.
-    const receivers = o.tabMode === 'leader-tab' ? this.tabs : [tab];
+    // In leader mode the others are subscribed through the leader.
+    const receivers = o.tabMode === 'leader' ? this.tabs : [tab];
     let first = true;
     let answered = false;
     while (!this.stopped) {
       if (tab.hidden && !first) {
-        const [base, min, max] = o.hiddenDelay;
-        await this.waker.sleep(t, (base + min + t.random() * (max - min)) * 1000);
+        await this.waker.sleep(t, hiddenPollDelayMs(o.hiddenDelay, t.random()));
         if (this.stopped) return;
       }
       first = false;

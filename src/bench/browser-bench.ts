@@ -8,12 +8,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Browser } from 'playwright-core';
 import { round } from '../../loadtests/lib/numbers.js';
 import type { Profile } from '../../loadtests/lib/profiles.js';
+import type { TabModeName } from '../../web/tab-state.js';
 import type { Config } from '../lib/server-options.js';
 import { deliveryOf, missingWarning, receivedOf, type SentPost, shows } from './browser-delivery.js';
 import { MetricsReader, type ServerView } from './browser-server-view.js';
 import { launchChromium, openTab, postFrom, snapshot, type Tab, type TabState, tabUrl } from './browser-tabs.js';
 import type { Lab, RunningCase } from './lifecycle.js';
-import type { BenchOptions, BrowserMode } from './options.js';
+import type { BenchOptions } from './options.js';
 import type { BrowserResult } from './results.js';
 import type { Case } from './sweep.js';
 
@@ -71,7 +72,7 @@ async function watch(check: () => Promise<boolean>, deadline: number): Promise<n
 /** Opens every tab of every browser at once; logs how many are ready while a browser's connections hold them back. */
 async function openAll(
   browser: Browser,
-  mode: BrowserMode,
+  mode: TabModeName,
   ctx: Context,
   timeoutMs: number,
   pageErrors: string[],
@@ -154,7 +155,7 @@ function leadersPerBrowser(states: Map<string, TabState>, tabs: Tab[], browsers:
   return counts;
 }
 
-async function measure(c: Case, mode: BrowserMode, ctx: Context): Promise<BrowserResult> {
+async function measure(c: Case, mode: TabModeName, ctx: Context): Promise<BrowserResult> {
   const { running } = ctx;
   const pollTimeoutMs = running.config.pollTimeout * 1000;
   // Each request of a 7th every-tab tab may wait for a poll to end, and a page load is several requests.
@@ -237,7 +238,7 @@ async function measure(c: Case, mode: BrowserMode, ctx: Context): Promise<Browse
 }
 
 /** Leader and shared-worker modes must hold one poll (and leader mode one leader) per browser. */
-function sharingWarnings(mode: BrowserMode, parked: number, leaders: number[]): string[] {
+function sharingWarnings(mode: TabModeName, parked: number, leaders: number[]): string[] {
   const out: string[] = [];
   const browsers = leaders.length;
   if (mode !== 'every-tab' && parked !== browsers) {
@@ -285,7 +286,7 @@ function roundWarnings(
  */
 async function closeOneTabEach(
   tabs: Tab[],
-  mode: BrowserMode,
+  mode: TabModeName,
   browsers: number,
   tag: string,
   timeoutMs: number,

@@ -3,9 +3,8 @@
 // state, post from it through the browser's own connections.
 import { existsSync } from 'node:fs';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
-import type { BusbenchTabState, ReceivedMessage } from '../../web/tab-state.js';
+import type { BusbenchTabState, ReceivedMessage, TabModeName } from '../../web/tab-state.js';
 import { errors } from '../lib/errors.js';
-import type { BrowserMode } from './options.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -38,7 +37,7 @@ export type Received = ReceivedMessage;
 /** window.busbench without its function, as the page reported it. */
 export type TabState = Omit<BusbenchTabState, 'post'>;
 
-export function tabUrl(appUrl: string, login: string, mode: BrowserMode): string {
+export function tabUrl(appUrl: string, login: string, mode: TabModeName): string {
   return `${appUrl}/?login=${encodeURIComponent(login)}&mode=${mode}`;
 }
 

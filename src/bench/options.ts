@@ -1,6 +1,7 @@
 // The measuring side's own settings: what `busbench bench`, `busbench capacity` and
 // `busbench db-exporter` take, besides the server settings they pass on to the layouts.
-import { PROFILE_NAMES } from '../../loadtests/lib/profiles.js';
+import { normalizeTabMode, PROFILE_NAMES, SIMULATED_TAB_MODES } from '../../loadtests/lib/profiles.js';
+import { TAB_MODES, type TabModeName } from '../../web/tab-state.js';
 import {
   flag,
   fraction,
@@ -22,10 +23,6 @@ import {
   TOPOLOGIES,
   type TopologyName,
 } from '../lib/server-options.js';
-
-/** How the chat page's tabs share the bus: each polls (Odoo 8), one elected tab (9-15), a SharedWorker (16+). */
-export const BROWSER_MODES = ['every-tab', 'leader', 'shared-worker'] as const;
-export type BrowserMode = (typeof BROWSER_MODES)[number];
 
 /** A bench setting whose default (null) keeps the profile's own value. */
 function profileOption<T>(env: string, flag: string, doc: string, parse: (raw: string, name: string) => T) {
@@ -83,8 +80,8 @@ export const BENCH_OPTIONS = {
   tabMode: profileOption(
     'BUSBENCH_TAB_MODE',
     '--tab-mode <mode>',
-    "every-tab (each tab polls, Odoo 8) or leader-tab (one tab per browser polls, Odoo 9-15) (null: the profile's)",
-    oneOf(['every-tab', 'leader-tab'] as const),
+    "every-tab (each tab polls, Odoo 8) or leader (one tab per browser polls, Odoo 9-15; leader-tab, the old spelling, is read as leader) (null: the profile's)",
+    (raw, name) => oneOf(SIMULATED_TAB_MODES)(normalizeTabMode(raw), name),
   ),
   connections: profileOption(
     'BUSBENCH_CONNECTIONS',
@@ -151,8 +148,8 @@ export const BENCH_OPTIONS = {
     env: 'BUSBENCH_BROWSER_MODES',
     flag: '--browser-modes <list>',
     doc: 'with --browser: tab modes of the chat page to measure, in this order',
-    default: [...BROWSER_MODES] as BrowserMode[],
-    parse: listOf(BROWSER_MODES),
+    default: [...TAB_MODES] as TabModeName[],
+    parse: listOf(TAB_MODES),
   }),
   browserCount: option({
     env: 'BUSBENCH_BROWSER_COUNT',

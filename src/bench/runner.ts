@@ -5,14 +5,19 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { countDeliveries, type DeliveryCount, type PostRecord } from '../../loadtests/lib/delivery.js';
+import {
+  hiddenTabs,
+  isMeasured,
+  LATE_TOLERANCE_MS,
+  postCount,
+  postDue,
+  type Window,
+} from '../../loadtests/lib/load-plan.js';
 import type { Profile } from '../../loadtests/lib/profiles.js';
 import { Browser, type Receipt, type Reply, type Transport } from '../../loadtests/lib/tab.js';
 import { BrowserPool } from './connection-pool.js';
 import { newHistogram, percentiles, recordMs } from './histogram.js';
 import type { CaseTotals } from './results.js';
-
-/** A post sent more than this after its due time counts as "behind schedule". */
-const LATE_TOLERANCE_MS = 50;
 
 export type Phase = 'warmup' | 'measure' | 'drain';
 
@@ -142,8 +147,8 @@ export class Runner {
   readonly #posts: PostRecord[] = [];
   readonly #inFlightPosts = new Set<Promise<void>>();
   phase: Phase = 'warmup';
-  #measureStart = 0;
-  #measureEnd = Number.POSITIVE_INFINITY;
+  /** Marked when the phases change; start 0 until the measurement begins. */
+  readonly #measure: Window = { start: 0, end: Number.POSITIVE_INFINITY };
   #stopped = false;
   #closing: Promise<void> | undefined;
   /** Browsers whose login and channel list came back; only they post. */
@@ -213,17 +218,8 @@ export class Runner {
   async start(rampMs: number): Promise<void> {
     const p = this.profile;
     const count = p.users * p.browsersPerUser;
-    let hiddenSoFar = 0;
     for (let i = 0; i < count; i++) {
       const transport = new BrowserTransport(this);
-      const hidden: boolean[] = [];
-      for (let t = 0; t < p.tabsPerBrowser; t++) {
-        const index = i * p.tabsPerBrowser + t + 1;
-        const isHidden = Math.floor(index * p.hiddenFraction) > hiddenSoFar;
-        if (isHidden) hiddenSoFar++;
-        // leader-tab: the leader is the visible tab that polls for everyone.
-        hidden.push(isHidden && !(p.tabMode === 'leader-tab' && t === 0));
-      }
       this.#transports.push(transport);
       this.#browsers.push(
         new Browser({
@@ -233,7 +229,7 @@ export class Runner {
           busUrl: this.#target.busUrl,
           tabs: p.tabsPerBrowser,
           tabMode: p.tabMode,
-          hidden,
+          hidden: hiddenTabs(p, i),
           hiddenDelay: p.hiddenDelay,
           pollTimeout: p.pollTimeout,
           runTag: this.#target.runTag,
@@ -272,31 +268,30 @@ export class Runner {
   setPhase(phase: Phase): void {
     this.phase = phase;
     if (phase === 'measure') {
-      this.#measureStart = Date.now();
+      this.#measure.start = Date.now();
       // Peaks of the window start from what is open as it begins.
       this.#peakOpen = this.#open;
       for (const t of this.#transports) t.peakOpen = t.open;
     }
     if (phase === 'drain') {
-      this.#measureEnd = Date.now();
+      this.#measure.end = Date.now();
       this.#posting.abort();
     }
   }
 
-  /** Open model: post i is due at start + i / rate, whatever the server's answers do. */
+  /** Open model (load-plan.js): post i is due at start + i / rate, whatever the server's answers do. */
   async #schedulePosts(): Promise<void> {
-    const rate = this.profile.rate;
-    if (rate <= 0) return;
+    const limit = postCount(this.profile);
+    if (limit === 0) return;
     const start = Date.now();
-    const limit = Math.ceil(rate * (this.profile.warmup + this.profile.duration)) + 1;
     const stop = this.#posting.signal;
     for (let i = 0; i < limit && !stop.aborted; i++) {
-      const due = start + (i * 1000) / rate;
+      const due = postDue(start, i, this.profile.rate);
       const wait = due - Date.now();
       if (wait > 0) await sleep(wait, undefined, { signal: stop }).catch(() => {});
       if (stop.aborted) return;
       const lag = Date.now() - due;
-      if (due >= this.#measureStart && this.phase === 'measure') {
+      if (due >= this.#measure.start && this.phase === 'measure') {
         this.#maxLagMs = Math.max(this.#maxLagMs, lag);
         if (lag > LATE_TOLERANCE_MS) this.#latePosts++;
       }
@@ -332,7 +327,7 @@ export class Runner {
   }
 
   #inMeasure(due: number): boolean {
-    return due >= this.#measureStart && due < this.#measureEnd && this.#measureStart > 0;
+    return this.#measure.start > 0 && isMeasured(due, this.#measure);
   }
 
   #receipt(r: Receipt): void {

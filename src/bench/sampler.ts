@@ -5,6 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
+import { SQLSTATES } from '../../loadtests/lib/load-plan.js';
 import { round, total } from '../../loadtests/lib/numbers.js';
 import { byLabel, type PromSample, sum } from '../../loadtests/lib/prometheus-text.js';
 import { byApplication, connectionGroups, type DatabaseCounters, databaseCounters } from './db-stats.js';
@@ -19,8 +20,6 @@ interface Tick {
   sockets: Record<string, number>;
   parked: Record<string, number>;
 }
-
-const SQLSTATES = { serialization_failures: '40001', deadlocks: '40P01', lock_not_available: '55P03' } as const;
 
 export class Sampler {
   readonly #runner: Runner;
@@ -133,7 +132,7 @@ export class Sampler {
         db_connections: total(Object.values(connections)),
         db_connections_by_app: connections,
         commits: Math.max(0, db.commits - previous.db.commits),
-        serialization_failures: delta('busbench_tx_failures_total', { sqlstate: '40001' }),
+        serialization_failures: delta('busbench_tx_failures_total', { sqlstate: SQLSTATES.serialization_failures }),
         retries: delta('busbench_tx_retries_total'),
         final_failures: delta('busbench_tx_final_failures_total'),
         cpu_percent: cpu,
