@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import type { CaseResult, RunFile } from '../src/bench/results.js';
 import { readRun } from '../src/bench/run-file.js';
 import { freePort } from '../src/lib/net.js';
-import { chromiumPath, renderInChromium } from './chromium.js';
+import { renderInChromium, skipWithoutChromium } from './chromium.js';
 import { adminUrl, TOPOLOGIES } from './helpers.js';
 
 /** Primary and 2 workers; dedicated-longpoll adds its bus process. */
@@ -142,13 +142,13 @@ test("a browser's 7th long-polling tab waits for one of its 6 connections", asyn
   assert.ok(t.client.queued_requests_peak >= 1, 'the seventh waits in the browser');
 });
 
-test('in leader-tab mode one tab per browser polls, and every tab still gets every message', async () => {
+test('in leader mode one tab per browser polls, and every tab still gets every message', async () => {
   const { run } = await bench({
     layouts: 'single-process',
     users: 2,
     browsers: 2,
     tabs: 5,
-    'tab-mode': 'leader-tab',
+    'tab-mode': 'leader',
     rate: 4,
     ...SHORT,
   });
@@ -161,12 +161,7 @@ test('in leader-tab mode one tab per browser polls, and every tab still gets eve
 });
 
 test('report.html of a real run renders in Chromium without errors', async (t) => {
-  if (!chromiumPath()) {
-    const why = 'chromium not found at /usr/bin/chromium: apt-get install chromium (CI installs it)';
-    console.error(`SKIP: ${why}`);
-    t.skip(why);
-    return;
-  }
+  if (skipWithoutChromium(t)) return;
   const { dir } = await bench({ layouts: 'single-process,dedicated-longpoll', users: 3, ...SHORT });
   const rendered = await renderInChromium(path.join(dir, 'report.html'));
   assert.deepEqual(rendered.consoleErrors, []);

@@ -27,11 +27,10 @@ import { renderReport } from '../src/bench/report.js';
 import type { BrowserResult } from '../src/bench/results.js';
 import { readRun, validateRun } from '../src/bench/run-file.js';
 import type { TabModeName } from '../web/tab-state.js';
-import { renderInChromium } from './chromium.js';
+import { renderInChromium, skipWithoutChromium } from './chromium.js';
 import { sampleRun } from './fixtures.js';
 import { adminUrl, eventually, type Layout, metric, metrics, startLayout } from './helpers.js';
 
-const CHROMIUM_MISSING = 'chromium not found at /usr/bin/chromium: apt-get install chromium (CI installs it)';
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const GENERAL = 1;
 const TABS = 10;
@@ -42,14 +41,6 @@ const DELIVERY_TIMEOUT_MS = 30_000;
 
 const scratch = await mkdtemp(path.join(os.tmpdir(), 'busbench-browser-'));
 after(() => rm(scratch, { recursive: true, force: true }));
-
-/** Skips on a machine without Chromium, loudly: a silent skip would read as a pass. */
-function skipWithoutChromium(t: TestContext): boolean {
-  if (chromiumPath()) return false;
-  console.error(`SKIP: ${CHROMIUM_MISSING}`);
-  t.skip(CHROMIUM_MISSING);
-  return true;
-}
 
 interface OneBrowser {
   tabs: Page[];

@@ -2,8 +2,10 @@
 // (a bad option, a script that never runs) passes every string check on the HTML.
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import type { TestContext } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { chromiumPath, launchChromium } from '../src/bench/browser-tabs.js';
+import { missingTool } from './tools.js';
 
 export { chromiumPath };
 
@@ -78,4 +80,13 @@ export async function unparsableSvgs(files: string[]): Promise<string[]> {
   } finally {
     await browser.close();
   }
+}
+
+/** Skips (or, under CI, fails) a test on a machine without Chromium. */
+export function skipWithoutChromium(t: TestContext): boolean {
+  return missingTool(
+    t,
+    chromiumPath(),
+    'chromium not found at /usr/bin/chromium: apt-get install chromium (CI installs it)',
+  );
 }

@@ -18,6 +18,7 @@ import { parse } from 'yaml';
 import type { RunFile } from '../src/bench/results.js';
 import { TOPOLOGIES } from '../src/lib/server-options.js';
 import { sampleRun } from './fixtures.js';
+import { missingTool } from './tools.js';
 
 const run = promisify(execFile);
 // The compiled test lives in dist/test/.
@@ -47,11 +48,8 @@ function findTool(name: string): string | undefined {
 /** The tool, or a loud skip: a silent skip would read as a pass. */
 function toolOrSkip(t: TestContext, name: keyof typeof INSTALL): string | undefined {
   const path = findTool(name);
-  if (path) return path;
-  const reason = `${name} not installed: ${INSTALL[name]} (CI installs it)`;
-  console.error(reason);
-  t.skip(reason);
-  return undefined;
+  missingTool(t, path, `${name} not installed: ${INSTALL[name]} (CI installs it)`);
+  return path;
 }
 
 // docker-compose 1.29 prints ports and volumes as strings, compose v2 as objects.

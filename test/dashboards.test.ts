@@ -15,6 +15,7 @@ import { serveLoadMetrics } from '../src/bench/load-metrics.js';
 import { Runner } from '../src/bench/runner.js';
 import { startLayout } from './helpers.js';
 import { PROMETHEUS_MISSING, prometheusPath, startPrometheus } from './prometheus.js';
+import { missingTool } from './tools.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const DASHBOARDS = join(ROOT, 'dashboards');
@@ -327,12 +328,7 @@ function substitute(expr: string, testid: string): string {
 test('every query of every panel returns data from Prometheus scraping dedicated-longpoll, the DB exporter and the load', {
   timeout: 180_000,
 }, async (t) => {
-  if (!prometheusPath()) {
-    // Loudly: a silent skip would read as a pass.
-    console.error(PROMETHEUS_MISSING);
-    t.skip(PROMETHEUS_MISSING);
-    return;
-  }
+  if (missingTool(t, prometheusPath(), PROMETHEUS_MISSING)) return;
   const testid = `dash-${process.pid}-${Date.now().toString(36)}`;
   const cleanup: (() => Promise<unknown>)[] = [];
   try {

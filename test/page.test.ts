@@ -6,20 +6,11 @@ import { dirname } from 'node:path';
 import { after, before, describe, type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { chromiumPath } from './chromium.js';
+import { chromiumPath, skipWithoutChromium } from './chromium.js';
 import { type Layout, request, startLayout, TOPOLOGIES } from './helpers.js';
 
-const CHROMIUM_MISSING = 'chromium not found at /usr/bin/chromium: apt-get install chromium (CI installs it)';
 const SCREENSHOT = fileURLToPath(new URL('../../test-artifacts/chat.png', import.meta.url));
 const CHAT_LAYOUT = 'dedicated-longpoll';
-
-/** Skips the test on a machine without Chromium, loudly: a silent skip would read as a pass. */
-function skipWithoutChromium(t: TestContext): boolean {
-  if (chromiumPath()) return false;
-  console.error(CHROMIUM_MISSING);
-  t.skip(CHROMIUM_MISSING);
-  return true;
-}
 
 function errorCode(body: unknown): string | undefined {
   return (body as { error?: { code?: string } }).error?.code;

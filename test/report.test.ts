@@ -10,21 +10,12 @@ import { renderReport } from '../src/bench/report.js';
 import type { RunFile } from '../src/bench/results.js';
 import { readRun, validateRun, writeRunFiles } from '../src/bench/run-file.js';
 import { BusbenchError } from '../src/lib/errors.js';
-import { chromiumPath, renderInChromium, unparsableSvgs } from './chromium.js';
+import { renderInChromium, skipWithoutChromium, unparsableSvgs } from './chromium.js';
 import { sampleRun } from './fixtures.js';
 
-const CHROMIUM_MISSING = 'chromium not found at /usr/bin/chromium: apt-get install chromium (CI installs it)';
 const SCREENSHOT = fileURLToPath(new URL('../../test-artifacts/report.png', import.meta.url));
 const scratch = await mkdtemp(join(tmpdir(), 'busbench-report-'));
 after(() => rm(scratch, { recursive: true, force: true }));
-
-/** Skips the test on a machine without Chromium, loudly: a silent skip would read as a pass. */
-function skipWithoutChromium(t: TestContext): boolean {
-  if (chromiumPath()) return false;
-  console.error(CHROMIUM_MISSING);
-  t.skip(CHROMIUM_MISSING);
-  return true;
-}
 
 let written: Promise<{ dir: string; paths: string[] }> | undefined;
 /** The sample run's results directory, written once for every test that reads it. */
