@@ -10,7 +10,7 @@ export interface ConnectionEvents {
   disconnected(): void;
 }
 
-export class BrowserPool {
+export class ConnectionPool {
   readonly #origin: string;
   readonly #max: number;
   readonly #options: Client.Options;

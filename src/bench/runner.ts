@@ -15,7 +15,7 @@ import {
 } from '../../loadtests/lib/load-plan.js';
 import type { Profile } from '../../loadtests/lib/profiles.js';
 import { Browser, type Receipt, type Reply, type Transport } from '../../loadtests/lib/tab.js';
-import { BrowserPool } from './connection-pool.js';
+import { ConnectionPool } from './connection-pool.js';
 import { newHistogram, percentiles, recordMs } from './histogram.js';
 import type { CaseTotals } from './results.js';
 
@@ -43,9 +43,9 @@ export interface RunnerObserver {
   postFailed(): void;
 }
 
-/** One simulated browser's network: a BrowserPool per origin, shared by all its tabs. */
+/** One simulated browser's network: a ConnectionPool per origin, shared by all its tabs. */
 class BrowserTransport implements Transport {
-  readonly #pools = new Map<string, BrowserPool>();
+  readonly #pools = new Map<string, ConnectionPool>();
   readonly #runner: Runner;
   open = 0;
   peakOpen = 0;
@@ -60,7 +60,7 @@ class BrowserTransport implements Transport {
     return queued;
   }
 
-  #pool(origin: string): BrowserPool {
+  #pool(origin: string): ConnectionPool {
     let pool = this.#pools.get(origin);
     if (!pool) {
       const options = {
@@ -69,7 +69,7 @@ class BrowserTransport implements Transport {
         headersTimeout: (this.#runner.profile.pollTimeout + 30) * 1000,
         bodyTimeout: 30_000,
       };
-      pool = new BrowserPool(origin, this.#runner.profile.connectionsPerOrigin, options, {
+      pool = new ConnectionPool(origin, this.#runner.profile.connectionsPerOrigin, options, {
         connected: () => {
           this.open++;
           if (this.#runner.phase === 'measure') this.peakOpen = Math.max(this.peakOpen, this.open);
