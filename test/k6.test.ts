@@ -18,6 +18,7 @@ import { PROFILE_NAMES, PROFILES } from '../loadtests/lib/profiles.js';
 import { Browser, clientId } from '../loadtests/lib/tab.js';
 import { startDbExporter } from '../src/bench/db-exporter.js';
 import { readRun, validateRun, writeRunFiles } from '../src/bench/run-file.js';
+import { BusbenchError } from '../src/lib/errors.js';
 import { adminUrl, startLayout } from './helpers.js';
 import { runK6Script } from './k6-emulator.js';
 import { missingTool } from './tools.js';
@@ -69,7 +70,8 @@ function k6Summary(counts: Record<string, number>, trends: Record<string, number
   return { metrics, state: { testRunDurationMs: 60_000 } };
 }
 
-test("a k6 summary becomes a valid run.json that `busbench report` renders, with k6's limits stated", async () => {
+/** What handleSummary writes for a plausible 60 s run, as JSON (the file k6 writes). */
+function k6RunJson(): unknown {
   const M = K6_METRICS;
   const data = k6Summary(
     {
@@ -98,11 +100,13 @@ test("a k6 summary becomes a valid run.json that `busbench report` renders, with
     pollTimeout: 50,
     server: { topology: 'cluster-fork', presence: 'every-poll', isolation: 'repeatable-read', dispatch: 'per-waiter' },
   };
-  const run = validateRun(
-    JSON.parse(
-      JSON.stringify(k6RunFile(data, setup, { profile, testid: 't1', command: 'k6 run', thresholdsFailed: false })),
-    ),
+  return JSON.parse(
+    JSON.stringify(k6RunFile(data, setup, { profile, testid: 't1', command: 'k6 run', thresholdsFailed: false })),
   );
+}
+
+test("a k6 summary becomes a valid run.json that `busbench report` renders, with k6's limits stated", async () => {
+  const run = validateRun(k6RunJson());
   assert.equal(run.engine, 'k6');
   const [c] = run.cases;
   assert.ok(c);
@@ -122,6 +126,48 @@ test("a k6 summary becomes a valid run.json that `busbench report` renders, with
   const html = await readFile(path.join(dir, 'report.html'), 'utf8');
   assert.match(html, /cluster-fork/);
   assert.deepEqual((await readRun(dir)).cases[0]?.totals, c.totals);
+});
+
+test('a k6 run.json missing a field or holding a wrong type is rejected with E_BAD_RUN naming the JSON path', () => {
+  type Totals = Record<string, Record<string, unknown>>;
+  type LooseRun = Record<string, unknown> & { cases: { totals: Totals }[] };
+  const breaches: [string, (run: LooseRun, totals: Totals) => void, string][] = [
+    [
+      'a missing field',
+      (_run, { delivery }) => delete delivery?.pending,
+      "/cases/0/totals/delivery must have required property 'pending'",
+    ],
+    [
+      'a string for a number',
+      (_run, { database }) => {
+        assert.ok(database);
+        database.peak_connections = '12';
+      },
+      '/cases/0/totals/database/peak_connections must be number',
+    ],
+    [
+      'an engine outside the enum',
+      (run) => {
+        run.engine = 'k7';
+      },
+      '/engine must be one of ["node","k6"]',
+    ],
+  ];
+  for (const [what, breach, path] of breaches) {
+    const run = k6RunJson() as LooseRun;
+    const totals = run.cases[0]?.totals;
+    assert.ok(totals);
+    breach(run, totals);
+    assert.throws(
+      () => validateRun(run, 'k6-run.json'),
+      (err: unknown) =>
+        err instanceof BusbenchError &&
+        err.code === 'E_BAD_RUN' &&
+        err.message.startsWith('k6-run.json does not match busbench/run@1: ') &&
+        err.message.includes(path),
+      what,
+    );
+  }
 });
 
 test('against the server history, a post is lost only when a poll left well after its row was created', async () => {

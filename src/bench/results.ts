@@ -1,200 +1,287 @@
 // The shape of a run: what `busbench bench` writes to results/<timestamp>/run.json and what
-// `busbench report` and `busbench compare` read back. bench/run-schema.json is the same
-// contract as JSON Schema (the tests validate every run.json against it); change both.
+// `busbench report` and `busbench compare` read back. Defined once, as TypeBox schemas: they
+// are plain JSON Schema (run-file.ts checks every run.json against RUN_SCHEMA with ajv), and
+// the TypeScript types are derived from them, so the two cannot drift apart.
+import {
+  type ObjectOptions,
+  type SchemaOptions,
+  type Static,
+  type TProperties,
+  type TSchema,
+  Type,
+} from '@sinclair/typebox';
 
-/** Latencies in milliseconds, from an HdrHistogram. null when nothing was recorded. */
-export interface Percentiles {
-  count: number;
-  mean: number | null;
-  p50: number | null;
-  p90: number | null;
-  p99: number | null;
-  p999: number | null;
-  max: number | null;
+/** An object with exactly these properties: every object of the contract but the maps and the profile. */
+function Closed<T extends TProperties>(properties: T, options?: ObjectOptions) {
+  return Type.Object(properties, { ...options, additionalProperties: false });
 }
 
-/** One second of one case. Counters are per-second deltas; gauges are the value sampled. */
-export interface Sample {
-  /** Seconds since the measurement began (negative during warm-up). */
-  t: number;
-  phase: 'warmup' | 'measure' | 'drain';
-  tabs: number;
-  /** Client HTTP connections open at the sample, and opened during the second. */
-  http_open: number;
-  http_opened: number;
-  /** Requests waiting in the simulated browsers' connection pools (the 7th tab's poll). */
-  queued_requests: number;
-  requests: number;
-  errors: number;
-  deliveries: number;
-  delivery_p99_ms: number | null;
-  server_open_sockets: number;
-  parked_polls: number;
-  db_connections: number;
-  db_connections_by_app: Record<string, number>;
-  commits: number;
-  serialization_failures: number;
-  retries: number;
-  final_failures: number;
-  /** Per serving process (the `process` label of /metrics). */
-  cpu_percent: Record<string, number>;
-  rss_bytes: Record<string, number>;
-  event_loop_lag_ms: Record<string, number>;
+// Type.Record would match keys against ^(.*)$, which skips any key holding a line break.
+/** An object with free keys, every value matching `value`. */
+function Dict<T extends TSchema>(value: T, options?: SchemaOptions) {
+  return Type.Unsafe<Record<string, Static<T>>>({ ...options, type: 'object', additionalProperties: value });
 }
 
-export interface EndpointTx {
-  attempts: number;
-  commits: number;
-  serialization_failures: number;
-  deadlocks: number;
-  lock_not_available: number;
-  retries: number;
-  final_failures: number;
+// One `type` list rather than Type.Union's anyOf: ajv then reports one error per bad field, not three.
+function NullableNumber(options?: SchemaOptions) {
+  return Type.Unsafe<number | null>({ ...options, type: ['number', 'null'] });
 }
 
-export interface ProcessFigures {
-  process: string;
-  peak_open_sockets: number;
-  peak_parked_polls: number;
-  cpu_seconds: number;
-  /** CPU seconds over measured seconds, x100 (200 = two cores busy). */
-  cpu_percent: number;
-  peak_rss_bytes: number;
-  peak_event_loop_lag_ms: number;
+// `enum` rather than Type.Union's anyOf of consts: run-file.ts reports a breach by listing the allowed values.
+function OneOf<const T extends readonly string[]>(values: T, options?: SchemaOptions) {
+  return Type.Unsafe<T[number]>({ ...options, enum: values });
 }
 
-export interface CaseTotals {
-  client: {
-    tabs: number;
-    browsers: number;
-    http_connections_opened: number;
-    http_connections_peak: number;
-    /** Most connections one simulated browser held at once (capped by connections per origin). */
-    http_connections_peak_per_browser: number;
-    queued_requests_peak: number;
-    /** endpoint -> status (or "error" for no answer) -> count, measure phase only. */
-    requests: Record<string, Record<string, number>>;
-    poll_latency_ms: Percentiles;
-    /** From the post's due time (open model), not from when it was sent. */
-    post_latency_ms: Percentiles;
-    /** Posts sent later than due by more than the tolerance; max lag in ms. */
-    behind_schedule: { late_posts: number; max_lag_ms: number };
-  };
-  delivery: {
-    posts: number;
-    posts_failed: number;
-    expected: number;
-    delivered: number;
-    /** Missing although a later poll of the tab was answered: the tab's cursor passed it. */
-    lost: number;
-    /** Missing when the run ended, with no answered poll since the post: late, not provably lost. */
-    pending: number;
-    duplicated: number;
-    out_of_order: number;
-    /** From the post's due time to its arrival in a tab. */
-    latency_ms: Percentiles;
-  };
-  server: {
-    peak_open_sockets: number;
-    peak_parked_polls: number;
-    processes: ProcessFigures[];
-  };
-  database: {
-    connections_by_app: { application_name: string; peak: number; mean: number }[];
-    peak_connections: number;
-    mean_connections: number;
-    commits: number;
-    rollbacks: number;
-    deadlocks: number;
-    /** Counted by the app: PostgreSQL has no counter of serialization failures. */
-    app: { total: EndpointTx; by_endpoint: Record<string, EndpointTx> };
-  };
-  derived: {
-    /** Failed attempts (40001, 40P01, 55P03) per 1,000 committed transactions. */
-    failures_per_1000_tx: number;
-    final_failures_per_1000_tx: number;
-    db_connections_per_1000_tabs: number;
-    http_connections_per_tab: number;
-    requests_per_second: number;
-  };
-}
+const serverConfig = Type.Unsafe<Record<string, unknown>>({
+  type: 'object',
+  description: 'The exact server configuration (database URL redacted).',
+});
 
-export interface CaseResult {
-  /** e.g. "cluster-fork presence=upsert": the layout plus whatever the sweep varied. */
-  id: string;
-  topology: string;
-  presence: string;
-  isolation: string;
-  dispatch: string;
-  /** The exact server configuration (database URL redacted). */
-  server_config: Record<string, unknown>;
-  started_at: string;
-  measured_seconds: number;
-  totals: CaseTotals;
-  timeseries: Sample[];
-  /** Things the reader must know (fell behind schedule, lost messages, server errors). */
-  warnings: string[];
+/** Percentiles, with what the latency is measured from when the field name does not say. */
+function Latencies(from?: string) {
+  const what = 'Latencies in milliseconds, from an HdrHistogram. null when nothing was recorded.';
+  return Closed(
+    {
+      count: Type.Number(),
+      mean: NullableNumber(),
+      p50: NullableNumber(),
+      p90: NullableNumber(),
+      p99: NullableNumber(),
+      p999: NullableNumber(),
+      max: NullableNumber(),
+    },
+    { description: from ? `${what} ${from}` : what },
+  );
 }
+export type Percentiles = Static<ReturnType<typeof Latencies>>;
+
+const perProcess = Dict(Type.Number(), { description: 'Per serving process (the `process` label of /metrics).' });
+
+const sample = Closed(
+  {
+    t: Type.Number({ description: 'Seconds since the measurement began (negative during warm-up).' }),
+    phase: OneOf(['warmup', 'measure', 'drain']),
+    tabs: Type.Number(),
+    http_open: Type.Number({ description: 'Client HTTP connections open at the sample.' }),
+    http_opened: Type.Number({ description: 'Client HTTP connections opened during the second.' }),
+    queued_requests: Type.Number({
+      description: "Requests waiting in the simulated browsers' connection pools (the 7th tab's poll).",
+    }),
+    requests: Type.Number(),
+    errors: Type.Number(),
+    deliveries: Type.Number(),
+    delivery_p99_ms: NullableNumber(),
+    server_open_sockets: Type.Number(),
+    parked_polls: Type.Number(),
+    db_connections: Type.Number(),
+    db_connections_by_app: Dict(Type.Number()),
+    commits: Type.Number(),
+    serialization_failures: Type.Number(),
+    retries: Type.Number(),
+    final_failures: Type.Number(),
+    cpu_percent: perProcess,
+    rss_bytes: perProcess,
+    event_loop_lag_ms: perProcess,
+  },
+  { description: 'One second of one case. Counters are per-second deltas; gauges are the value sampled.' },
+);
+export type Sample = Static<typeof sample>;
+
+const endpointTx = Closed({
+  attempts: Type.Number(),
+  commits: Type.Number(),
+  serialization_failures: Type.Number(),
+  deadlocks: Type.Number(),
+  lock_not_available: Type.Number(),
+  retries: Type.Number(),
+  final_failures: Type.Number(),
+});
+export type EndpointTx = Static<typeof endpointTx>;
+
+const processFigures = Closed({
+  process: Type.String(),
+  peak_open_sockets: Type.Number(),
+  peak_parked_polls: Type.Number(),
+  cpu_seconds: Type.Number(),
+  cpu_percent: Type.Number({ description: 'CPU seconds over measured seconds, x100 (200 = two cores busy).' }),
+  peak_rss_bytes: Type.Number(),
+  peak_event_loop_lag_ms: Type.Number(),
+});
+export type ProcessFigures = Static<typeof processFigures>;
+
+const caseTotals = Closed({
+  client: Closed({
+    tabs: Type.Number(),
+    browsers: Type.Number(),
+    http_connections_opened: Type.Number(),
+    http_connections_peak: Type.Number(),
+    http_connections_peak_per_browser: Type.Number({
+      description: 'Most connections one simulated browser held at once (capped by connections per origin).',
+    }),
+    queued_requests_peak: Type.Number(),
+    requests: Dict(Dict(Type.Number()), {
+      description: 'endpoint -> status (or "error" for no answer) -> count, measure phase only.',
+    }),
+    poll_latency_ms: Latencies(),
+    post_latency_ms: Latencies("From the post's due time (open model), not from when it was sent."),
+    behind_schedule: Closed(
+      { late_posts: Type.Number(), max_lag_ms: Type.Number() },
+      { description: 'Posts sent later than due by more than the tolerance; max lag in ms.' },
+    ),
+  }),
+  delivery: Closed({
+    posts: Type.Number(),
+    posts_failed: Type.Number(),
+    expected: Type.Number(),
+    delivered: Type.Number(),
+    lost: Type.Number({
+      description: "Missing although a later poll of the tab was answered: the tab's cursor passed it.",
+    }),
+    pending: Type.Number({
+      description: 'Missing when the run ended, with no answered poll since the post: late, not provably lost.',
+    }),
+    duplicated: Type.Number(),
+    out_of_order: Type.Number(),
+    latency_ms: Latencies("From the post's due time to its arrival in a tab."),
+  }),
+  server: Closed({
+    peak_open_sockets: Type.Number(),
+    peak_parked_polls: Type.Number(),
+    processes: Type.Array(processFigures),
+  }),
+  database: Closed({
+    connections_by_app: Type.Array(
+      Closed({ application_name: Type.String(), peak: Type.Number(), mean: Type.Number() }),
+    ),
+    peak_connections: Type.Number(),
+    mean_connections: Type.Number(),
+    commits: Type.Number(),
+    rollbacks: Type.Number(),
+    deadlocks: Type.Number(),
+    app: Closed(
+      { total: endpointTx, by_endpoint: Dict(endpointTx) },
+      { description: 'Counted by the app: PostgreSQL has no counter of serialization failures.' },
+    ),
+  }),
+  derived: Closed({
+    failures_per_1000_tx: Type.Number({
+      description: 'Failed attempts (40001, 40P01, 55P03) per 1,000 committed transactions.',
+    }),
+    final_failures_per_1000_tx: Type.Number(),
+    db_connections_per_1000_tabs: Type.Number(),
+    http_connections_per_tab: Type.Number(),
+    requests_per_second: Type.Number(),
+  }),
+});
+export type CaseTotals = Static<typeof caseTotals>;
+
+const caseResult = Closed({
+  id: Type.String({
+    description: 'e.g. "cluster-fork presence=upsert": the layout plus whatever the sweep varied.',
+  }),
+  topology: Type.String(),
+  presence: Type.String(),
+  isolation: Type.String(),
+  dispatch: Type.String(),
+  server_config: serverConfig,
+  started_at: Type.String(),
+  measured_seconds: Type.Number(),
+  totals: caseTotals,
+  timeseries: Type.Array(sample),
+  warnings: Type.Array(Type.String(), {
+    description: 'Things the reader must know (fell behind schedule, lost messages, server errors).',
+  }),
+});
+export type CaseResult = Static<typeof caseResult>;
+
+const browserResult = Closed(
+  {
+    id: Type.String({ description: 'The case id plus the mode, e.g. "cluster-fork leader".' }),
+    topology: Type.String(),
+    mode: OneOf(['every-tab', 'leader', 'shared-worker']),
+    server_config: serverConfig,
+    browsers: Type.Number(),
+    tabs_per_browser: Type.Number(),
+    ready_ms: Type.Number({ description: 'From opening the first tab until every tab was ready.' }),
+    polls_in_flight: Type.Number({
+      description: 'Polls the tabs had started and not seen answered, summed: on the wire or queued in the browser.',
+    }),
+    parked_polls: Type.Number(),
+    parked_polls_per_browser: Type.Number(),
+    open_sockets: Type.Number({
+      description: "Client connections the layout held, the bench's own /metrics connection left out.",
+    }),
+    sockets_per_browser: Type.Number(),
+    window_seconds: Type.Number(),
+    presence_writes: Type.Number({
+      description: 'Committed presence transactions (presence.* endpoints) in the window.',
+    }),
+    serialization_failures: Type.Number(),
+    posts: Type.Number({
+      description: 'Posts sent by tabs, the one after the tab closed included; posts_failed of them were not 201.',
+    }),
+    posts_failed: Type.Number(),
+    expected: Type.Number({ description: '(post, open tab) pairs for the posts that got 201.' }),
+    delivered: Type.Number(),
+    lost: Type.Number(),
+    duplicated: Type.Number({ description: 'Arrivals of a message in a tab beyond the first.' }),
+    delivery_ms: NullableNumber({
+      description: 'From the first post until every tab showed every post; null if some never did.',
+    }),
+    handover_ms: NullableNumber({
+      description:
+        'From closing one tab per browser (the leader, in leader mode) until every remaining tab showed ' +
+        'a post sent right after; null with one tab per browser or when some tab never showed it.',
+    }),
+    warnings: Type.Array(Type.String()),
+  },
+  {
+    description:
+      'One case in one tab mode, measured with the chat page in real tabs of headless Chromium ' +
+      "(`busbench bench --browser`). Polls and sockets are the server's view after the tabs settled; " +
+      'presence writes and 40001s cover the window from then until every post was delivered.',
+  },
+);
+export type BrowserResult = Static<typeof browserResult>;
 
 /**
- * One case in one tab mode, measured with the chat page in real tabs of headless Chromium
- * (`busbench bench --browser`). Polls and sockets are the server's view after the tabs settled;
- * presence writes and 40001s cover the window from then until every post was delivered.
+ * run.json's JSON Schema (draft-07), for ajv. `JSON.stringify(RUN_SCHEMA)` is the same schema as a
+ * standalone file for readers outside TypeScript: TypeBox's own marks are symbol keys, which it drops.
  */
-export interface BrowserResult {
-  /** The case id plus the mode, e.g. "cluster-fork leader". */
-  id: string;
-  topology: string;
-  mode: 'every-tab' | 'leader' | 'shared-worker';
-  /** The exact server configuration (database URL redacted). */
-  server_config: Record<string, unknown>;
-  browsers: number;
-  tabs_per_browser: number;
-  /** From opening the first tab until every tab was ready. */
-  ready_ms: number;
-  /** Polls the tabs had started and not seen answered, summed: on the wire or queued in the browser. */
-  polls_in_flight: number;
-  parked_polls: number;
-  parked_polls_per_browser: number;
-  /** Client connections the layout held, the bench's own /metrics connection left out. */
-  open_sockets: number;
-  sockets_per_browser: number;
-  window_seconds: number;
-  /** Committed presence transactions (presence.* endpoints) in the window. */
-  presence_writes: number;
-  serialization_failures: number;
-  /** Posts sent by tabs, the one after the tab closed included; posts_failed of them were not 201. */
-  posts: number;
-  posts_failed: number;
-  /** (post, open tab) pairs for the posts that got 201. */
-  expected: number;
-  delivered: number;
-  lost: number;
-  /** Arrivals of a message in a tab beyond the first. */
-  duplicated: number;
-  /** From the first post until every tab showed every post; null if some never did. */
-  delivery_ms: number | null;
-  /**
-   * From closing one tab per browser (the leader, in leader mode) until every remaining tab showed
-   * a post sent right after; null with one tab per browser or when some tab never showed it.
-   */
-  handover_ms: number | null;
-  warnings: string[];
-}
-
-export interface RunFile {
-  schema: 'busbench/run@1';
-  engine: 'node' | 'k6';
-  started_at: string;
-  finished_at: string;
-  command: string;
-  machine: { cpus: number; cpu_model: string; memory_bytes: number; platform: string; node: string };
-  /** The resolved load profile (loadtests/lib/profiles.js plus flags). */
-  profile: Record<string, unknown> & { name: string };
-  /** What the sweep varied, e.g. { topology: [...], presence: ['every-poll', 'upsert'] }. */
-  sweep: Record<string, string[]>;
-  /** Empty when the run measured real browsers instead of the simulated load. */
-  cases: CaseResult[];
-  /** Written by `busbench bench --browser`. */
-  browser?: BrowserResult[];
-}
+export const RUN_SCHEMA = Closed(
+  {
+    schema: Type.Literal('busbench/run@1'),
+    engine: OneOf(['node', 'k6']),
+    started_at: Type.String(),
+    finished_at: Type.String(),
+    command: Type.String(),
+    machine: Closed({
+      cpus: Type.Number(),
+      cpu_model: Type.String(),
+      memory_bytes: Type.Number(),
+      platform: Type.String(),
+      node: Type.String(),
+    }),
+    profile: Type.Unsafe<Record<string, unknown> & { name: string }>({
+      type: 'object',
+      required: ['name'],
+      properties: { name: Type.String() },
+      description: 'The resolved load profile (loadtests/lib/profiles.js plus flags).',
+    }),
+    sweep: Dict(Type.Array(Type.String()), {
+      description: "What the sweep varied, e.g. { topology: [...], presence: ['every-poll', 'upsert'] }.",
+    }),
+    cases: Type.Array(caseResult, {
+      description: 'Empty when the run measured real browsers instead of the simulated load.',
+    }),
+    browser: Type.Optional(Type.Array(browserResult, { description: 'Written by `busbench bench --browser`.' })),
+  },
+  {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    title: 'busbench/run@1',
+    description:
+      'run.json as written by `busbench bench` and read by `busbench report` and `busbench compare` ' +
+      '(generated from src/bench/results.ts).',
+  },
+);
+export type RunFile = Static<typeof RUN_SCHEMA>;

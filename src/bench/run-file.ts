@@ -1,15 +1,14 @@
 // Reading and writing a results directory: run.json (the contract, checked against
-// run-schema.json both ways), timeseries.csv for spreadsheets, report.html and the charts as SVG.
+// RUN_SCHEMA of results.ts both ways), timeseries.csv for spreadsheets, report.html and the charts as SVG.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { errors } from '../lib/errors.js';
 import { renderReport } from './report.js';
-import type { RunFile, Sample } from './results.js';
-import schema from './run-schema.json' with { type: 'json' };
+import { RUN_SCHEMA, type RunFile, type Sample } from './results.js';
 
 const ajv = new Ajv({ allErrors: true, allowUnionTypes: true });
-const check = ajv.compile<RunFile>(schema);
+const check = ajv.compile<RunFile>(RUN_SCHEMA);
 const ERRORS_SHOWN = 5;
 
 function describe(error: ErrorObject): string {
