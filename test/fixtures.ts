@@ -1,8 +1,8 @@
 // A synthetic two-case run for the renderer tests. The figures are made up but consistent
 // with each other (totals match the time series, derived figures match the totals), so a
 // chart or table that reads the wrong field shows up as a wrong number, not as noise. The
-// compiler makes it fill every field of RunFile, so validating it also checks that
-// run-schema.json still matches results.ts.
+// compiler makes it fill every field of RunFile, so validating it also checks that the schema
+// still matches the types where results.ts types a part by hand (the profile, server_config).
 import type { CaseResult, EndpointTx, Percentiles, ProcessFigures, RunFile, Sample } from '../src/bench/results.js';
 
 interface CaseSpec {

@@ -1,7 +1,10 @@
 // The run.json contract as JSON Schema: RUN_SCHEMA (results.ts) is what validateRun checks, and
 // its JSON text is the schema readers outside TypeScript get, so both must judge a run alike.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { Ajv } from 'ajv';
 import { RUN_SCHEMA } from '../src/bench/results.js';
 import { validateRun } from '../src/bench/run-file.js';
@@ -43,6 +46,12 @@ test('the JSON text of the run schema compiles under strict ajv and judges runs 
     () => validateRun(run),
     /\/cases\/0\/timeseries\/0\/phase must be one of \["warmup","measure","drain"\]/,
   );
+});
+
+test('busbench schema prints exactly the schema validateRun checks', async () => {
+  const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+  const { stdout } = await promisify(execFile)(process.execPath, [cli, 'schema']);
+  assert.deepEqual(JSON.parse(stdout), JSON.parse(JSON.stringify(RUN_SCHEMA)));
 });
 
 test('an unknown property is rejected in a case and in every fixed-shape object below it', () => {

@@ -1,6 +1,6 @@
 // Turns k6's end-of-test summary into busbench's run.json, so `busbench report` and
 // `busbench compare` read a k6 run like a Node one. No k6 imports here: Node's tests feed
-// it a summary and validate the result against bench/run-schema.json.
+// it a summary and validate the result against the run.json schema (src/bench/results.ts).
 //
 // What k6 cannot give: a per-second series (its summary holds aggregates only; Grafana has
 // the series through remote write), per-process figures, per-endpoint transactions, and the

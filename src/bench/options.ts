@@ -23,6 +23,7 @@ import {
   TOPOLOGIES,
   type TopologyName,
 } from '../lib/server-options.js';
+import { ENGINES } from './results.js';
 
 /** A bench setting whose default (null) keeps the profile's own value. */
 function profileOption<T>(env: string, flag: string, doc: string, parse: (raw: string, name: string) => T) {
@@ -38,8 +39,8 @@ export const BENCH_OPTIONS = {
     env: 'BUSBENCH_ENGINE',
     flag: '--engine <name>',
     doc: 'load generator: node (built in) or k6 (a k6 on PATH runs loadtests/<profile>.js per case)',
-    default: 'node' as 'node' | 'k6',
-    parse: oneOf(['node', 'k6'] as const),
+    default: 'node' as (typeof ENGINES)[number],
+    parse: oneOf(ENGINES),
   }),
   metricsPort: option({
     env: 'BUSBENCH_METRICS_PORT',

@@ -10,6 +10,10 @@ import {
   type TSchema,
   Type,
 } from '@sinclair/typebox';
+import { TAB_MODES } from '../../web/tab-state.js';
+
+/** Who generated the load: the built-in Node runner or k6. */
+export const ENGINES = ['node', 'k6'] as const;
 
 /** An object with exactly these properties: every object of the contract but the maps and the profile. */
 function Closed<T extends TProperties>(properties: T, options?: ObjectOptions) {
@@ -198,7 +202,7 @@ const browserResult = Closed(
   {
     id: Type.String({ description: 'The case id plus the mode, e.g. "cluster-fork leader".' }),
     topology: Type.String(),
-    mode: OneOf(['every-tab', 'leader', 'shared-worker']),
+    mode: OneOf(TAB_MODES),
     server_config: serverConfig,
     browsers: Type.Number(),
     tabs_per_browser: Type.Number(),
@@ -251,7 +255,7 @@ export type BrowserResult = Static<typeof browserResult>;
 export const RUN_SCHEMA = Closed(
   {
     schema: Type.Literal('busbench/run@1'),
-    engine: OneOf(['node', 'k6']),
+    engine: OneOf(ENGINES),
     started_at: Type.String(),
     finished_at: Type.String(),
     command: Type.String(),

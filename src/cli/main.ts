@@ -152,6 +152,14 @@ program
   });
 
 program
+  .command('schema')
+  .description('print the JSON Schema of run.json (busbench/run@1), for tools that read or write runs')
+  .action(async () => {
+    const { RUN_SCHEMA } = await import('../bench/results.js');
+    console.log(JSON.stringify(RUN_SCHEMA, null, 2));
+  });
+
+program
   .command('compare <dirA> <dirB>')
   .description('two runs side by side: each case and key figure, with the change from A to B')
   .action(async (a: string, b: string) => {

@@ -34,7 +34,7 @@ export const ERROR_CODES = {
     exitCode: 2,
     when:
       '`busbench report` or `compare` was given a folder without a readable `run.json`, or one that does not match ' +
-      'bench/run-schema.json; the message lists the broken JSON paths.',
+      'its schema (`busbench schema` prints it); the message lists the broken JSON paths.',
   },
   E_NO_K6: {
     exitCode: 2,
