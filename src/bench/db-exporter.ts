@@ -10,6 +10,10 @@ import { type MetricsServer, serveMetrics } from './metrics-server.js';
 export interface DbExporterOptions {
   databaseUrl: string;
   host?: string;
+  /**
+   * 0 (the default here) picks a free port, so an exporter the bench starts per case never
+   * collides with another run's; `busbench db-exporter` passes its --port (9187).
+   */
   port?: number;
 }
 
@@ -98,7 +102,7 @@ export async function startDbExporter(options: DbExporterOptions): Promise<Metri
     }
   }
 
-  const server = await serveMetrics(registry, { host: options.host, port: options.port ?? 9187, prepare: refresh });
+  const server = await serveMetrics(registry, { host: options.host, port: options.port ?? 0, prepare: refresh });
   return {
     url: server.url,
     async close() {
