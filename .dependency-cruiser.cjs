@@ -1,4 +1,4 @@
-// The layer rules of busbench, checked by `npm run lint` (scripts/depcruise.mjs over src, loadtests,
+// The layer rules of busbench, checked by `npm run lint` (dependency-cruiser over src, loadtests,
 // web, test and scripts). Folders are layers and imports run one way: cli -> topologies -> app ->
 // lib, with bench beside the layouts, talking to one only from the outside. Paths are relative to
 // the directory the check runs in, so test/layers.test.ts runs this same file on planted trees.
