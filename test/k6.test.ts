@@ -315,3 +315,27 @@ test('bench --engine k6 runs the k6 script against a layout and reads its run.js
   assert.equal(d.lost + d.duplicated + d.out_of_order, 0);
   assert.ok(existsSync(path.join(out, folder, 'k6')), 'k6 summaries kept per case');
 });
+
+test('a k6 case whose thresholds break fails the bench with k6 exit code 99, and its run.json says why', async (t) => {
+  if (missingTool(t, hasK6, 'no k6 on PATH: put ../shared/tools/k6 on PATH, as .ci/run does')) return;
+  const out = await mkdtemp(path.join(os.tmpdir(), 'busbench-k6fail-'));
+  const args = [CLI, 'bench', '--engine', 'k6', '--quick', '--layouts', 'single-process', '--users', '2'];
+  const result = await promisify(execFile)(
+    process.execPath,
+    [...args, '--tabs', '1', '--poll-timeout', '2', '--duration', '2', '--out', out],
+    // k6 passes the environment to the script: a failed-request rate below 0 cannot hold.
+    { env: { ...process.env, DATABASE_URL: adminUrl(), CI: 'true', MAX_ERROR_RATE: '0' }, timeout: 300_000 },
+  ).then(
+    () => assert.fail('bench --engine k6 exited 0 although a threshold broke'),
+    (err: { code: number; stderr: string }) => err,
+  );
+  assert.equal(result.code, 99, result.stderr);
+  assert.match(result.stderr, /k6 failed for single-process \(exit 99\): thresholds broken/);
+  const [folder] = await readdir(out);
+  assert.ok(folder, 'the figures are written all the same');
+  const c = (await readRun(path.join(out, folder))).cases[0];
+  assert.ok(
+    c?.warnings.some((w) => /k6 thresholds failed/.test(w)),
+    JSON.stringify(c?.warnings),
+  );
+});

@@ -6,8 +6,8 @@ import path from 'node:path';
 import type { Config } from '../lib/server-options.js';
 import { assertChromium, browserProfile, runBrowserBench } from './browser-bench.js';
 import { formatBrowser, formatComparison, formatSpread } from './compare.js';
-import { assertK6, runK6Case } from './k6-engine.js';
-import { Lab } from './lifecycle.js';
+import { assertK6, K6_THRESHOLDS_FAILED, runK6Case } from './k6-engine.js';
+import { Lab, type RunningCase } from './lifecycle.js';
 import { runNodeCase } from './node-engine.js';
 import type { BenchOptions } from './options.js';
 import { Progress } from './progress.js';
@@ -34,6 +34,8 @@ export async function runBench(options: BenchOptions, server: Config, command: s
   let results: CaseResult[] = [];
   let browser: BrowserResult[] = [];
   let failed: string[];
+  /** k6 exit codes other than 0, by case: the run ends with the same code, as k6 would. */
+  const k6Exits = new Map<string, number | null>();
   try {
     if (options.browser) {
       ({ results: browser, failed } = await runBrowserBench(lab, cases, configs, options));
@@ -51,10 +53,21 @@ export async function runBench(options: BenchOptions, server: Config, command: s
           return {
             name: c.id,
             config: configs[i] as Config,
-            measure: (running) =>
-              options.engine === 'k6'
-                ? runK6Case(c, running, profile, { testid, outDir: path.join(dir, 'k6', slug) })
-                : runNodeCase(c, running, profile, { testid, metricsPort: options.metricsPort, host: server.host }),
+            measure: async (running: RunningCase) => {
+              if (options.engine === 'node') {
+                return runNodeCase(c, running, profile, {
+                  testid,
+                  metricsPort: options.metricsPort,
+                  host: server.host,
+                });
+              }
+              const { result, exitCode } = await runK6Case(c, running, profile, {
+                testid,
+                outDir: path.join(dir, 'k6', slug),
+              });
+              if (exitCode !== 0) k6Exits.set(c.id, exitCode);
+              return result;
+            },
           };
         }),
       ));
@@ -64,6 +77,13 @@ export async function runBench(options: BenchOptions, server: Config, command: s
   }
   if (results.length === 0 && browser.length === 0) throw new Error(`every case failed:\n${failed.join('\n')}`);
   if (failed.length > 0) process.exitCode = 1;
+  if (k6Exits.size > 0) {
+    const thresholds = [...k6Exits.values()].every((code) => code === K6_THRESHOLDS_FAILED);
+    // A broken threshold fails the run the way it fails `k6 run`; any other k6 failure is exit 1.
+    process.exitCode = failed.length === 0 && thresholds ? K6_THRESHOLDS_FAILED : 1;
+    const which = [...k6Exits].map(([id, code]) => `${id} (exit ${code})`).join(', ');
+    progress.log(`[busbench] k6 failed for ${which}${thresholds ? ': thresholds broken, see the warnings' : ''}`);
+  }
   const run: RunFile = {
     schema: 'busbench/run@1',
     engine: options.engine,

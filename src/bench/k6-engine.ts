@@ -20,7 +20,13 @@ export function assertK6(): void {
   if (found.error || found.status !== 0) throw errors.noK6();
 }
 
-/** Runs one case's load with k6 against its layout; resolves to the case k6's handleSummary wrote. */
+/** k6's exit code when a threshold failed: the run's figures are there, but they broke a limit. */
+export const K6_THRESHOLDS_FAILED = 99;
+
+/**
+ * Runs one case's load with k6 against its layout; resolves to the case k6's handleSummary
+ * wrote and k6's exit code, which the bench passes on (a failed threshold fails the run).
+ */
 export async function runK6Case(
   c: Case,
   running: RunningCase,
@@ -30,7 +36,7 @@ export async function runK6Case(
     testid: string;
     outDir: string;
   },
-): Promise<CaseResult> {
+): Promise<{ result: CaseResult; exitCode: number | null }> {
   const { layout } = running;
   await mkdir(options.outDir, { recursive: true });
   const exporter = await startDbExporter({ databaseUrl: running.databaseUrl });
@@ -61,16 +67,25 @@ export async function runK6Case(
       child.once('error', fail);
       child.once('exit', (code) => done(code));
     });
-    const run = JSON.parse(await readFile(path.join(options.outDir, 'run.json'), 'utf8')) as RunFile;
-    const result = run.cases[0];
-    if (!result) throw new Error(`k6 wrote no case to ${options.outDir}/run.json (exit code ${exitCode})`);
+    const file = path.join(options.outDir, 'run.json');
+    const text = await readFile(file, 'utf8').catch(() => {
+      throw new Error(`k6 exited with code ${exitCode} and wrote no ${file}; its output above says why`);
+    });
+    const result = (JSON.parse(text) as RunFile).cases[0];
+    if (!result) throw new Error(`k6 wrote no case to ${file} (exit code ${exitCode})`);
+    const warnings = [...result.warnings];
+    if (exitCode !== 0 && exitCode !== K6_THRESHOLDS_FAILED) warnings.push(`k6 exited with code ${exitCode}`);
     return {
-      ...result,
-      id: c.id,
-      presence: c.presence,
-      isolation: c.isolation,
-      dispatch: c.dispatch,
-      server_config: running.serverConfig(),
+      result: {
+        ...result,
+        id: c.id,
+        presence: c.presence,
+        isolation: c.isolation,
+        dispatch: c.dispatch,
+        server_config: running.serverConfig(),
+        warnings,
+      },
+      exitCode,
     };
   } finally {
     await exporter.close();
