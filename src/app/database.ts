@@ -4,6 +4,7 @@ import pg from 'pg';
 import { errors } from '../lib/errors.js';
 import type { Config } from '../lib/server-options.js';
 import type { Metrics } from './metrics.js';
+import { connectionLost } from './sqlstates.js';
 import { runTransaction, type TransactionResult, type Tx } from './transaction.js';
 
 // int8 (count(*), bigserial) as a JS number: ids stay far below 2^53 in any run.
@@ -35,6 +36,13 @@ export class Database {
     // An idle client's error (server restart, pg_terminate_backend) is emitted on the pool;
     // without a listener it would kill the process.
     this.pool.on('error', (err) => console.error(`[busbench] idle pool connection lost: ${err.message}`));
+    // A client checked out by a request has no pool listener: when the server ends its
+    // connection between two queries, the 'error' it emits would kill the process. The
+    // request learns of it from its failing query (E_DATABASE_UNAVAILABLE) and releases the
+    // client as broken, so this listener only has to keep the process up.
+    this.pool.on('connect', (client) =>
+      client.on('error', (err) => console.error(`[busbench] pooled connection lost: ${err.message}`)),
+    );
   }
 
   async query<R extends pg.QueryResultRow = pg.QueryResultRow>(
@@ -72,13 +80,13 @@ export class Database {
     await this.pool.end();
   }
 
-  /** Turns "no connection to be had" into a 503 the client can act on. */
+  /** Turns "no connection to be had" and "the database went away" into 503s the client can act on. */
   private mapConnectError(err: unknown): unknown {
     const message = err instanceof Error ? err.message : '';
     const code = (err as { code?: string }).code;
     if (message.includes('timeout exceeded when trying to connect') || code === '53300') {
       return errors.poolExhausted(this.#config.poolTimeout);
     }
-    return err;
+    return connectionLost(err) ? errors.databaseUnavailable() : err;
   }
 }

@@ -7,7 +7,7 @@ import type pg from 'pg';
 import { errors } from '../lib/errors.js';
 import type { Config, IsolationLevel } from '../lib/server-options.js';
 import type { Metrics } from './metrics.js';
-import { RETRYABLE_SQLSTATES } from './sqlstates.js';
+import { connectionLost, RETRYABLE_SQLSTATES } from './sqlstates.js';
 
 const ISOLATION_SQL: Record<IsolationLevel, string> = {
   'read-committed': 'READ COMMITTED',
@@ -84,7 +84,8 @@ export async function runTransaction<T>(
         const code = (err as { code?: unknown }).code;
         if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code))
           metrics.txFailures.inc({ endpoint, sqlstate: code });
-        throw err;
+        // Not retried: whether a COMMIT the server never answered took effect is unknown.
+        throw connectionLost(err) ? errors.databaseUnavailable() : err;
       }
       metrics.txFailures.inc({ endpoint, sqlstate });
       if (attempt >= maxTries) {

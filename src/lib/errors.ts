@@ -74,6 +74,13 @@ export const ERROR_CODES = {
       'No pooled connection became free within `--pool-timeout`, or PostgreSQL refused a connection ' +
       '(53300 too_many_connections).',
   },
+  E_DATABASE_UNAVAILABLE: {
+    status: 503,
+    retryAfter: 1,
+    when:
+      'PostgreSQL cannot be reached, or it ended the connection this request held (a restart, an admin ' +
+      'shutdown 57P01, pg_terminate_backend). The process stays up and serves again once PostgreSQL is back.',
+  },
   E_TOO_MANY_POLLS: { status: 503, retryAfter: 5, when: 'The process already holds `--max-parked` parked polls.' },
   E_BUSY: {
     status: 503,
@@ -173,6 +180,8 @@ export const errors = {
       'E_TX_CONFLICT',
       `${unit} gave up after ${tries} tries on SQLSTATE ${sqlstate} (concurrent update); retry the request or raise --max-tries`,
     ),
+  databaseUnavailable: () =>
+    new HttpError('E_DATABASE_UNAVAILABLE', 'the database is unreachable or restarting; retry in a moment'),
   poolExhausted: (seconds: number) =>
     new HttpError(
       'E_POOL_EXHAUSTED',
