@@ -1,11 +1,12 @@
-// The database ends a connection while a request holds it between two queries (a restart, an
-// admin shutdown, pg_terminate_backend): the request gets a 503 it can act on, and the process
-// that served it stays up and serves the next request. Before, the checked-out pg client's
-// 'error' event had no listener and the serving process died (issue 13, F6).
+// Faults a layout must survive: the database ends a connection while a request holds it
+// between two queries (a restart, an admin shutdown, pg_terminate_backend), and a worker that
+// keeps dying. Before, the checked-out pg client's unheard 'error' killed the serving process,
+// and the cluster primary restarted a dying worker as fast as it could fork (issue 13, F6, F7).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import pg from 'pg';
-import { eventually, login, metric, metrics, poll, request, sql, startLayout } from './helpers.js';
+import { restartDelayMs } from '../src/topologies/cluster/primary.js';
+import { descendants, eventually, login, metric, metrics, poll, request, sql, startLayout } from './helpers.js';
 
 /** cluster-fork is where the crash took every worker down; single-process lost the whole layout. */
 const LAYOUTS = ['single-process', 'cluster-fork'] as const;
@@ -48,4 +49,30 @@ describe('a connection the database ends mid-request', () => {
       }
     });
   }
+});
+
+describe('a worker that keeps dying', () => {
+  test('the cluster primary restarts it with a growing delay, counting every restart (F7)', async () => {
+    assert.deepEqual([0, 1, 2, 3, 10].map(restartDelayMs), [0, 500, 1000, 2000, 30_000]);
+    const layout = await startLayout('cluster-fork', ['--workers', '1']);
+    try {
+      // Each new worker dies at once, as one would while PostgreSQL is down.
+      for (let restarts = 1; restarts <= 3; restarts++) {
+        const [victim] = descendants(layout.child.pid ?? 0);
+        assert.ok(victim);
+        process.kill(victim, 'SIGKILL');
+        await eventually(async () => {
+          const [worker] = descendants(layout.child.pid ?? 0);
+          return worker && worker !== victim ? true : undefined;
+        }, 15_000);
+      }
+      const delays = [...layout.log().matchAll(/restarting it in (\d+) ms/g)].map((m) => Number(m[1]));
+      assert.deepEqual(delays, [500, 1000, 2000], layout.log());
+      await eventually(async () =>
+        metric(await metrics(layout), 'busbench_worker_restarts_total') === 3 ? true : undefined,
+      );
+    } finally {
+      assert.equal(await layout.stop(), 0, layout.log());
+    }
+  });
 });

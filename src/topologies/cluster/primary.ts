@@ -19,6 +19,18 @@ export interface WorkerSpec {
   exclusive: boolean;
 }
 
+/** A worker that dies this soon after it was forked met something a prompt restart will not cure (PostgreSQL down). */
+const QUICK_DEATH_MS = 5000;
+
+/**
+ * How long to wait before restarting a worker that has died `quickDeaths` times in a row, each
+ * within QUICK_DEATH_MS of its start: at once after a worker that had been running, then 0.5 s,
+ * 1 s, 2 s... up to 30 s, so a crash loop does not fork as fast as the machine allows.
+ */
+export function restartDelayMs(quickDeaths: number): number {
+  return quickDeaths === 0 ? 0 : Math.min(30_000, 250 * 2 ** quickDeaths);
+}
+
 /** N HTTP workers sharing the primary's port (it accepts and hands out connections round-robin). */
 export function httpWorkers(count: number, serves: Serves, port: number): WorkerSpec[] {
   return Array.from({ length: count }, (_, i) => ({
@@ -89,10 +101,15 @@ export async function startCluster(config: Config, specs: WorkerSpec[]): Promise
     });
   }
 
+  /** Per process name: when it was last forked, and how many times in a row it died soon after. */
+  const lives = new Map<string, { forkedAt: number; quickDeaths: number }>();
+  const restarts = new Set<NodeJS.Timeout>();
+
   function fork(spec: WorkerSpec): Promise<void> {
     const assignment: WorkerAssignment = { spec, config };
     const worker = cluster.fork({ [WORKER_ENV]: JSON.stringify(assignment) });
     workers.set(worker, spec);
+    lives.set(spec.processName, { forkedAt: Date.now(), quickDeaths: lives.get(spec.processName)?.quickDeaths ?? 0 });
     worker.on('message', (message: WorkerMessage) => {
       if (message.type === 'busbench:metrics') replies.get(message.id)?.(message.metrics);
       if (message.type === 'busbench:layout-metrics') {
@@ -119,9 +136,21 @@ export async function startCluster(config: Config, specs: WorkerSpec[]): Promise
     workers.delete(worker);
     ready.delete(worker);
     if (closing || !spec) return;
-    metrics.workerRestarts.inc();
-    console.error(`[busbench] ${spec.processName} (pid ${worker.process.pid}) died (${signal ?? code}); restarting it`);
-    fork(spec).catch((err: Error) => console.error(`[busbench] restart of ${spec.processName} failed: ${err.message}`));
+    const life = lives.get(spec.processName) ?? { forkedAt: 0, quickDeaths: 0 };
+    life.quickDeaths = Date.now() - life.forkedAt < QUICK_DEATH_MS ? life.quickDeaths + 1 : 0;
+    const delay = restartDelayMs(life.quickDeaths);
+    const when =
+      delay === 0 ? 'restarting it' : `restarting it in ${delay} ms (died ${life.quickDeaths} times in a row)`;
+    console.error(`[busbench] ${spec.processName} (pid ${worker.process.pid}) died (${signal ?? code}); ${when}`);
+    const timer = setTimeout(() => {
+      restarts.delete(timer);
+      if (closing) return;
+      metrics.workerRestarts.inc();
+      fork(spec).catch((err: Error) =>
+        console.error(`[busbench] restart of ${spec.processName} failed: ${err.message}`),
+      );
+    }, delay);
+    restarts.add(timer);
   });
 
   try {
@@ -135,6 +164,7 @@ export async function startCluster(config: Config, specs: WorkerSpec[]): Promise
   return {
     async close() {
       closing = true;
+      for (const timer of restarts) clearTimeout(timer);
       const exits = [...workers.keys()].map(
         (w) =>
           new Promise<void>((done) => {
