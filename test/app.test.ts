@@ -221,6 +221,85 @@ describe('the App in process', () => {
     assert.equal(await count('bus_notifications'), notifications, 'no notification written');
   });
 
+  test('a NUL character in any string field answers 400 E_BAD_INPUT naming the field and writes nothing', async () => {
+    const tables = ['messages', 'bus_notifications', 'sessions'];
+    const counts = await Promise.all(tables.map(count));
+    const cases: [url: string, body: Record<string, string>, field: string][] = [
+      ['/channels/1/messages', { body: 'before\u0000after' }, 'body'],
+      ['/channels/1/messages', { body: 'ok', client_id: 'tab\u0000' }, 'client_id'],
+      ['/session', { login: 'user1\u0000', password: 'busbench' }, 'login'],
+      ['/session', { login: 'user1', password: 'bus\u0000bench' }, 'password'],
+    ];
+    for (const [url, body, field] of cases) {
+      const res = await call('POST', url, { token: alice, body });
+      const what = `POST ${url} ${JSON.stringify(body)}`;
+      assert.equal(res.status, 400, what);
+      assert.equal(res.body.error.code, 'E_BAD_INPUT', what);
+      assert.equal(res.body.error.field, field, what);
+      assert.match(res.body.error.message, new RegExp(`^${field} .*\\\\u0000`), what);
+    }
+    assert.deepEqual(await Promise.all(tables.map(count)), counts, 'nothing written');
+  });
+
+  test('an id past the 32-bit integer columns answers 400 E_BAD_INPUT naming the field and writes nothing', async () => {
+    const tables = ['messages', 'bus_notifications', 'channel_members'];
+    const counts = await Promise.all(tables.map(count));
+    for (const id of [2 ** 31, 2 ** 53 - 1]) {
+      const cases: [method: string, url: string, body: unknown, field: string][] = [
+        ['GET', `/channels/${id}/messages`, undefined, 'channel id'],
+        ['POST', `/channels/${id}/messages`, { body: 'x' }, 'channel id'],
+        ['GET', `/channels/1/messages?before=${id}`, undefined, 'before'],
+        ['POST', '/channels/1/members', { user_id: id }, 'user_id'],
+        ['DELETE', `/channels/1/members/${id}`, undefined, 'user id'],
+        ['GET', `/presence?user_ids=1,${id}`, undefined, 'user_ids[1]'],
+      ];
+      for (const [method, url, body, field] of cases) {
+        const res = await call(method, url, { token: alice, body });
+        const what = `${method} ${url} ${JSON.stringify(body)}`;
+        assert.equal(res.status, 400, what);
+        assert.equal(res.body.error.code, 'E_BAD_INPUT', what);
+        assert.equal(res.body.error.field, field, what);
+        assert.match(res.body.error.message, /2147483647/, what);
+      }
+    }
+    const largest = 2 ** 31 - 1;
+    const fits: [method: string, url: string, body: unknown, status: number][] = [
+      ['GET', `/channels/${largest}/messages`, undefined, 404],
+      ['GET', `/channels/1/messages?before=${largest}`, undefined, 200],
+      ['POST', '/channels/1/members', { user_id: largest }, 404],
+      ['DELETE', `/channels/1/members/${largest}`, undefined, 404],
+      ['GET', `/presence?user_ids=${largest}`, undefined, 200],
+    ];
+    for (const [method, url, body, status] of fits) {
+      assert.equal((await call(method, url, { token: alice, body })).status, status, `${method} ${url}`);
+    }
+    // Channel names stay text all the way to SQL, and `last` is a bigint cursor.
+    assert.equal((await poll(alice, ['channel:3000000000'], 0, 0)).status, 403);
+    assert.equal((await poll(alice, ['user:3000000000'], 0, 0)).status, 403);
+    const beyond = await poll(alice, ['channel:1'], 2 ** 40, 0);
+    assert.deepEqual([beyond.status, beyond.body.last], [200, 2 ** 40]);
+    assert.deepEqual(await Promise.all(tables.map(count)), counts, 'nothing written');
+  });
+
+  test('malformed percent-encoding in a path answers 400 E_BAD_INPUT for the path and writes nothing', async () => {
+    const messages = await count('messages');
+    const cases: [method: string, url: string, body?: unknown][] = [
+      ['GET', '/channels/%E0%A4%A/messages'],
+      ['POST', '/channels/%E0%A4%A/messages', { body: 'x' }],
+      ['DELETE', '/channels/1/members/%E0%A4%A'],
+      ['GET', '/assets/%E0%A4%A'],
+    ];
+    for (const [method, url, body] of cases) {
+      const res = await call(method, url, { token: alice, body });
+      assert.equal(res.status, 400, `${method} ${url}`);
+      assert.equal(res.body.error.code, 'E_BAD_INPUT', `${method} ${url}`);
+      assert.equal(res.body.error.field, 'path', `${method} ${url}`);
+      assert.match(res.body.error.message, /^path .*percent-encoding/, `${method} ${url}`);
+    }
+    assert.equal((await call('GET', '/channels/%31/messages', { token: alice })).status, 200, 'well-formed decodes');
+    assert.equal(await count('messages'), messages);
+  });
+
   test('malformed JSON answers 400 E_BAD_JSON and writes nothing', async () => {
     const messages = await count('messages');
     const res = await call('POST', '/channels/1/messages', { token: alice, body: '{"body": ' });

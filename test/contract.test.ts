@@ -12,6 +12,7 @@ import {
   metrics,
   poll,
   post,
+  rawRequest,
   request,
   sql,
   startLayout,
@@ -255,6 +256,19 @@ for (const topology of TOPOLOGIES) {
       const after = (await sql<{ n: number }>(layout.databaseUrl, 'SELECT count(*)::int AS n FROM messages'))[0]?.n;
       assert.equal(after, before, 'no half-written rows');
       assert.equal((await request('GET', `${layout.url}/healthz`)).status, 200, 'still up');
+    });
+
+    test('a request Node’s parser refuses gets the JSON 400 from every process', async () => {
+      for (const url of new Set([layout.url, layout.busUrl])) {
+        const reply = await rawRequest(
+          url,
+          'POST /session HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+        );
+        assert.equal(reply.status, 400, reply.statusLine);
+        assert.equal(reply.headers['content-type'], 'application/json');
+        assert.equal((JSON.parse(reply.text) as { error: { code: string } }).error.code, 'E_BAD_REQUEST');
+        assert.equal((await request('GET', `${url}/healthz`)).status, 200, 'still up');
+      }
     });
 
     test('too many parked polls get 503 with Retry-After', async () => {

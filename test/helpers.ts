@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
+import net from 'node:net';
 import pg from 'pg';
 import { parsePrometheusText, sum } from '../loadtests/lib/prometheus-text.js';
 import { createDatabase } from '../src/lib/postgres.js';
@@ -130,6 +131,45 @@ export function request<T = Record<string, unknown>>(
     req.on('error', fail);
     if (payload !== undefined) req.write(payload);
     req.end();
+  });
+}
+
+export interface RawReply {
+  statusLine: string;
+  status: number;
+  /** Lower-case names. */
+  headers: Record<string, string>;
+  text: string;
+}
+
+/**
+ * Bytes an HTTP client library would refuse to send (a malformed request), written on a new
+ * TCP connection; the reply is read until the server closes it.
+ */
+export function rawRequest(url: string, bytes: string): Promise<RawReply> {
+  const { hostname, port } = new URL(url);
+  return new Promise((done, fail) => {
+    const socket = net.connect(Number(port), hostname);
+    const chunks: Buffer[] = [];
+    let failure: Error | undefined;
+    socket.setTimeout(10_000, () => socket.destroy(new Error(`${url}: the server did not close the connection`)));
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('end', () => socket.end());
+    // A server that closes with request bytes still unread may reset the connection after its reply.
+    socket.on('error', (err) => {
+      failure = err;
+    });
+    socket.on('close', () => {
+      const reply = Buffer.concat(chunks).toString('utf8');
+      const split = reply.indexOf('\r\n\r\n');
+      if (split < 0) return fail(failure ?? new Error(`${url}: no complete reply: ${JSON.stringify(reply)}`));
+      const [statusLine = '', ...lines] = reply.slice(0, split).split('\r\n');
+      const headers = Object.fromEntries(
+        lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]),
+      );
+      done({ statusLine, status: Number(statusLine.split(' ')[1]), headers, text: reply.slice(split + 4) });
+    });
+    socket.write(bytes);
   });
 }
 

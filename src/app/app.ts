@@ -11,7 +11,7 @@ import type { Database } from './database.js';
 import { notifyChannels } from './listener.js';
 import { hashPassword } from './migrate.js';
 import { type PresenceStatus, recordPoll, setPresence } from './presence.js';
-import { idParam, integerField, type Json, oneOfField, parseJsonObject, stringField } from './validate.js';
+import { idParam, integerField, type Json, MAX_ID, oneOfField, parseJsonObject, stringField } from './validate.js';
 import { type WebFile, webAsset, webPage } from './web-assets.js';
 
 export interface AppRequest {
@@ -85,9 +85,10 @@ export class App {
     let endpoint = 'unmatched';
     try {
       const url = new URL(req.url, 'http://busbench');
-      const { route, params } = this.#match(req.method, url.pathname);
+      const { route, encoded } = this.#match(req.method, url.pathname);
       endpoint = route.name;
       this.#checkServedHere(url.pathname, req.host);
+      const params = encoded.map(decodePathParam);
       let user: User = { id: 0, login: '', name: '' };
       if (!route.public) {
         await this.#cache.check();
@@ -144,13 +145,14 @@ export class App {
     ];
   }
 
-  #match(method: string, path: string): { route: Route; params: string[] } {
+  /** The route for this method and path, and its path parameters as sent (still percent-encoded). */
+  #match(method: string, path: string): { route: Route; encoded: string[] } {
     let pathMatched = false;
     for (const route of this.#routes) {
       const m = route.pattern.exec(path);
       if (!m) continue;
       pathMatched = true;
-      if (route.method === method) return { route, params: m.slice(1).map((p) => decodeURIComponent(p)) };
+      if (route.method === method) return { route, encoded: m.slice(1) };
     }
     if (pathMatched) throw errors.methodNotAllowed(method, path);
     throw errors.notFound(`no endpoint at ${path}; see the README's endpoint list`);
@@ -337,7 +339,7 @@ export class App {
 
   async #addMember(call: Call) {
     const channelId = await this.#memberChannel(call);
-    const userId = integerField(call.body().user_id, 'user_id', 1);
+    const userId = integerField(call.body().user_id, 'user_id', 1, MAX_ID);
     const { rowCount } = await this.#db.query('SELECT 1 FROM users WHERE id = $1', [userId]);
     if (rowCount === 0) throw errors.notFound(`user ${userId} does not exist`);
     await this.#db.transaction('chat.members', async (tx) => {
@@ -388,6 +390,18 @@ export class App {
     }
     await setPresence(this.#db, call.user.id, status);
     return { body: { user_id: call.user.id, status } };
+  }
+}
+
+/** decodeURIComponent throws URIError on a truncated or non-UTF-8 escape: the client's fault, so a 400. */
+function decodePathParam(param: string): string {
+  try {
+    return decodeURIComponent(param);
+  } catch {
+    throw errors.badInput(
+      'path',
+      'has malformed percent-encoding; escape each UTF-8 byte as % and two hex digits (é is %C3%A9)',
+    );
   }
 }
 

@@ -3,6 +3,7 @@
 // sockets and requests. /metrics and /healthz describe the whole layout, so the layout
 // supplies them.
 import http from 'node:http';
+import type { Duplex } from 'node:stream';
 import { errors, HttpError } from '../lib/errors.js';
 import type { Config } from '../lib/server-options.js';
 import type { AppRequest, AppResponse } from './app.js';
@@ -35,6 +36,8 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   const { metrics, config } = options;
   const processLabel = { process: metrics.process };
   let closing = false;
+  /** Sockets whose request the parser refused mid-body: the clientError handler answered it already. */
+  const rejected = new WeakSet<Duplex>();
 
   const server = http.createServer(async (req, res) => {
     const started = process.hrtime.bigint();
@@ -42,6 +45,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     try {
       response = await route(req);
     } catch (err) {
+      if (rejected.has(req.socket)) return;
       // e.g. a cluster primary that did not answer for /metrics: E_BUSY, not E_INTERNAL
       if (!(err instanceof HttpError)) console.error('[busbench] request failed outside the app:', err);
       response = errorResponse(err, 'unmatched');
@@ -55,6 +59,19 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   // Browsers keep idle connections about 60 s; Node's 5 s default would make every tab
   // reconnect between polls and inflate the connection counts being measured.
   server.keepAliveTimeout = 65_000;
+  // Node's parser refuses some requests before there is one to route (a Content-Length and
+  // Transfer-Encoding conflict, a bad method, headers over its limit, a request that never
+  // finished arriving) and would answer with an empty body: clients get the JSON error instead.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    const error = parserRejection(err, server);
+    if (!error || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    rejected.add(socket);
+    metrics.httpRequests.inc({ endpoint: 'unmatched', status: String(error.status) });
+    socket.end(rawErrorResponse(error));
+  });
   server.on('connection', (socket) => {
     metrics.openSockets.inc(processLabel);
     metrics.socketsOpened.inc(processLabel);
@@ -114,6 +131,29 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
         server.closeIdleConnections();
       }),
   };
+}
+
+/** The answer to a request Node's parser refused, or undefined for a socket error (ECONNRESET) that gets none. */
+function parserRejection(err: NodeJS.ErrnoException, server: http.Server): HttpError | undefined {
+  if (err.code === 'HPE_HEADER_OVERFLOW') return errors.headersTooLarge(http.maxHeaderSize);
+  if (err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') return errors.chunkExtensionsTooLarge();
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    return errors.requestTimeout(server.headersTimeout / 1000, server.requestTimeout / 1000);
+  }
+  if (err.code?.startsWith('HPE_')) return errors.badRequest(`${err.code}: ${(err as { reason?: string }).reason}`);
+  return undefined;
+}
+
+/** What writeHead and end would send; the socket has no ServerResponse yet, so it is written by hand. */
+function rawErrorResponse(error: HttpError): string {
+  const { status, headers, body } = errorResponse(error, 'unmatched');
+  const lines = Object.entries({
+    ...CORS,
+    ...headers,
+    'content-length': String(Buffer.byteLength(body)),
+    connection: 'close',
+  }).map(([name, value]) => `${name}: ${value}`);
+  return [`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}`, ...lines, '', body].join('\r\n');
 }
 
 /** The body as text, or undefined when it is larger than `limit` bytes (413). */

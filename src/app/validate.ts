@@ -4,6 +4,13 @@ import { errors } from '../lib/errors.js';
 
 export type Json = Record<string, unknown>;
 
+/**
+ * The largest id a request may name. Every id column and foreign key is a 32-bit `integer`
+ * (migrations/001_init.sql), so a larger value would fail in PostgreSQL (22003) instead of
+ * being answered as a bad field. bus_notifications.id is a bigserial: `last` is not an id here.
+ */
+export const MAX_ID = 2 ** 31 - 1;
+
 export function parseJsonObject(body: string): Json {
   if (body.trim() === '') return {};
   let value: unknown;
@@ -28,6 +35,13 @@ export function stringField(value: unknown, field: string, minLength: number, ma
   if (typeof value !== 'string' || value.length < minLength || value.length > maxLength) {
     throw errors.badInput(field, `must be a string of ${minLength} to ${maxLength} characters`);
   }
+  // Refused here so a client mistake is a 400 naming the field, not PostgreSQL's 22021 as a 500.
+  if (value.includes('\u0000')) {
+    throw errors.badInput(
+      field,
+      'must not contain the NUL character \\u0000, which PostgreSQL text cannot store; remove it',
+    );
+  }
   return value;
 }
 
@@ -37,11 +51,11 @@ export function oneOfField<const C extends readonly string[]>(value: unknown, fi
   return value;
 }
 
-/** A path or query parameter that must be a positive integer id. */
+/** A path or query parameter that must be an id of a row (1 to MAX_ID). */
 export function idParam(raw: string | null | undefined, field: string): number {
   const value = Number(raw);
-  if (!raw || !/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value < 1) {
-    throw errors.badInput(field, 'must be a positive integer id');
+  if (!raw || !/^\d+$/.test(raw) || value < 1 || value > MAX_ID) {
+    throw errors.badInput(field, `must be an integer id from 1 to ${MAX_ID}`);
   }
   return value;
 }

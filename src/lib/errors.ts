@@ -47,6 +47,28 @@ export const ERROR_CODES = {
     status: 400,
     when: 'A field is missing, has the wrong type or is out of range; `field` names it. Nothing is written.',
   },
+  E_BAD_REQUEST: {
+    status: 400,
+    when:
+      "The request is not valid HTTP/1.1 (Node's parser refused it, e.g. both `Content-Length` and " +
+      '`Transfer-Encoding`, or a bad method). The connection is closed.',
+  },
+  E_HEADERS_TOO_LARGE: {
+    status: 431,
+    when:
+      "The request line and headers exceed Node's limit (16 KB unless `--max-http-header-size` changes it). " +
+      'The connection is closed.',
+  },
+  E_CHUNK_EXTENSIONS_TOO_LARGE: {
+    status: 413,
+    when: "A chunked body's chunk extensions exceed Node's 16 KB limit. The connection is closed.",
+  },
+  E_REQUEST_TIMEOUT: {
+    status: 408,
+    when:
+      "The request's headers or body did not all arrive within Node's `headersTimeout` (60 s) or " +
+      '`requestTimeout` (300 s). The connection is closed.',
+  },
   E_UNAUTHORIZED: {
     status: 401,
     when: 'There is no token, the token is unknown, or the login or password is wrong.',
@@ -166,6 +188,24 @@ export const errors = {
   badJson: (detail: string) =>
     new HttpError('E_BAD_JSON', `request body is not valid JSON (${detail}); send a JSON object`),
   badInput: (field: string, problem: string) => new HttpError('E_BAD_INPUT', `${field} ${problem}`, field),
+  badRequest: (reason: string) =>
+    new HttpError('E_BAD_REQUEST', `request is not valid HTTP/1.1 (${reason}); fix the client or proxy that sent it`),
+  headersTooLarge: (limit: number) =>
+    new HttpError(
+      'E_HEADERS_TOO_LARGE',
+      `request line and headers exceed ${limit} bytes; send a shorter URL or fewer, shorter headers`,
+    ),
+  chunkExtensionsTooLarge: () =>
+    new HttpError(
+      'E_CHUNK_EXTENSIONS_TOO_LARGE',
+      "the chunk extensions of the request body exceed Node's 16 KB limit; send chunks without extensions",
+    ),
+  requestTimeout: (headersSeconds: number, requestSeconds: number) =>
+    new HttpError(
+      'E_REQUEST_TIMEOUT',
+      `request did not arrive in time (headers within ${headersSeconds} s, all of it within ${requestSeconds} s); ` +
+        'send the whole request without pausing',
+    ),
   unauthorized: (why: string) =>
     new HttpError('E_UNAUTHORIZED', `${why}; log in with POST /session and send "Authorization: Bearer <token>"`),
   forbidden: (field: string, what: string) => new HttpError('E_FORBIDDEN', what, field),
