@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { createHttpServer, type HttpServer } from '../src/app/http-server.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createHttpServer, HEADERS_TIMEOUT_MS, type HttpServer, REQUEST_TIMEOUT_MS } from '../src/app/http-server.js';
 import { Metrics } from '../src/app/metrics.js';
 import { eventually, type RawReply, rawRequest, request } from './helpers.js';
 
@@ -24,6 +25,8 @@ describe('the HTTP front', () => {
       metrics,
       handle: async (req) => {
         handled.push(req.url);
+        // A parked poll: answered long after its request arrived.
+        if (req.url === '/parked') await sleep(1200);
         return { status: 200, endpoint: 'stub', headers: { 'content-type': 'application/json' }, body: '{"ok":true}' };
       },
       layoutMetrics: async () => '',
@@ -98,6 +101,22 @@ describe('the HTTP front', () => {
     const normal = await request('GET', `${url}/after`);
     assert.deepEqual([normal.status, normal.body], [200, { ok: true }]);
     assert.deepEqual(handled, ['/after'], 'no refused request reached the App');
+  });
+
+  test('the header and request timeouts are set, and an answer that comes later than both is not cut', async () => {
+    const fresh = createHttpServer({
+      config: { bodyLimit: 1, topology: 'single-process' },
+      metrics: new Metrics('single-process', 'check'),
+      handle: async () => ({ status: 200, endpoint: 'stub', headers: {}, body: '' }),
+      layoutMetrics: async () => '',
+    });
+    assert.deepEqual(
+      [fresh.server.headersTimeout, fresh.server.requestTimeout],
+      [HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS],
+    );
+    assert.ok(HEADERS_TIMEOUT_MS < 60_000 && REQUEST_TIMEOUT_MS < 300_000, "shorter than Node's defaults");
+    const parked = await request('GET', `${url}/parked`);
+    assert.equal(parked.status, 200, 'answered 1.2 s after arriving, with both timeouts at 0.5 s');
   });
 
   test('a request that stops arriving gets 408 E_REQUEST_TIMEOUT as JSON', async () => {

@@ -25,6 +25,10 @@ const CORS = {
   'access-control-max-age': '600',
 };
 
+/** Seconds a client has for its headers, then for its whole request, before a 408 E_REQUEST_TIMEOUT. */
+export const HEADERS_TIMEOUT_MS = 10_000;
+export const REQUEST_TIMEOUT_MS = 30_000;
+
 export interface HttpServer {
   server: http.Server;
   listen(port: number, host: string, exclusive?: boolean): Promise<number>;
@@ -39,7 +43,8 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   /** Sockets whose request the parser refused mid-body: the clientError handler answered it already. */
   const rejected = new WeakSet<Duplex>();
 
-  const server = http.createServer(async (req, res) => {
+  // Node looks for expired headers and requests this often (30 s by default, on top of the timeouts).
+  const server = http.createServer({ connectionsCheckingInterval: 1000 }, async (req, res) => {
     const started = process.hrtime.bigint();
     let response: AppResponse;
     try {
@@ -59,6 +64,12 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   // Browsers keep idle connections about 60 s; Node's 5 s default would make every tab
   // reconnect between polls and inflate the connection counts being measured.
   server.keepAliveTimeout = 65_000;
+  // A client gets HEADERS_TIMEOUT_MS to send its headers and REQUEST_TIMEOUT_MS for the whole
+  // request, then 408: a socket that trickles bytes must not hold a connection for Node's 60 s
+  // and 300 s. Both end once the request has arrived, so a parked poll, whose answer comes up
+  // to --poll-timeout later, is never cut by them.
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
   // Node's parser refuses some requests before there is one to route (a Content-Length and
   // Transfer-Encoding conflict, a bad method, headers over its limit, a request that never
   // finished arriving) and would answer with an empty body: clients get the JSON error instead.
