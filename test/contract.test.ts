@@ -3,6 +3,7 @@
 // Seed used here (SMALL_DATA): 20 users, 5 channels; user1 is in channels 1 and 3, user2 in
 // 1 and 4, user4 in 1 and 2.
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import {
   eventually,
@@ -47,6 +48,27 @@ for (const topology of TOPOLOGIES) {
       const missing = await request('POST', `${layout.url}/session`, { body: { password: 'busbench' } });
       assert.equal(missing.status, 400);
       assert.equal((missing.body.error as { field: string }).field, 'login');
+    });
+
+    test('a poll whose client hangs up leaves the server at once, not at its timeout', async () => {
+      const parked = async () => metric(await metrics(layout), 'busbench_bus_parked_polls');
+      const body = JSON.stringify({
+        channels: ['channel:1'],
+        last: (await poll(layout, bob, ['channel:1'], 0, 0)).body.last,
+      });
+      const { hostname, port } = new URL(layout.busUrl);
+      const socket = net.connect(Number(port), hostname);
+      socket.on('error', () => {});
+      socket.write(
+        `POST /bus/poll HTTP/1.1\r\nHost: ${hostname}:${port}\r\nAuthorization: Bearer ${bob}\r\n` +
+          `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
+      await eventually(async () => ((await parked()) === 1 ? true : undefined));
+      const hungUpAt = Date.now();
+      socket.destroy();
+      // The poll timeout is 20 s here: well under it means the hang-up, not the timeout, ended it.
+      await eventually(async () => ((await parked()) === 0 ? true : undefined), 5000);
+      assert.ok(Date.now() - hungUpAt < 5000);
     });
 
     test('a parked poll is woken by a post and returns it', async () => {

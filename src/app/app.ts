@@ -47,6 +47,8 @@ interface Call {
   params: string[];
   query: URLSearchParams;
   body: () => Json;
+  /** Aborted when the client closes its connection before the answer. */
+  hungUp: AbortSignal | undefined;
 }
 
 interface Route {
@@ -81,7 +83,8 @@ export class App {
     this.#routes = this.#defineRoutes();
   }
 
-  async handle(req: AppRequest): Promise<AppResponse> {
+  /** `hungUp` is aborted when the client goes away: a parked poll then stops waiting. */
+  async handle(req: AppRequest, hungUp?: AbortSignal): Promise<AppResponse> {
     let endpoint = 'unmatched';
     try {
       const url = new URL(req.url, 'http://busbench');
@@ -96,7 +99,7 @@ export class App {
       }
       let parsed: Json | undefined;
       const body = () => (parsed ??= parseJsonObject(req.body));
-      const result = await route.run({ user, params, query: url.searchParams, body }, req);
+      const result = await route.run({ user, params, query: url.searchParams, body, hungUp }, req);
       if ('text' in result)
         return { status: 200, endpoint, headers: { 'content-type': result.contentType }, body: result.text };
       return respond(result.status ?? 200, endpoint, result.body);
@@ -243,7 +246,7 @@ export class App {
     }
     const channels = await this.#readableChannels(call.user, body.channels);
     await recordPoll(this.#db, this.#config.presence, this.#config.presenceInterval, call.user.id, status);
-    const notifications = await bus.poll(channels, last, timeout * 1000);
+    const notifications = await bus.poll(channels, last, timeout * 1000, call.hungUp);
     return {
       body: {
         notifications: notifications.map(publicNotification),

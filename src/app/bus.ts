@@ -27,6 +27,8 @@ interface Waiter {
   /** Shared mode: the rows fetched for this waiter by the process-wide fetch. */
   rows: Notification[] | undefined;
   wake: (() => void) | undefined;
+  /** The client closed its connection: nobody is left to answer. */
+  hungUp: boolean;
 }
 
 /** Rows per fetch; a client that gets a full page polls again from its new cursor. */
@@ -83,16 +85,28 @@ export class Bus {
    * when there are none. The waiter is registered BEFORE the first fetch, so a
    * notification that lands between that fetch and the wait still wakes it.
    */
-  async poll(channels: readonly string[], last: number, timeoutMs: number): Promise<Notification[]> {
+  async poll(
+    channels: readonly string[],
+    last: number,
+    timeoutMs: number,
+    hungUp?: AbortSignal,
+  ): Promise<Notification[]> {
     if (this.#closed) throw errors.shuttingDown();
     if (this.#waiters.size >= this.#config.maxParked) throw errors.tooManyPolls(this.#config.maxParked);
-    const waiter: Waiter = { channels, last, woken: false, rows: undefined, wake: undefined };
+    const waiter: Waiter = { channels, last, woken: false, rows: undefined, wake: undefined, hungUp: false };
     this.#add(waiter);
+    // A client that hangs up leaves nobody to answer: its waiter goes at once, not at the timeout.
+    const leave = () => {
+      waiter.hungUp = true;
+      waiter.wake?.();
+    };
+    hungUp?.addEventListener('abort', leave, { once: true });
     try {
+      if (hungUp?.aborted) return [];
       const rows = await this.fetch(channels, last, 'initial');
       if (rows.length > 0) return rows;
       const deadline = Date.now() + timeoutMs;
-      while (!this.#closed) {
+      while (!this.#closed && !waiter.hungUp) {
         const remaining = deadline - Date.now();
         if (remaining <= 0 || !(await this.#sleep(waiter, remaining))) return [];
         const found = waiter.rows ?? (await this.fetch(channels, last, 'wakeup'));
@@ -103,6 +117,7 @@ export class Bus {
       }
       return [];
     } finally {
+      hungUp?.removeEventListener('abort', leave);
       this.#remove(waiter);
     }
   }
@@ -193,7 +208,7 @@ export class Bus {
       waiter.wake = () => {
         clearTimeout(timer);
         waiter.wake = undefined;
-        resolve(!this.#closed);
+        resolve(!this.#closed && !waiter.hungUp);
       };
     });
   }

@@ -13,7 +13,8 @@ import { METRICS_CONTENT_TYPE, type Metrics } from './metrics.js';
 export interface HttpServerOptions {
   config: Pick<Config, 'bodyLimit' | 'topology'>;
   metrics: Metrics;
-  handle: (req: AppRequest) => Promise<AppResponse>;
+  /** `hungUp` is aborted when the client closes the connection before the answer is written. */
+  handle: (req: AppRequest, hungUp: AbortSignal) => Promise<AppResponse>;
   layoutMetrics: () => Promise<string>;
 }
 
@@ -46,9 +47,14 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   // Node looks for expired headers and requests this often (30 s by default, on top of the timeouts).
   const server = http.createServer({ connectionsCheckingInterval: 1000 }, async (req, res) => {
     const started = process.hrtime.bigint();
+    const hangUp = new AbortController();
+    // 'close' before the answer is written: the client went away (a tab closed, a proxy gave up).
+    res.once('close', () => {
+      if (!res.writableFinished) hangUp.abort();
+    });
     let response: AppResponse;
     try {
-      response = await route(req);
+      response = await route(req, hangUp.signal);
     } catch (err) {
       if (rejected.has(req.socket)) return;
       // e.g. a cluster primary that did not answer for /metrics: E_BUSY, not E_INTERNAL
@@ -89,7 +95,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     socket.on('close', () => metrics.openSockets.dec(processLabel));
   });
 
-  async function route(req: http.IncomingMessage): Promise<AppResponse> {
+  async function route(req: http.IncomingMessage, hungUp: AbortSignal): Promise<AppResponse> {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'OPTIONS') return { status: 204, endpoint: 'cors', headers: {}, body: '' };
     if (closing) return errorResponse(errors.shuttingDown(), 'unmatched');
@@ -114,14 +120,17 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       const e = errors.tooLarge(config.bodyLimit);
       return respond(e.status, 'unmatched', e.toJSON(), { connection: 'close' });
     }
-    return options.handle({
-      method: req.method ?? 'GET',
-      url: req.url ?? '/',
-      host: req.headers.host,
-      proxied: req.headers['x-forwarded-for'] !== undefined,
-      authorization: req.headers.authorization,
-      body,
-    });
+    return options.handle(
+      {
+        method: req.method ?? 'GET',
+        url: req.url ?? '/',
+        host: req.headers.host,
+        proxied: req.headers['x-forwarded-for'] !== undefined,
+        authorization: req.headers.authorization,
+        body,
+      },
+      hungUp,
+    );
   }
 
   return {

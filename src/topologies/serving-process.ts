@@ -23,7 +23,7 @@ export async function startServingProcess(
   const http = createHttpServer({
     config: options.config,
     metrics: stack.metrics,
-    handle: (req) => stack.app.handle(req),
+    handle: (req, hungUp) => stack.app.handle(req, hungUp),
     layoutMetrics: () => options.layoutMetrics(stack.metrics),
   });
   const port = await http.listen(options.port, options.config.host, options.exclusive);

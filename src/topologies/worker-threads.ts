@@ -27,7 +27,7 @@ export const workerThreads: Topology = {
     const http = createHttpServer({
       config,
       metrics,
-      handle: (req) => threads.handle(req),
+      handle: (req, hungUp) => threads.handle(req, hungUp),
       layoutMetrics: async () =>
         aggregateMetrics([await metrics.registry.getMetricsAsJSON(), ...(await threads.collectMetrics())]),
     });

@@ -10,12 +10,16 @@ import { errorResponse } from '../../app/app.js';
 import type { Metrics, MetricsJson } from '../../app/metrics.js';
 import { errors } from '../../lib/errors.js';
 import type { Config } from '../../lib/server-options.js';
-import { THREAD_CHANNEL, type ThreadCommand, type ThreadReply } from './messages.js';
+import { THREAD_CHANNEL, type ThreadCommand, type ThreadReply, type ThreadTask } from './messages.js';
 
 const THREAD_TASK = new URL('./task.js', import.meta.url).href;
 
 export interface RequestThreads {
-  handle(req: AppRequest): Promise<AppResponse>;
+  /**
+   * Runs `req` on a thread. A hang-up reaches the thread running it; one still queued for a
+   * thread runs all the same (piscina can only abort a running task by killing its thread).
+   */
+  handle(req: AppRequest, hungUp: AbortSignal): Promise<AppResponse>;
   wake(channels: readonly string[] | 'all'): void;
   collectMetrics(): Promise<MetricsJson[]>;
   /** Answers parked polls and waits (up to 10 s) for running requests to finish. */
@@ -59,7 +63,7 @@ export async function startRequestThreads(config: Config, metrics: Metrics): Pro
     });
   }
 
-  const pool = new Piscina<AppRequest, AppResponse>({
+  const pool = new Piscina<ThreadTask, AppResponse>({
     filename: THREAD_TASK,
     minThreads: config.threads,
     maxThreads: config.threads,
@@ -91,11 +95,15 @@ export async function startRequestThreads(config: Config, metrics: Metrics): Pro
   const queued = { process: metrics.process };
   metrics.queuedRequests.set(queued, 0);
   let inFlight = 0;
+  let nextTaskId = 1;
 
   return {
-    async handle(req) {
+    async handle(req, hungUp) {
       inFlight++;
-      const task = pool.run(req);
+      const id = nextTaskId++;
+      const hangUp = () => command({ type: 'hang-up', id });
+      hungUp.addEventListener('abort', hangUp, { once: true });
+      const task = pool.run({ id, request: req });
       // Sampled after run() so the gauge includes this request when no thread was free.
       metrics.queuedRequests.set(queued, pool.queueSize);
       try {
@@ -107,6 +115,7 @@ export async function startRequestThreads(config: Config, metrics: Metrics): Pro
         if (e.code === 'E_INTERNAL') console.error('[busbench] thread task failed:', err);
         return errorResponse(e, 'unmatched');
       } finally {
+        hungUp.removeEventListener('abort', hangUp);
         inFlight--;
         metrics.queuedRequests.set(queued, pool.queueSize);
       }

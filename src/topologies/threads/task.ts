@@ -3,10 +3,10 @@
 // main thread holds the process's LISTEN connection and relays each NOTIFY here as a wake-up
 // over a BroadcastChannel, as Odoo's threaded server has one dispatcher for all its threads.
 import { BroadcastChannel, threadId, workerData } from 'node:worker_threads';
-import type { AppRequest, AppResponse } from '../../app/app.js';
+import type { AppResponse } from '../../app/app.js';
 import { createAppStack } from '../../app/stack.js';
 import type { Config } from '../../lib/server-options.js';
-import { THREAD_CHANNEL, type ThreadCommand, type ThreadReply } from './messages.js';
+import { THREAD_CHANNEL, type ThreadCommand, type ThreadReply, type ThreadTask } from './messages.js';
 
 const { config } = workerData as { config: Config };
 const processName = `thread-${threadId}`;
@@ -20,6 +20,9 @@ const ready = createAppStack({
   // process_* figures belong to the whole process: the main thread reports them.
   defaultMetrics: false,
 });
+
+/** This thread's task by id, to stop its poll when its client hangs up (every thread hears it). */
+const running = new Map<number, AbortController>();
 
 const channel = new BroadcastChannel(THREAD_CHANNEL);
 // The channel must not keep a thread alive once piscina lets it go.
@@ -35,6 +38,9 @@ channel.onmessage = async (event) => {
     case 'collect':
       reply({ type: 'metrics', id: command.id, metrics: await stack.metrics.registry.getMetricsAsJSON() });
       break;
+    case 'hang-up':
+      running.get(command.id)?.abort();
+      break;
     case 'stop-polls':
       stack.stopPolls();
       break;
@@ -49,6 +55,12 @@ channel.onmessage = async (event) => {
 // whereas a command the main thread sends before this thread subscribed would be.
 void ready.then(() => channel.postMessage({ type: 'ready', id: 0 } satisfies ThreadReply));
 
-export default async function handle(req: AppRequest): Promise<AppResponse> {
-  return (await ready).app.handle(req);
+export default async function handle(task: ThreadTask): Promise<AppResponse> {
+  const hangUp = new AbortController();
+  running.set(task.id, hangUp);
+  try {
+    return await (await ready).app.handle(task.request, hangUp.signal);
+  } finally {
+    running.delete(task.id);
+  }
 }
