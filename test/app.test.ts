@@ -24,6 +24,14 @@ interface Polled {
   last: number;
 }
 
+/** A 400 E_BAD_INPUT that names `field` and says what is wrong with it (`message`). */
+function assertBadInput(res: Answer<ErrorBody>, field: string, message: RegExp, what: string): void {
+  assert.equal(res.status, 400, what);
+  assert.equal(res.body.error.code, 'E_BAD_INPUT', what);
+  assert.equal(res.body.error.field, field, what);
+  assert.match(res.body.error.message, message, what);
+}
+
 describe('the App in process', () => {
   let stack: AppStack;
   let databaseUrl: string;
@@ -212,10 +220,7 @@ describe('the App in process', () => {
     for (const [method, url, body, field] of cases) {
       const res = await call(method, url, { token: alice, body });
       const what = `${method} ${url} ${JSON.stringify(body)}`;
-      assert.equal(res.status, 400, what);
-      assert.equal(res.body.error.code, 'E_BAD_INPUT', what);
-      assert.equal(res.body.error.field, field, what);
-      assert.match(res.body.error.message, new RegExp(`^${field.replace(/[[\].]/g, '\\$&')} `), what);
+      assertBadInput(res, field, new RegExp(`^${field.replace(/[[\].]/g, '\\$&')} `), what);
     }
     assert.equal(await count('messages'), messages, 'no message written');
     assert.equal(await count('bus_notifications'), notifications, 'no notification written');
@@ -233,10 +238,7 @@ describe('the App in process', () => {
     for (const [url, body, field] of cases) {
       const res = await call('POST', url, { token: alice, body });
       const what = `POST ${url} ${JSON.stringify(body)}`;
-      assert.equal(res.status, 400, what);
-      assert.equal(res.body.error.code, 'E_BAD_INPUT', what);
-      assert.equal(res.body.error.field, field, what);
-      assert.match(res.body.error.message, new RegExp(`^${field} .*\\\\u0000`), what);
+      assertBadInput(res, field, new RegExp(`^${field} .*\\\\u0000`), what);
     }
     assert.deepEqual(await Promise.all(tables.map(count)), counts, 'nothing written');
   });
@@ -256,10 +258,7 @@ describe('the App in process', () => {
       for (const [method, url, body, field] of cases) {
         const res = await call(method, url, { token: alice, body });
         const what = `${method} ${url} ${JSON.stringify(body)}`;
-        assert.equal(res.status, 400, what);
-        assert.equal(res.body.error.code, 'E_BAD_INPUT', what);
-        assert.equal(res.body.error.field, field, what);
-        assert.match(res.body.error.message, /2147483647/, what);
+        assertBadInput(res, field, /2147483647/, what);
       }
     }
     const largest = 2 ** 31 - 1;
@@ -291,10 +290,7 @@ describe('the App in process', () => {
     ];
     for (const [method, url, body] of cases) {
       const res = await call(method, url, { token: alice, body });
-      assert.equal(res.status, 400, `${method} ${url}`);
-      assert.equal(res.body.error.code, 'E_BAD_INPUT', `${method} ${url}`);
-      assert.equal(res.body.error.field, 'path', `${method} ${url}`);
-      assert.match(res.body.error.message, /^path .*percent-encoding/, `${method} ${url}`);
+      assertBadInput(res, 'path', /^path .*percent-encoding/, `${method} ${url}`);
     }
     assert.equal((await call('GET', '/channels/%31/messages', { token: alice })).status, 200, 'well-formed decodes');
     assert.equal(await count('messages'), messages);

@@ -223,3 +223,31 @@ export async function eventually<T>(check: () => Promise<T | undefined>, ms = 10
 
 /** Users 1-20 are all in channel 1 ("general"); user1 is in channel 3 (seed: 2 + (id+0) % 4). */
 export const TOPOLOGIES = ['single-process', 'worker-threads', 'cluster-fork', 'dedicated-longpoll'] as const;
+
+/**
+ * Holds a request on the layout's pooled connection: a poll whose presence write waits on a
+ * lock of the presence table. Resolves once PostgreSQL shows the layout's backend waiting,
+ * with that backend's pid, the poll in flight, and release() to commit the lock away.
+ */
+export async function blockPresenceWrite(layout: Layout, token: string) {
+  const locker = new pg.Client({ connectionString: layout.databaseUrl, application_name: 'test/locker' });
+  await locker.connect();
+  await locker.query('BEGIN');
+  await locker.query('LOCK TABLE presence IN ACCESS EXCLUSIVE MODE');
+  const stuck = poll(layout, token, ['channel:1'], 0, 0);
+  const waiting = await eventually(async () => {
+    const rows = await sql<{ pid: number }>(
+      layout.databaseUrl,
+      "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'busbench/%/http/%' AND wait_event_type = 'Lock'",
+    );
+    return rows[0];
+  });
+  return {
+    stuck,
+    pid: waiting.pid,
+    release: async () => {
+      await locker.query('COMMIT').catch(() => {});
+      await locker.end().catch(() => {});
+    },
+  };
+}
