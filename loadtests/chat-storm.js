@@ -1,6 +1,7 @@
 // k6 load profile "chat-storm": every post goes to "general": each one wakes every parked poll (broadcast fan-out).
 // The tabs behave as in `busbench bench --profile chat-storm` (loadtests/lib/tab.js, shared with the
 // Node runner). Run:  k6 run -e BASE_URL=http://127.0.0.1:8069 loadtests/chat-storm.js
+// against a layout serving what the profile expects: npx busbench serve --profile chat-storm
 //
 // Environment (every one optional; defaults in brackets):
 //   BASE_URL        the layout's app origin, or nginx in front of it [http://127.0.0.1:8069]

@@ -1,6 +1,7 @@
 // k6 load profile "hidden-tabs": the "tabs" load with three of four tabs hidden: they wait 4 s + 1-20 s between polls (seed 000).
 // The tabs behave as in `busbench bench --profile hidden-tabs` (loadtests/lib/tab.js, shared with the
 // Node runner). Run:  k6 run -e BASE_URL=http://127.0.0.1:8069 loadtests/hidden-tabs.js
+// against a layout serving what the profile expects: npx busbench serve --profile hidden-tabs
 //
 // Environment (every one optional; defaults in brackets):
 //   BASE_URL        the layout's app origin, or nginx in front of it [http://127.0.0.1:8069]

@@ -1,6 +1,7 @@
 // k6 load profile "many-tabs": seed 000: a few users with 20 tabs each; 14 of every 20 polls queue behind the 6 connections.
 // The tabs behave as in `busbench bench --profile many-tabs` (loadtests/lib/tab.js, shared with the
 // Node runner). Run:  k6 run -e BASE_URL=http://127.0.0.1:8069 loadtests/many-tabs.js
+// against a layout serving what the profile expects: npx busbench serve --profile many-tabs
 //
 // Environment (every one optional; defaults in brackets):
 //   BASE_URL        the layout's app origin, or nginx in front of it [http://127.0.0.1:8069]

@@ -1,6 +1,7 @@
 // k6 load profile "presence-storm": short polls from many tabs per user: every poll rewrites its user's presence row.
 // The tabs behave as in `busbench bench --profile presence-storm` (loadtests/lib/tab.js, shared with the
 // Node runner). Run:  k6 run -e BASE_URL=http://127.0.0.1:8069 loadtests/presence-storm.js
+// against a layout serving what the profile expects: npx busbench serve --profile presence-storm
 //
 // Environment (every one optional; defaults in brackets):
 //   BASE_URL        the layout's app origin, or nginx in front of it [http://127.0.0.1:8069]

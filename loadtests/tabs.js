@@ -1,6 +1,7 @@
 // k6 load profile "tabs": the default: many users with three tabs each, long-polling, chatting at a steady rate.
 // The tabs behave as in `busbench bench --profile tabs` (loadtests/lib/tab.js, shared with the
 // Node runner). Run:  k6 run -e BASE_URL=http://127.0.0.1:8069 loadtests/tabs.js
+// against a layout serving what the profile expects: npx busbench serve --profile tabs
 //
 // Environment (every one optional; defaults in brackets):
 //   BASE_URL        the layout's app origin, or nginx in front of it [http://127.0.0.1:8069]

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { PROFILES } from '../loadtests/lib/profiles.js';
 import { BusbenchError, CliError } from '../src/lib/errors.js';
 import { loadConfig, OPTIONS } from '../src/lib/server-options.js';
+import { request, startLayout } from './helpers.js';
 
 test('defaults apply when neither env nor flag is given', () => {
   const config = loadConfig({}, {});
@@ -34,5 +36,22 @@ test('every option is documented with a flag and an environment variable', () =>
     assert.match(o.flag, /^--[a-z-]+ <[a-z]+>$/, key);
     assert.match(o.env, /^(BUSBENCH_[A-Z_]+|DATABASE_URL)$/, key);
     assert.ok(o.doc.length > 15, key);
+  }
+});
+
+test('serve --profile serves what the profile expects, and a flag given too wins', async () => {
+  const storm = await startLayout('single-process', ['--profile', 'presence-storm']);
+  try {
+    const { body } = await request<{ poll_timeout: number }>('GET', `${storm.url}/config`);
+    assert.equal(body.poll_timeout, PROFILES['presence-storm']?.pollTimeout);
+  } finally {
+    assert.equal(await storm.stop(), 0, storm.log());
+  }
+  const overridden = await startLayout('single-process', ['--profile', 'presence-storm', '--poll-timeout', '7']);
+  try {
+    const { body } = await request<{ poll_timeout: number }>('GET', `${overridden.url}/config`);
+    assert.equal(body.poll_timeout, 7);
+  } finally {
+    assert.equal(await overridden.stop(), 0, overridden.log());
   }
 });

@@ -8,6 +8,7 @@ import { BENCH_OPTIONS, CAPACITY_OPTIONS, EXPORTER_OPTIONS } from '../bench/opti
 import { ERROR_CODES } from '../lib/errors.js';
 import type { OptionTable } from '../lib/options.js';
 import { OPTIONS } from '../lib/server-options.js';
+import { SERVE_OPTIONS } from './serve.js';
 
 /** The bench flags that only matter with --browser; the README documents them with the browser bench. */
 export const BROWSER_KEYS = ['browser', 'browserModes', 'browserCount', 'browserTabs'] as const;
@@ -22,6 +23,7 @@ export const OPTION_BLOCKS = {
   'bench-options': pick(BENCH_OPTIONS, (key) => !isBrowserKey(key)),
   'browser-options': pick(BENCH_OPTIONS, isBrowserKey),
   'server-options': OPTIONS,
+  'serve-options': SERVE_OPTIONS,
   'capacity-options': CAPACITY_OPTIONS,
   'exporter-options': EXPORTER_OPTIONS,
 } satisfies Record<string, OptionTable>;

@@ -6,8 +6,8 @@ import { Command, Option } from 'commander';
 import { BENCH_CONTROLLED, BENCH_OPTIONS, CAPACITY_OPTIONS, EXPORTER_OPTIONS } from '../bench/options.js';
 import { BusbenchError, CliError, errors } from '../lib/errors.js';
 import { loadOptions } from '../lib/options.js';
-import { type ConfigKey, loadConfig, OPTIONS } from '../lib/server-options.js';
-import { serve } from './serve.js';
+import { loadConfig, OPTIONS } from '../lib/server-options.js';
+import { profileFlags, SERVE_OPTIONS, serve } from './serve.js';
 
 const program = new Command('busbench').description(
   'Which process layout should a real-time web app deploy, and what does it cost in connections and conflicts?',
@@ -44,12 +44,16 @@ const SERVER_OPTIONS_FOR_BENCH = Object.fromEntries(
   Object.entries(OPTIONS).filter(([key]) => !(BENCH_CONTROLLED as readonly string[]).includes(key)),
 );
 
-addConfigOptions(
-  program
-    .command('serve')
-    .description('start PostgreSQL (embedded unless DATABASE_URL is set) and serve one layout until Ctrl-C'),
-).action(async (flags: Partial<Record<ConfigKey, string>>) => {
-  const config = loadConfig(flags);
+addOptions(
+  addConfigOptions(
+    program
+      .command('serve')
+      .description('start PostgreSQL (embedded unless DATABASE_URL is set) and serve one layout until Ctrl-C'),
+  ),
+  SERVE_OPTIONS,
+).action(async (flags: Record<string, unknown>) => {
+  const { profile } = loadOptions(SERVE_OPTIONS, byKey(SERVE_OPTIONS, flags));
+  const config = loadConfig({ ...profileFlags(profile), ...byKey(OPTIONS, flags) });
   const served = await serve(config);
   // One machine-readable line on stdout for scripts and tests; the log goes to stderr.
   console.log(

@@ -1,14 +1,43 @@
 // `busbench serve`: a PostgreSQL server (embedded, or DATABASE_URL), migrated and seeded,
 // then one layout on top, until Ctrl-C or SIGTERM stops both in order.
 
+import { PROFILE_NAMES, PROFILES } from '../../loadtests/lib/profiles.js';
 import { prepareDatabase } from '../app/migrate.js';
 import { errors } from '../lib/errors.js';
+import { oneOf, option } from '../lib/options.js';
 import { openPostgres, type PostgresServer, redact } from '../lib/postgres.js';
-import type { Config } from '../lib/server-options.js';
+import type { Config, ConfigKey } from '../lib/server-options.js';
 import { topologies } from '../topologies/index.js';
 import type { RunningLayout } from '../topologies/topology.js';
 
 const log = (line: string) => console.error(`[busbench] ${line}`);
+
+/** `busbench serve`'s own flag, besides the server settings. */
+export const SERVE_OPTIONS = {
+  profile: option({
+    env: 'BUSBENCH_SERVE_PROFILE',
+    flag: '--profile <name>',
+    doc:
+      `serve what a load profile expects, for k6 run by hand: its seeded users and channels, poll timeout, presence ` +
+      `and isolation, as if given as flags (a flag given too wins): ${PROFILE_NAMES.join(', ')}; empty: none`,
+    default: '',
+    parse: (raw: string, name: string) => (raw === '' ? '' : oneOf(PROFILE_NAMES)(raw, name)),
+  }),
+};
+
+/** The server settings a profile decides, as flags for loadConfig(). */
+export function profileFlags(name: string): Partial<Record<ConfigKey, string>> {
+  const p = PROFILES[name];
+  if (!p) return {};
+  return {
+    users: String(p.users),
+    channels: String(p.channels),
+    channelsPerUser: String(p.channelsPerUser),
+    pollTimeout: String(p.pollTimeout),
+    presence: p.presence,
+    isolation: p.isolation,
+  };
+}
 
 export interface Served {
   layout: RunningLayout;
