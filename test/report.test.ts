@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { buildCharts } from '../src/bench/charts.js';
+import { derive } from '../loadtests/lib/case-figures.js';
+import { buildCharts, extremes } from '../src/bench/charts.js';
 import { formatComparison, formatSideBySide } from '../src/bench/compare.js';
 import { renderReport } from '../src/bench/report.js';
 import type { RunFile } from '../src/bench/results.js';
@@ -30,6 +31,45 @@ function sampleDir(): Promise<{ dir: string; paths: string[] }> {
 test('validateRun accepts a well-formed run', () => {
   const run = sampleRun();
   assert.equal(validateRun(run), run);
+});
+
+test('a case that committed nothing has no conflict rate: null, never the calmest, - in the table, n/a in words', () => {
+  const run = sampleRun();
+  const [calm, idle] = run.cases;
+  assert.ok(calm && idle);
+  const app = idle.totals.database.app;
+  for (const tx of [app.total, ...Object.values(app.by_endpoint)]) {
+    Object.assign(tx, { attempts: 0, commits: 0, serialization_failures: 0, retries: 0, final_failures: 0 });
+  }
+  idle.totals.derived = derive(idle.totals, idle.measured_seconds);
+  assert.equal(idle.totals.derived.failures_per_1000_tx, null, 'no commits: no rate, not 0');
+  assert.equal(idle.totals.derived.final_failures_per_1000_tx, null);
+  assert.equal(derive({ ...idle.totals, client: { ...idle.totals.client, tabs: 0 } }, 0).requests_per_second, null);
+  assert.equal(validateRun(run), run);
+  const rate = (c: (typeof run.cases)[number]) => c.totals.derived.failures_per_1000_tx;
+  assert.deepEqual(
+    extremes(run, rate, 'min').map((c) => c.id),
+    [calm.id],
+    'the idle case is not the calmest',
+  );
+  const row = formatComparison(run)
+    .split('\n')
+    .find((line) => line.startsWith(idle.id));
+  const header = formatComparison(run).split('\n')[0] ?? '';
+  assert.ok(row && header.includes('failures/1k tx'));
+  const cells = row.trim().split(/\s{2,}/);
+  assert.equal(
+    cells[
+      header
+        .trim()
+        .split(/\s{2,}/)
+        .indexOf('failures/1k tx')
+    ],
+    '-',
+  );
+  idle.totals.derived.db_connections_per_1000_tabs = null;
+  calm.totals.derived.db_connections_per_1000_tabs = null;
+  assert.match(renderReport(run).html, /n\/a per 1,000 tabs/);
 });
 
 test('validateRun rejects a broken run and names the bad paths', () => {
@@ -73,12 +113,13 @@ test('writeRunFiles keeps the measurements but fails loudly when the run breaks 
   const run = sampleRun();
   const [first] = run.cases;
   assert.ok(first);
-  // NaN passes the type checker and becomes null in JSON: the schema is what catches it.
-  first.totals.derived.failures_per_1000_tx = Number.NaN;
+  // NaN passes the type checker and becomes null in JSON: the schema is what catches it where
+  // a figure may not be null (a rate may: it is null when there was nothing to divide by).
+  first.totals.client.tabs = Number.NaN;
   const dir = join(scratch, 'breach');
   await assert.rejects(
     writeRunFiles(dir, run),
-    /in breach of busbench\/run@1 \(a bug; the file keeps the measurements\): \/cases\/0\/totals\/derived\/failures_per_1000_tx must be number/,
+    /in breach of busbench\/run@1 \(a bug; the file keeps the measurements\): \/cases\/0\/totals\/client\/tabs must be number/,
   );
   await access(join(dir, 'run.json'));
 });

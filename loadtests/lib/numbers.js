@@ -13,9 +13,11 @@ export function total(values) {
 }
 
 /**
- * `n` per `per` of `of` (failures per 1,000 commits, connections per tab), rounded; 0 when `of` is 0.
+ * `n` per `per` of `of` (failures per 1,000 commits, connections per tab), rounded. null when
+ * `of` is 0: a case that committed nothing has no failure rate, and 0 would read as "no conflicts".
  * @param {number} n @param {number} of @param {number} [per]
+ * @returns {number | null}
  */
 export function rate(n, of, per = 1) {
-  return of > 0 ? round((n / of) * per) : 0;
+  return of > 0 ? round((n / of) * per) : null;
 }

@@ -62,10 +62,12 @@ function slug(text: string): string {
  * The cases that share the lowest or highest value (ties are common: two layouts with the
  * same pools), among those that kept up with the load when any did.
  */
-export function extremes(run: RunFile, value: (c: CaseResult) => number, pick: 'min' | 'max'): CaseResult[] {
-  const served = run.cases.filter(keptUp);
-  const cases = served.length > 0 ? served : run.cases;
-  const values = cases.map(value);
+export function extremes(run: RunFile, value: (c: CaseResult) => number | null, pick: 'min' | 'max'): CaseResult[] {
+  // A case without the figure (no commits, no tabs) can be neither the least nor the most.
+  const measured = run.cases.filter((c) => value(c) !== null);
+  const served = measured.filter(keptUp);
+  const cases = served.length > 0 ? served : measured;
+  const values = cases.map((c) => value(c) as number);
   const target = pick === 'min' ? Math.min(...values) : Math.max(...values);
   return cases.filter((_, i) => values[i] === target);
 }
@@ -149,7 +151,7 @@ function failuresByEndpoint(run: RunFile): ChartSpec {
     }
   }
   const most = extremes(run, (c) => c.totals.derived.failures_per_1000_tx, 'max');
-  const anyFailure = run.cases.some((c) => c.totals.derived.failures_per_1000_tx > 0);
+  const anyFailure = run.cases.some((c) => (c.totals.derived.failures_per_1000_tx ?? 0) > 0);
   const headline = most.length === 0 ? '' : anyFailure ? ` (most: ${ids(most)})` : ' (none in any case)';
   const series: BarSeriesOption[] = endpoints.map((endpoint, i) => ({
     type: 'bar',

@@ -55,6 +55,11 @@ function words(value: number, digits = 1): string {
   return value.toLocaleString('en-US', { maximumFractionDigits: digits });
 }
 
+/** A rate in words; n/a where the case had nothing to divide by. */
+function rateWords(value: number | null, digits = 1): string {
+  return value === null ? 'n/a' : words(value, digits);
+}
+
 function list(items: string[]): string {
   if (items.length <= 1) return items.join('');
   return `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`;
@@ -73,7 +78,7 @@ function verdict(run: RunFile): string[] {
 
   const per1000Tabs = (c: CaseResult) => c.totals.derived.db_connections_per_1000_tabs;
   const connections = (c: CaseResult) =>
-    `${words(per1000Tabs(c))} per 1,000 tabs (peak ${words(c.totals.database.peak_connections)} for ${words(c.totals.client.tabs)} tabs)`;
+    `${rateWords(per1000Tabs(c))} per 1,000 tabs (peak ${words(c.totals.database.peak_connections)} for ${words(c.totals.client.tabs)} tabs)`;
   const fewest = extremes(run, per1000Tabs, 'min');
   const most = extremes(run, per1000Tabs, 'max');
   const [fewestFirst = first] = fewest;
@@ -90,14 +95,16 @@ function verdict(run: RunFile): string[] {
   const calmest = extremes(run, rate, 'min');
   const [conflictedFirst = first] = conflicted;
   const [calmestFirst = first] = calmest;
-  if (rate(conflictedFirst) === 0) {
+  if (conflicted.length === 0) {
+    lines.push('Transaction conflicts: no case committed a transaction, so no case has a conflict rate.');
+  } else if (rate(conflictedFirst) === 0) {
     lines.push('Transaction conflicts: no case had a failed transaction attempt.');
   } else {
     const tx = (c: CaseResult) => c.totals.database.app.total;
     lines.push(
-      `Most transaction conflicts: <b>${names(conflicted)}</b>, ${words(rate(conflictedFirst), 2)} failed attempts per 1,000 commits ` +
+      `Most transaction conflicts: <b>${names(conflicted)}</b>, ${rateWords(rate(conflictedFirst), 2)} failed attempts per 1,000 commits ` +
         `(${list(conflicted.map((c) => `${esc(c.id)}: ${words(tx(c).retries, 0)} retries, ${words(tx(c).final_failures, 0)} final failures seen by users`))})` +
-        (cases.length > 1 ? `. Fewest: ${names(calmest)}, ${words(rate(calmestFirst), 2)} per 1,000.` : '.'),
+        (cases.length > 1 ? `. Fewest: ${names(calmest)}, ${rateWords(rate(calmestFirst), 2)} per 1,000.` : '.'),
     );
   }
 

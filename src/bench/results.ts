@@ -167,15 +167,18 @@ const caseTotals = Closed({
       { description: 'Counted by the app: PostgreSQL has no counter of serialization failures.' },
     ),
   }),
-  derived: Closed({
-    failures_per_1000_tx: Type.Number({
-      description: 'Failed attempts (40001, 40P01, 55P03) per 1,000 committed transactions.',
-    }),
-    final_failures_per_1000_tx: Type.Number(),
-    db_connections_per_1000_tabs: Type.Number(),
-    http_connections_per_tab: Type.Number(),
-    requests_per_second: Type.Number(),
-  }),
+  derived: Closed(
+    {
+      failures_per_1000_tx: NullableNumber({
+        description: 'Failed attempts (40001, 40P01, 55P03) per 1,000 committed transactions.',
+      }),
+      final_failures_per_1000_tx: NullableNumber(),
+      db_connections_per_1000_tabs: NullableNumber(),
+      http_connections_per_tab: NullableNumber(),
+      requests_per_second: NullableNumber(),
+    },
+    { description: 'null where the denominator is 0 (nothing committed, no tab, nothing measured): no rate, not 0.' },
+  ),
 });
 export type CaseTotals = Static<typeof caseTotals>;
 
