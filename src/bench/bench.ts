@@ -4,7 +4,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../lib/server-options.js';
-import { assertChromium, browserProfile, runBrowserBench } from './browser-bench.js';
+import { browserProfile, runBrowserBench } from './browser-bench.js';
+import { assertChromium } from './browser-tabs.js';
 import { formatBrowser, formatComparison, formatSpread } from './compare.js';
 import { assertK6, K6_THRESHOLDS_FAILED, runK6Case } from './k6-engine.js';
 import { Lab, type RunningCase } from './lifecycle.js';

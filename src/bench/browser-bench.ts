@@ -18,8 +18,6 @@ import type { BenchOptions } from './options.js';
 import type { BrowserResult } from './results.js';
 import type { Case } from './sweep.js';
 
-export { assertChromium } from './browser-tabs.js';
-
 /**
  * At Odoo's 50 s every request of a 7th tab (page, login, channels) waits for a parked poll to
  * end, so 10 every-tab tabs take minutes to open; 10 s shows the same queue in seconds.

@@ -23,7 +23,7 @@ import {
   TOPOLOGIES,
   type TopologyName,
 } from '../lib/server-options.js';
-import { ENGINES } from './results.js';
+import type { RunFile } from './results.js';
 
 /** A bench setting whose default (null) keeps the profile's own value. */
 function profileOption<T>(env: string, flag: string, doc: string, parse: (raw: string, name: string) => T) {
@@ -34,6 +34,12 @@ function profileOption<T>(env: string, flag: string, doc: string, parse: (raw: s
  * `busbench bench`: what to run. Profile settings default to null, meaning "the profile's";
  * presence, isolation and dispatch take lists and the bench runs every combination.
  */
+/**
+ * Who generates the load. Checked against run.json's `engine` by type only: a value import of
+ * results.ts would load TypeBox into every `busbench serve`, which reads these tables at start-up.
+ */
+const ENGINES = ['node', 'k6'] as const satisfies readonly RunFile['engine'][];
+
 export const BENCH_OPTIONS = {
   engine: option({
     env: 'BUSBENCH_ENGINE',
