@@ -122,7 +122,7 @@ async function chatExchange(layout: Layout): Promise<void> {
     const bob = await openChat(browser, `${layout.url}/?login=user2&channel=1`, problems);
     assert.equal(
       await bob.evaluate<string>("document.getElementById('channel-title').textContent"),
-      '# general (20 members)',
+      '# general 20 members',
     );
 
     // Through the UI, as a person would: type, press Enter.

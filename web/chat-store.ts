@@ -1,5 +1,7 @@
 // The messages a tab knows, per channel, whether they came from history, a post's answer or
-// the bus: each is kept once, by id, so the order they arrive in never matters.
+// the bus: each is kept once, by id, so the order they arrive in never matters. Unread is a
+// read mark per channel (the highest message id the user has seen there), not a counter, so
+// a mark that another tab shares (read-sync.ts) clears exactly what it covers.
 
 export interface ChatMessage {
   id: number;
@@ -17,8 +19,13 @@ export interface Channel {
 }
 
 export class ChatStore {
+  readonly #selfId: number;
   readonly #byChannel = new Map<number, Map<number, ChatMessage>>();
-  readonly #unread = new Map<number, number>();
+  readonly #readUpTo = new Map<number, number>();
+
+  constructor(selfId: number) {
+    this.#selfId = selfId;
+  }
 
   /** Adds the messages not known yet and returns them. */
   add(messages: readonly ChatMessage[]): ChatMessage[] {
@@ -45,21 +52,31 @@ export class ChatStore {
     return [...new Set(this.messages(channelId).map((m) => m.author_id))];
   }
 
-  markUnread(channelId: number): void {
-    this.#unread.set(channelId, (this.#unread.get(channelId) ?? 0) + 1);
+  /** The highest message id known in the channel, 0 if none. */
+  latest(channelId: number): number {
+    let latest = 0;
+    for (const id of this.#byChannel.get(channelId)?.keys() ?? []) latest = Math.max(latest, id);
+    return latest;
   }
 
-  markRead(channelId: number): void {
-    this.#unread.delete(channelId);
+  /** Marks the channel read up to `upTo` (its latest message by default); true if the mark moved. */
+  markRead(channelId: number, upTo = this.latest(channelId)): boolean {
+    if (upTo <= (this.#readUpTo.get(channelId) ?? 0)) return false;
+    this.#readUpTo.set(channelId, upTo);
+    return true;
   }
 
+  /** Messages of others above the read mark: what the user wrote is never unread. */
   unread(channelId: number): number {
-    return this.#unread.get(channelId) ?? 0;
+    const mark = this.#readUpTo.get(channelId) ?? 0;
+    let count = 0;
+    for (const m of this.#byChannel.get(channelId)?.values() ?? []) {
+      if (m.id > mark && m.author_id !== this.#selfId) count++;
+    }
+    return count;
   }
 
-  totalUnread(): number {
-    let total = 0;
-    for (const n of this.#unread.values()) total += n;
-    return total;
+  totalUnread(channelIds: readonly number[]): number {
+    return channelIds.reduce((total, id) => total + this.unread(id), 0);
   }
 }

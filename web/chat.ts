@@ -1,11 +1,17 @@
-// One tab's chat: which channel is shown, its messages, posting, presence. Loads that
-// compete (switching channels quickly) go through KeepLast; posts go through a Mutex so they
-// reach the server in the order the user sent them.
+// One tab's chat: which channel is shown, its messages, unread counts, posting, presence.
+// Loads that compete (switching channels quickly) go through KeepLast; posts go through a
+// Mutex so they reach the server in the order the user sent them.
+//
+// A channel is viewed while a visible tab shows it: its messages up to the latest are then
+// read, in this tab and, through ReadSync, in the browser's other tabs. Every other message
+// of someone else that reached the tab is unread: per channel in the list, the total in the
+// document title. What came before the tab opened is history, never unread.
 import type { Api } from './api.js';
 import type { BusNotification } from './bus-client.js';
 import { type Channel, type ChatMessage, ChatStore } from './chat-store.js';
 import type { ChatView, PresenceRow } from './chat-view.js';
 import { KeepLast, Mutex, SUPERSEDED } from './concurrency.js';
+import { ReadSync } from './read-sync.js';
 
 const PRESENCE_REFRESH_MS = 60_000;
 /** The first poll records the user's presence; the list shown at once would miss it. */
@@ -26,17 +32,30 @@ export class Chat {
   readonly #view: ChatView;
   readonly #userId: number;
   readonly #channels: readonly Channel[];
-  readonly #store = new ChatStore();
+  readonly #store: ChatStore;
+  readonly #readSync: ReadSync;
   readonly #history = new KeepLast();
   readonly #presence = new KeepLast();
   readonly #posts = new Mutex();
   #selected: number | null = null;
+  #renderQueued = false;
 
   constructor(deps: { api: Api; view: ChatView; userId: number; channels: readonly Channel[] }) {
     this.#api = deps.api;
     this.#view = deps.view;
     this.#userId = deps.userId;
     this.#channels = deps.channels;
+    this.#store = new ChatStore(deps.userId);
+    this.#readSync = new ReadSync(deps.userId, (channelId, upTo) => {
+      if (this.#store.markRead(channelId, upTo)) this.#queueRender();
+    });
+    this.#view.setChannels(this.#channels, (id) =>
+      this.select(id).catch((err: Error) => this.#view.showError(err.message)),
+    );
+    this.#render();
+    document.addEventListener('visibilitychange', () => {
+      if (this.#markViewed()) this.#queueRender();
+    });
     setTimeout(() => void this.#refreshPresence(), FIRST_PRESENCE_REFRESH_MS);
     setInterval(() => void this.#refreshPresence(), PRESENCE_REFRESH_MS);
   }
@@ -54,7 +73,7 @@ export class Chat {
     this.#store.add(page.messages);
     // The state changes only now, all at once: never the new channel with the old messages.
     this.#selected = channelId;
-    this.#store.markRead(channelId);
+    this.#markViewed();
     this.#render();
     await this.#refreshPresence();
   }
@@ -87,25 +106,37 @@ export class Chat {
     const knownAuthors = selected === null ? [] : this.#store.authors(selected);
     const added = this.#store.add(messages);
     if (added.length === 0) return;
-    for (const m of added) {
-      if (m.channel_id !== this.#selected && m.author_id !== this.#userId) this.#store.markUnread(m.channel_id);
-    }
-    this.#render();
+    this.#markViewed();
+    this.#queueRender();
     if (added.some((m) => m.channel_id === selected && !knownAuthors.includes(m.author_id))) {
       void this.#refreshPresence();
     }
   }
 
+  /** Marks the shown channel read if the user can see it, and tells the other tabs; true if the mark moved. */
+  #markViewed(): boolean {
+    const shown = this.#selected;
+    if (shown === null || document.visibilityState !== 'visible' || !this.#store.markRead(shown)) return false;
+    this.#readSync.share(shown, this.#store.latest(shown));
+    return true;
+  }
+
+  /**
+   * One render for a batch of notifications. A microtask, not an animation frame: a hidden
+   * tab gets no frames, and its title must still count what arrives.
+   */
+  #queueRender(): void {
+    if (this.#renderQueued) return;
+    this.#renderQueued = true;
+    queueMicrotask(() => this.#render());
+  }
+
   #render(): void {
+    this.#renderQueued = false;
     const channel = this.#channels.find((c) => c.id === this.#selected);
-    this.#view.renderChannels(
-      this.#channels,
-      this.#selected,
-      (id) => this.#store.unread(id),
-      (id) => this.select(id).catch((err: Error) => this.#view.showError(err.message)),
-    );
-    if (channel) this.#view.renderMessages(channel, this.#store.messages(channel.id), this.#userId);
-    this.#view.setTitle(this.#store.totalUnread());
+    this.#view.updateChannels(this.#selected, (id) => this.#store.unread(id));
+    if (channel) this.#view.showMessages(channel, this.#store.messages(channel.id), this.#userId);
+    this.#view.setTitle(this.#store.totalUnread(this.#channels.map((c) => c.id)));
   }
 
   /** Presence of who wrote in the shown channel, and of the user. */
