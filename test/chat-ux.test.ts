@@ -248,6 +248,25 @@ describe('chat page: scrolling, clicks, focus and alerts in one tab', () => {
     assert.equal(await alert.isVisible(), false);
     assert.deepEqual(errors, []);
   });
+
+  test('in a hidden tab the shown channel counts unread too, until the tab is shown again', async (t) => {
+    if (skipWithoutChromium(t)) return;
+    // Headless tabs are always visible: the tab is hidden as the page sees it.
+    const setVisibility = (state: 'hidden' | 'visible') =>
+      tab.evaluate(`(() => {
+        Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => '${state}' });
+        Object.defineProperty(document, 'hidden', { configurable: true, get: () => ${state === 'hidden'} });
+        document.dispatchEvent(new Event('visibilitychange'));
+      })()`);
+    assert.equal(await tab.evaluate<boolean>(shows(SIDE)), true);
+    await setVisibility('hidden');
+    await postAs(layout, user7, SIDE, ['while you were away']);
+    await waitFor(tab, `${badgeOf(SIDE)}.text === '1'`);
+    assert.equal(await tab.title(), '(1) busbench chat');
+    await setVisibility('visible');
+    await waitFor(tab, `${badgeOf(SIDE)}.hidden`);
+    assert.equal(await tab.title(), 'busbench chat');
+  });
 });
 
 /**
@@ -259,14 +278,14 @@ async function saveScreenshot(browser: Browser, tab: Page, titles: string[]): Pr
   const strip = titles
     .map(
       (title, i) =>
-        `<div style="flex:1;min-width:0;overflow:hidden;white-space:nowrap;text-overflow:ellipsis;padding:6px 8px;` +
-        `border-radius:8px 8px 0 0;background:${i === 0 ? '#fff' : '#eef0f3'}">${title.replace(/[<&]/g, '')}</div>`,
+        `<div style="flex:0 0 calc(20% - 4px);padding:6px 10px;border-radius:8px 8px 0 0;background:${i === 0 ? '#fff' : '#eef0f3'}">` +
+        `${title.replace(/[<&]/g, '')}</div>`,
     )
     .join('');
-  const page = await (await browser.newContext({ viewport: { width: 1100, height: 740 } })).newPage();
+  const page = await (await browser.newContext({ viewport: { width: 1100, height: 780 } })).newPage();
   await page.setContent(
     `<body style="margin:0;font:13px system-ui,sans-serif;background:#dee1e6">` +
-      `<div style="display:flex;gap:2px;padding:6px 6px 0">${strip}</div>` +
+      `<div style="display:flex;flex-wrap:wrap;gap:2px;padding:6px 6px 0">${strip}</div>` +
       `<img alt="" style="display:block" src="data:image/png;base64,${shot}"></body>`,
   );
   await mkdir(dirname(SCREENSHOT), { recursive: true });
@@ -286,6 +305,9 @@ describe('chat page: unread counts and titles in every tab of a browser', () => 
       if (skipWithoutChromium(t)) return;
       const layout = await startLayout(topology, POLL_TIMEOUT);
       try {
+        const user7 = await login(layout, 'user7');
+        // History: shown, never unread.
+        await postAs(layout, user7, GENERAL, ['good morning', 'the build is green again']);
         const one = await openBrowser(layout, mode, count);
         try {
           const { tabs } = one;
@@ -293,7 +315,6 @@ describe('chat page: unread counts and titles in every tab of a browser', () => 
             const leaders = (await Promise.all(tabs.map(tabState))).filter((s) => s.isLeader);
             assert.equal(leaders.length, 1, 'one tab polls; the others only hear from it');
           }
-          const user7 = await login(layout, 'user7');
           await postAs(layout, user7, SIDE, numbered(`${mode} unread`, 3));
 
           const unread = await everyTabShows(tabs, '(3) busbench chat');
