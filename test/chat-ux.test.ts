@@ -278,7 +278,7 @@ async function saveScreenshot(browser: Browser, tab: Page, titles: string[]): Pr
   const strip = titles
     .map(
       (title, i) =>
-        `<div style="flex:0 0 calc(20% - 4px);padding:6px 10px;border-radius:8px 8px 0 0;background:${i === 0 ? '#fff' : '#eef0f3'}">` +
+        `<div style="box-sizing:border-box;flex:0 0 calc(20% - 2px);padding:6px 10px;border-radius:8px 8px 0 0;background:${i === 0 ? '#fff' : '#eef0f3'}">` +
         `${title.replace(/[<&]/g, '')}</div>`,
     )
     .join('');
