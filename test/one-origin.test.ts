@@ -187,7 +187,7 @@ describe('the front with nothing behind it', () => {
     const front = await startFront({
       host,
       port: 0,
-      app: nobody,
+      app: [nobody],
       bus: nobody,
       pollTimeoutMs: 5000,
       metrics: new Metrics('dedicated-longpoll', 'front'),

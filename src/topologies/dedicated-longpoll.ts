@@ -44,17 +44,20 @@ export const dedicatedLongpoll: Topology = {
       const running = await startCluster({ ...config, port, busPort }, [...httpWorkers(config.workers, 'app', port), bus]);
       return { url: origin(config.host, port), busUrl: origin(config.host, busPort), close: () => running.close() };
     }
-    // Behind the front the workers share a port of their own; clients only ever see `port`.
-    const appPort = await freePort(config.host);
-    const running = await startCluster(
-      { ...config, port, busPort },
-      [...httpWorkers(config.workers, 'app', appPort, 'front'), bus],
-      'front',
+    // Behind the front each worker has a port of its own, so the front can hand out requests
+    // in turn, as nginx does with Odoo's workers; clients only ever see `port`.
+    const workers = await Promise.all(
+      httpWorkers(config.workers, 'app', 0, 'front').map(async (w) => ({
+        ...w,
+        port: await freePort(config.host),
+        exclusive: true,
+      })),
     );
+    const running = await startCluster({ ...config, port, busPort }, [...workers, bus], 'front');
     const front = await startFront({
       host: config.host,
       port,
-      app: origin(config.host, appPort),
+      app: workers.map((w) => origin(config.host, w.port)),
       bus: origin(config.host, busPort),
       pollTimeoutMs: config.pollTimeout * 1000,
       metrics: running.metrics,

@@ -1,6 +1,7 @@
 // dedicated-longpoll's one origin, as Odoo's documented proxy gives it: a reverse proxy on the
-// app's port that sends /bus/* to the bus process and everything else to the forked workers,
-// so a browser's 6 connections are shared by page requests and polls. It runs in the cluster
+// app's port that sends /bus/* to the bus process and everything else to the forked workers
+// (one request to each in turn), so a browser's 6 connections are shared by page requests
+// and polls. It runs in the cluster
 // primary (node:http in, undici pools out), because nginx is not on every machine the kit
 // runs on. Like nginx it keeps upstream connections alive, streams bodies both ways, passes
 // status and headers (Retry-After) through, and closes the upstream request when the client
@@ -17,8 +18,8 @@ import { errors, type HttpError } from '../lib/errors.js';
 export interface FrontOptions {
   host: string;
   port: number;
-  /** Origins behind the front: the workers' shared port and the bus process's. */
-  app: string;
+  /** Origins behind the front: one per worker, and the bus process's. */
+  app: string[];
   bus: string;
   /** Longest a poll may wait upstream before its answer (--poll-timeout), in ms. */
   pollTimeoutMs: number;
@@ -49,6 +50,14 @@ const HOP_BY_HOP = new Set([
 
 /** How long the front gives what is still open after the processes behind it stopped. */
 const CLOSE_GRACE_MS = 5000;
+/** A worker that refused a connection (restarting after a crash) gets no requests for this long. */
+const REFUSED_PAUSE_MS = 1000;
+
+interface Upstream {
+  pool: Pool;
+  /** Date.now() until which it is passed over, after it refused a connection. */
+  pausedUntil: number;
+}
 
 export async function startFront(options: FrontOptions): Promise<Front> {
   const { metrics } = options;
@@ -61,8 +70,20 @@ export async function startFront(options: FrontOptions): Promise<Front> {
       headersTimeout: options.pollTimeoutMs + 30_000,
       bodyTimeout: 30_000,
     });
-  const upstreams = { app: pool(options.app), bus: pool(options.bus) };
+  const workers: Upstream[] = options.app.map((o) => ({ pool: pool(o), pausedUntil: 0 }));
+  const bus: Upstream = { pool: pool(options.bus), pausedUntil: 0 };
+  let turn = 0;
   let closing = false;
+
+  /** The next worker in turn, passing over those that just refused a connection while another is up. */
+  function nextWorker(): Upstream {
+    const now = Date.now();
+    for (let i = 0; i < workers.length; i++) {
+      const worker = workers[turn++ % workers.length] as Upstream;
+      if (worker.pausedUntil <= now) return worker;
+    }
+    return workers[turn++ % workers.length] as Upstream;
+  }
   const rejected = new WeakSet<Duplex>();
 
   const server = http.createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
@@ -90,7 +111,8 @@ export async function startFront(options: FrontOptions): Promise<Front> {
   async function forward(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     if (closing) return answerError(res, errors.shuttingDown());
     const url = req.url ?? '/';
-    const target = url.startsWith('/bus/') ? 'bus' : 'app';
+    const isBus = url.startsWith('/bus/');
+    const upstream = isBus ? bus : nextWorker();
     const hangUp = new AbortController();
     // The client went away before its answer: the upstream request is cut, so the bus process
     // sees the hang-up as it would from the browser itself.
@@ -100,7 +122,7 @@ export async function startFront(options: FrontOptions): Promise<Front> {
     const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
     let answer: Awaited<ReturnType<Pool['request']>>;
     try {
-      answer = await upstreams[target].request({
+      answer = await upstream.pool.request({
         method: (req.method ?? 'GET') as 'GET',
         path: url,
         headers: requestHeaders(req),
@@ -109,8 +131,9 @@ export async function startFront(options: FrontOptions): Promise<Front> {
       });
     } catch (err) {
       if (hangUp.signal.aborted || rejected.has(req.socket)) return;
-      const what = target === 'bus' ? 'the bus process' : 'a worker';
-      return answerError(res, errors.upstreamUnavailable(what, (err as NodeJS.ErrnoException).code ?? String(err)));
+      const code = (err as NodeJS.ErrnoException).code ?? String(err);
+      if (code === 'ECONNREFUSED') upstream.pausedUntil = Date.now() + REFUSED_PAUSE_MS;
+      return answerError(res, errors.upstreamUnavailable(isBus ? 'the bus process' : 'a worker', code));
     }
     if (res.destroyed) {
       answer.body.destroy();
@@ -152,7 +175,7 @@ export async function startFront(options: FrontOptions): Promise<Front> {
       const grace = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
       await closed;
       clearTimeout(grace);
-      await Promise.all([upstreams.app.destroy(), upstreams.bus.destroy()]);
+      await Promise.all([...workers, bus].map((u) => u.pool.destroy()));
     },
   };
 }
