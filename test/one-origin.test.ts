@@ -160,7 +160,7 @@ describe('dedicated-longpoll with --bus-origin separate', () => {
     assert.equal(await layout.stop(), 0, layout.log());
   });
 
-  test('announces the bus process as a second origin and refuses /bus/* on the app’s', async () => {
+  test('announces the bus process as a second origin; each process names the other for what it does not serve', async () => {
     assert.notEqual(layout.busUrl, layout.url);
     const config = await request<{ bus_url: string | null }>('GET', `${layout.url}/config`);
     assert.equal(config.body.bus_url, layout.busUrl);
@@ -170,6 +170,10 @@ describe('dedicated-longpoll with --bus-origin separate', () => {
     assert.equal(misrouted.status, 404);
     assert.equal((misrouted.body.error as { code: string }).code, 'E_WRONG_PROCESS');
     assert.match((misrouted.body.error as { message: string }).message, new RegExp(layout.busUrl));
+    const page = await request('GET', `${layout.busUrl}/`);
+    assert.equal(page.status, 404, 'the bus process does not serve the page');
+    assert.equal((page.body.error as { code: string }).code, 'E_WRONG_PROCESS');
+    assert.match((page.body.error as { message: string }).message, new RegExp(layout.url));
   });
 
   test('the same browser gets a second budget: more than 6 connections to the layout', { timeout: 60_000 }, async () => {
