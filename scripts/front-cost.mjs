@@ -24,7 +24,10 @@ function serve(busOrigin) {
   const child = spawn(
     process.execPath,
     [CLI, 'serve', '--topology', 'dedicated-longpoll', '--port', '0', '--bus-port', '0', '--bus-origin', busOrigin],
-    { env: { ...process.env, BUSBENCH_DATA_DIR: `.busbench/front-cost-${process.pid}` }, stdio: ['ignore', 'pipe', 'pipe'] },
+    {
+      env: { ...process.env, BUSBENCH_DATA_DIR: `.busbench/front-cost-${process.pid}` },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
   );
   let log = '';
   child.stderr.on('data', (d) => {

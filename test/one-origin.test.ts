@@ -120,7 +120,10 @@ describe('dedicated-longpoll on one origin (the default)', () => {
 
   test('a client that hangs up on a parked poll at the front drops its waiter in the bus process', async () => {
     const bob = await login(layout, 'user2');
-    const body = JSON.stringify({ channels: ['channel:1'], last: (await poll(layout, bob, ['channel:1'], 0, 0)).body.last });
+    const body = JSON.stringify({
+      channels: ['channel:1'],
+      last: (await poll(layout, bob, ['channel:1'], 0, 0)).body.last,
+    });
     await eventually(async () => ((await parked(layout)) === 0 ? true : undefined));
     const { hostname, port } = new URL(layout.url);
     const socket = net.connect(Number(port), hostname);
@@ -176,7 +179,9 @@ describe('dedicated-longpoll with --bus-origin separate', () => {
     assert.match((page.body.error as { message: string }).message, new RegExp(layout.url));
   });
 
-  test('the same browser gets a second budget: more than 6 connections to the layout', { timeout: 60_000 }, async () => {
+  test('the same browser gets a second budget: more than 6 connections to the layout', {
+    timeout: 60_000,
+  }, async () => {
     const peaks = await browserOfEightTabs(layout, 6000);
     assert.equal(peaks.byProcess.bus, 6, 'the polls fill the bus origin’s 6');
     assert.ok(peaks.clients > 6, `the layout counted ${peaks.clients} client connections`);

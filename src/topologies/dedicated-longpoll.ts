@@ -41,7 +41,10 @@ export const dedicatedLongpoll: Topology = {
       socketsFrom: fronted ? 'front' : 'clients',
     };
     if (!fronted) {
-      const running = await startCluster({ ...config, port, busPort }, [...httpWorkers(config.workers, 'app', port), bus]);
+      const running = await startCluster({ ...config, port, busPort }, [
+        ...httpWorkers(config.workers, 'app', port),
+        bus,
+      ]);
       return { url: origin(config.host, port), busUrl: origin(config.host, busPort), close: () => running.close() };
     }
     // Behind the front each worker has a port of its own, so the front can hand out requests
