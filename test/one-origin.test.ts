@@ -153,6 +153,40 @@ describe('dedicated-longpoll on one origin (the default)', () => {
   });
 });
 
+describe('a worker that dies behind the front', () => {
+  test('requests meanwhile get 200 or 503 E_UPSTREAM_UNAVAILABLE, and the restarted worker serves again', {
+    timeout: 60_000,
+  }, async () => {
+    const layout = await startLayout('dedicated-longpoll');
+    try {
+      const health = () =>
+        request<{ process?: string; pid?: number; error?: { code: string } }>('GET', `${layout.url}/healthz`, {
+          timeoutMs: 10_000,
+        });
+      const first = await health();
+      assert.equal(first.status, 200, first.text);
+      assert.ok(first.body.pid && first.body.process?.startsWith('worker-'), first.text);
+      process.kill(first.body.pid, 'SIGKILL');
+      const statuses = new Set<string>();
+      const answeredBy = new Set<string>();
+      const until = Date.now() + 30_000;
+      while (Date.now() < until && answeredBy.size < 2) {
+        const reply = await health();
+        statuses.add(reply.status === 200 ? '200' : `${reply.status} ${reply.body.error?.code}`);
+        if (reply.status === 503) assert.ok(Number(reply.headers['retry-after']) > 0);
+        // The killed worker counts once it answers under a pid of its own again.
+        if (reply.status === 200 && reply.body.pid !== first.body.pid) answeredBy.add(reply.body.process ?? '');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.deepEqual([...answeredBy].sort(), ['worker-1', 'worker-2'], 'both workers answer again');
+      for (const s of statuses) assert.match(s, /^(200|503 E_UPSTREAM_UNAVAILABLE)$/);
+      assert.equal(metric(await metrics(layout), 'busbench_worker_restarts_total'), 1);
+    } finally {
+      assert.equal(await layout.stop(), 0, layout.log());
+    }
+  });
+});
+
 describe('dedicated-longpoll with --bus-origin separate', () => {
   let layout: Layout;
 
