@@ -114,8 +114,8 @@ export const ERROR_CODES = {
     status: 503,
     retryAfter: 1,
     when:
-      "dedicated-longpoll's front could not reach the worker or bus process behind it (one restarting after " +
-      'a crash, or every one busy starting); the front serves again once it is back.',
+      "dedicated-longpoll's front could not reach the worker or the bus process behind it (restarting " +
+      'after a crash); the front serves again once it is back.',
   },
   E_INTERNAL: { status: 500, when: 'Any other failure. The details go to the server log, never to the client.' },
 } as const satisfies Record<string, HttpCodeDoc | CliCodeDoc>;

@@ -15,7 +15,7 @@ export interface WorkerSpec {
   index: number;
   processName: string;
   port: number;
-  /** Bind its own socket (the bus process's port) rather than share the primary's. */
+  /** Bind its own socket (the bus process; each worker behind dedicated-longpoll's front) rather than share the primary's. */
   exclusive: boolean;
   /** 'front' when only dedicated-longpoll's front connects to it. */
   socketsFrom: 'clients' | 'front';
