@@ -190,14 +190,17 @@ export class App {
     return user;
   }
 
-  /** How a client reaches this layout: the bus may live behind another port (dedicated-longpoll). */
+  /**
+   * How a client reaches this layout: bus_url null means /bus/* is on the page's own origin.
+   * Only dedicated-longpoll with --bus-origin separate puts it on another port.
+   */
   #layoutConfig(req: AppRequest) {
-    const dedicated = this.#config.topology === 'dedicated-longpoll';
+    const separate = this.#config.topology === 'dedicated-longpoll' && this.#config.busOrigin === 'separate';
     return {
       body: {
         topology: this.#config.topology,
-        // Behind nginx (docker-compose, and Odoo in production) /bus/ is on the same origin.
-        bus_url: dedicated && !req.proxied ? this.#origin(req.host, this.#config.busPort) : null,
+        // Behind a proxy (the kit's front, docker-compose's nginx, Odoo in production) /bus/ is on the same origin.
+        bus_url: separate && !req.proxied ? this.#origin(req.host, this.#config.busPort) : null,
         poll_timeout: this.#config.pollTimeout,
         presence: this.#config.presence,
         isolation: this.#config.isolation,

@@ -16,6 +16,11 @@ export interface HttpServerOptions {
   /** `hungUp` is aborted when the client closes the connection before the answer is written. */
   handle: (req: AppRequest, hungUp: AbortSignal) => Promise<AppResponse>;
   layoutMetrics: () => Promise<string>;
+  /**
+   * 'front' behind dedicated-longpoll's front: the sockets are the front's, so they are counted
+   * apart from client sockets, which the front counts.
+   */
+  socketsFrom?: 'clients' | 'front';
 }
 
 const CORS = {
@@ -90,6 +95,11 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     socket.end(rawErrorResponse(error));
   });
   server.on('connection', (socket) => {
+    if (options.socketsFrom === 'front') {
+      metrics.frontSockets.inc(processLabel);
+      socket.on('close', () => metrics.frontSockets.dec(processLabel));
+      return;
+    }
     metrics.openSockets.inc(processLabel);
     metrics.socketsOpened.inc(processLabel);
     socket.on('close', () => metrics.openSockets.dec(processLabel));
@@ -154,7 +164,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
 }
 
 /** The answer to a request Node's parser refused, or undefined for a socket error (ECONNRESET) that gets none. */
-function parserRejection(err: NodeJS.ErrnoException, server: http.Server): HttpError | undefined {
+export function parserRejection(err: NodeJS.ErrnoException, server: http.Server): HttpError | undefined {
   if (err.code === 'HPE_HEADER_OVERFLOW') return errors.headersTooLarge(http.maxHeaderSize);
   if (err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') return errors.chunkExtensionsTooLarge();
   if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
@@ -165,7 +175,7 @@ function parserRejection(err: NodeJS.ErrnoException, server: http.Server): HttpE
 }
 
 /** What writeHead and end would send; the socket has no ServerResponse yet, so it is written by hand. */
-function rawErrorResponse(error: HttpError): string {
+export function rawErrorResponse(error: HttpError): string {
   const { status, headers, body } = errorResponse(error, 'unmatched');
   const lines = Object.entries({
     ...CORS,

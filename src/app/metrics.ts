@@ -21,6 +21,8 @@ export class Metrics {
   readonly httpDuration: client.Histogram<'endpoint'>;
   readonly openSockets: client.Gauge<'process'>;
   readonly socketsOpened: client.Counter<'process'>;
+  /** dedicated-longpoll behind its front: the front's connections to this process, which are not clients'. */
+  readonly frontSockets: client.Gauge<'process'>;
   readonly queuedRequests: client.Gauge<'process'>;
 
   readonly txAttempts: client.Counter<'endpoint'>;
@@ -64,6 +66,10 @@ export class Metrics {
     });
     this.openSockets = gauge('busbench_http_open_sockets', 'Open client TCP connections');
     this.socketsOpened = counter('busbench_http_sockets_opened_total', 'Client TCP connections accepted', ['process']);
+    this.frontSockets = gauge(
+      'busbench_http_front_open_sockets',
+      "Open TCP connections from dedicated-longpoll's front (client connections are counted at the front)",
+    );
     this.queuedRequests = gauge('busbench_queued_requests', 'worker-threads: requests waiting for a free thread');
 
     this.txAttempts = counter('busbench_tx_attempts_total', 'Transaction attempts (first tries and retries)', [

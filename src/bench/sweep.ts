@@ -48,7 +48,9 @@ export function casesOf(options: BenchOptions, profile: Profile, server: Config)
       for (const isolation of sweep.isolation)
         for (const dispatch of sweep.dispatch)
           for (let r = 1; r <= options.repeat; r++) {
-            const parts: string[] = [topology];
+            // A bus on its own origin is a different deployment (a second 6-connection budget): named so.
+            const separateBus = topology === 'dedicated-longpoll' && server.busOrigin === 'separate';
+            const parts: string[] = [separateBus ? `${topology} (bus on its own origin)` : topology];
             if (sweep.presence.length > 1) parts.push(`presence=${presence}`);
             if (sweep.isolation.length > 1) parts.push(`isolation=${isolation}`);
             if (sweep.dispatch.length > 1) parts.push(`dispatch=${dispatch}`);

@@ -110,6 +110,13 @@ export const ERROR_CODES = {
     when: 'worker-threads: every thread is busy and `--max-parked` requests are already queued.',
   },
   E_SHUTTING_DOWN: { status: 503, retryAfter: 1, when: 'The server is stopping.' },
+  E_UPSTREAM_UNAVAILABLE: {
+    status: 503,
+    retryAfter: 1,
+    when:
+      "dedicated-longpoll's front could not reach the worker or the bus process behind it (restarting " +
+      'after a crash); the front serves again once it is back.',
+  },
   E_INTERNAL: { status: 500, when: 'Any other failure. The details go to the server log, never to the client.' },
 } as const satisfies Record<string, HttpCodeDoc | CliCodeDoc>;
 
@@ -234,6 +241,8 @@ export const errors = {
     ),
   busy: (why: string) => new HttpError('E_BUSY', `${why}; retry later`),
   shuttingDown: () => new HttpError('E_SHUTTING_DOWN', 'the server is shutting down; retry on another instance'),
+  upstreamUnavailable: (what: string, why: string) =>
+    new HttpError('E_UPSTREAM_UNAVAILABLE', `the front could not reach ${what} (${why}); retry in a moment`),
   internal: () => new HttpError('E_INTERNAL', 'internal error; the server log has the details'),
 };
 

@@ -16,6 +16,10 @@ export type IsolationLevel = (typeof ISOLATION_LEVELS)[number];
 export const DISPATCH_MODES = ['per-waiter', 'shared'] as const;
 export type DispatchMode = (typeof DISPATCH_MODES)[number];
 
+/** dedicated-longpoll: the bus behind the kit's front on the app's origin (Odoo behind its proxy), or on its own. */
+export const BUS_ORIGINS = ['same', 'separate'] as const;
+export type BusOrigin = (typeof BUS_ORIGINS)[number];
+
 export const OPTIONS = {
   topology: option({
     env: 'BUSBENCH_TOPOLOGY',
@@ -44,6 +48,13 @@ export const OPTIONS = {
     doc: "dedicated-longpoll only: port of the bus process (Odoo's longpolling_port 8072); 0 picks a free port",
     default: 8072,
     parse: integer(0),
+  }),
+  busOrigin: option({
+    env: 'BUSBENCH_BUS_ORIGIN',
+    flag: '--bus-origin <where>',
+    doc: "dedicated-longpoll only: same (a front on --port routes /bus/* to the bus process, as Odoo's proxy does: one origin, 6 browser connections) or separate (clients reach the bus at --bus-port, a second origin)",
+    default: 'same' as BusOrigin,
+    parse: oneOf(BUS_ORIGINS),
   }),
   workers: option({
     env: 'BUSBENCH_WORKERS',

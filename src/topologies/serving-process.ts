@@ -16,6 +16,8 @@ export async function startServingProcess(
     port: number;
     /** Forked workers bind their own socket instead of sharing the primary's (the bus process). */
     exclusive?: boolean;
+    /** Behind dedicated-longpoll's front, which counts the client sockets itself. */
+    socketsFrom?: 'clients' | 'front';
     layoutMetrics: (local: Metrics) => Promise<string>;
   },
 ): Promise<ServingProcess> {
@@ -25,6 +27,7 @@ export async function startServingProcess(
     metrics: stack.metrics,
     handle: (req, hungUp) => stack.app.handle(req, hungUp),
     layoutMetrics: () => options.layoutMetrics(stack.metrics),
+    socketsFrom: options.socketsFrom,
   });
   const port = await http.listen(options.port, options.config.host, options.exclusive);
   return {

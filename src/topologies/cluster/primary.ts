@@ -15,8 +15,10 @@ export interface WorkerSpec {
   index: number;
   processName: string;
   port: number;
-  /** Bind its own socket (the bus process's port) rather than share the primary's. */
+  /** Bind its own socket (the bus process; each worker behind dedicated-longpoll's front) rather than share the primary's. */
   exclusive: boolean;
+  /** 'front' when only dedicated-longpoll's front connects to it. */
+  socketsFrom: 'clients' | 'front';
 }
 
 /** A worker that dies this soon after it was forked met something a prompt restart will not cure (PostgreSQL down). */
@@ -32,7 +34,12 @@ export function restartDelayMs(quickDeaths: number): number {
 }
 
 /** N HTTP workers sharing the primary's port (it accepts and hands out connections round-robin). */
-export function httpWorkers(count: number, serves: Serves, port: number): WorkerSpec[] {
+export function httpWorkers(
+  count: number,
+  serves: Serves,
+  port: number,
+  socketsFrom: WorkerSpec['socketsFrom'] = 'clients',
+): WorkerSpec[] {
   return Array.from({ length: count }, (_, i) => ({
     serves,
     role: 'http',
@@ -40,6 +47,7 @@ export function httpWorkers(count: number, serves: Serves, port: number): Worker
     processName: `worker-${i + 1}`,
     port,
     exclusive: false,
+    socketsFrom,
   }));
 }
 
@@ -62,11 +70,18 @@ export type PrimaryMessage =
 const WORKER_ENTRY = fileURLToPath(new URL('./worker.js', import.meta.url));
 
 export interface RunningCluster {
+  /** The primary's own registry, part of the layout's /metrics (a front in the primary counts into it). */
+  metrics: Metrics;
   close(): Promise<void>;
 }
 
-export async function startCluster(config: Config, specs: WorkerSpec[]): Promise<RunningCluster> {
-  const metrics = new Metrics(config.topology, 'primary', { defaultMetrics: true });
+/** `primaryName` is the primary's `process` label: 'front' when it also runs dedicated-longpoll's front. */
+export async function startCluster(
+  config: Config,
+  specs: WorkerSpec[],
+  primaryName = 'primary',
+): Promise<RunningCluster> {
+  const metrics = new Metrics(config.topology, primaryName, { defaultMetrics: true });
   const workers = new Map<Worker, WorkerSpec>();
   const ready = new Set<Worker>();
   const replies = new Map<number, (m: MetricsJson) => void>();
@@ -162,6 +177,7 @@ export async function startCluster(config: Config, specs: WorkerSpec[]): Promise
   }
 
   return {
+    metrics,
     async close() {
       closing = true;
       for (const timer of restarts) clearTimeout(timer);
