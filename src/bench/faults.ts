@@ -227,7 +227,7 @@ export class FaultInjector {
   /** busbench_worker_restarts_total on the layout's /metrics, or null when it did not answer. */
   async #restarts(): Promise<number | null> {
     try {
-      const reply = await fetch(`${this.#target.layout.url}/metrics`, { signal: AbortSignal.timeout(3000) });
+      const reply = await fetch(`${this.#target.layout.url}/metrics`, { signal: AbortSignal.timeout(8000) });
       return sum(parsePrometheusText(await reply.text()), 'busbench_worker_restarts_total');
     } catch {
       return null;

@@ -195,7 +195,7 @@ export const BENCH_OPTIONS = {
     env: 'BUSBENCH_FAULT_EVERY',
     flag: '--fault-every <s>',
     doc: 'with --faults: seconds between faults, and measured after the last one; the measured window grows to fit them',
-    default: 5,
+    default: 10,
     parse: (raw, name) => {
       const value = seconds(raw, name);
       if (value === 0) throw errors.config(name, 'must be more than 0 seconds');

@@ -64,9 +64,11 @@ export function faultVerdict(run: RunFile, esc: (text: string) => string): strin
     lines.push(`Did not recover within a fault's window: ${stuck.map((c) => esc(c.id)).join(', ')}.`);
   }
   const lossy = cases.filter((c) => c.totals.delivery.lost > 0 || c.totals.delivery.duplicated > 0);
+  // A case that acknowledged no post proves nothing about loss: the counts say so.
+  const acked = cases.map((c) => `${esc(c.id)}: ${c.totals.delivery.posts} acknowledged`).join(', ');
   lines.push(
     lossy.length === 0
-      ? `No layout lost or duplicated an acknowledged post under the faults (${cases.map((c) => esc(c.id)).join(', ')}).`
+      ? `No layout lost or duplicated an acknowledged post under the faults (${acked}).`
       : `Lost or duplicated acknowledged posts under the faults: ${lossy
           .map(
             (c) => `<b>${esc(c.id)}</b> (${c.totals.delivery.lost} lost, ${c.totals.delivery.duplicated} duplicated)`,
@@ -113,8 +115,8 @@ function rows(run: RunFile): string[][] {
         f.kind,
         String(f.at_s),
         errors || 'none',
-        f.recovery_ms.first_poll === null ? 'none' : String(f.recovery_ms.first_poll),
-        f.recovery_ms.first_post === null ? 'none' : String(f.recovery_ms.first_post),
+        f.recovery_ms.first_poll === null ? 'none in window' : String(f.recovery_ms.first_poll),
+        f.recovery_ms.first_post === null ? 'none in window' : String(f.recovery_ms.first_post),
         f.recovery_ms.error_rate === null ? 'still failing' : String(f.recovery_ms.error_rate),
         orNa(f.restarts),
         `${orNa(db.before)}/${orNa(db.peak)}/${orNa(db.end)}`,
@@ -136,7 +138,7 @@ export function faultSection(run: RunFile, esc: (text: string) => string): strin
   );
   return `<section id="faults">
 <h2>Faults</h2>
-<p class="meta">Each fault's window runs to the next fault or the end of the measurement. First poll and first post: from the fault to the first success of a request sent after it ("none": no such success in the window). Lost and dup are the case's delivery check, over all its faults.</p>
+<p class="meta">Each fault's window runs to the next fault or the end of the measurement. First poll and first post: from the fault to the first success of a request sent after it ("none in window": no such success before the next fault). Lost and dup are the case's delivery check, over all its faults.</p>
 <div class="scroll"><table class="numbers"><thead>${head}</thead><tbody>${body.join('')}</tbody></table></div>
 </section>
 `;

@@ -76,7 +76,7 @@ export async function startRequestThreads(config: Config, metrics: Metrics): Pro
     maxQueue: config.maxParked,
     workerData: { config },
   });
-  armThreadKill(pool, metrics, config.threads);
+  armThreadKill(pool, metrics);
 
   async function close(): Promise<void> {
     await ask('close', 5000);
