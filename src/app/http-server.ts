@@ -62,6 +62,11 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       response = await route(req, hangUp.signal);
     } catch (err) {
       if (rejected.has(req.socket)) return;
+      if (err instanceof BodyTooLarge) {
+        metrics.httpRequests.inc({ endpoint: 'unmatched', status: String(err.error.status) });
+        refuseAndLinger(req, err.error);
+        return;
+      }
       // e.g. a cluster primary that did not answer for /metrics: E_BUSY, not E_INTERNAL
       if (!(err instanceof HttpError)) console.error('[busbench] request failed outside the app:', err);
       response = errorResponse(err, 'unmatched');
@@ -126,10 +131,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       });
     }
     const body = await readBody(req, config.bodyLimit);
-    if (body === undefined) {
-      const e = errors.tooLarge(config.bodyLimit);
-      return respond(e.status, 'unmatched', e.toJSON(), { connection: 'close' });
-    }
+    if (body === undefined) throw new BodyTooLarge(errors.tooLarge(config.bodyLimit));
     return options.handle(
       {
         method: req.method ?? 'GET',
@@ -186,23 +188,55 @@ export function rawErrorResponse(error: HttpError): string {
   return [`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}`, ...lines, '', body].join('\r\n');
 }
 
-/** The body as text, or undefined when it is larger than `limit` bytes (413). */
+/** A body over --body-limit: answered on the socket itself, see refuseAndLinger. */
+class BodyTooLarge extends Error {
+  constructor(readonly error: HttpError) {
+    super(error.message);
+  }
+}
+
+/** How long a refused client has to read its 413 before the connection is reset. */
+export const LINGER_MS = 2000;
+
+/**
+ * Answers a request whose body is over the limit without reading the rest of it. Node's own
+ * path would either read the whole body (keep-alive) or close the socket right after writing
+ * the 413 with request bytes still unread, and the kernel then resets the connection, which
+ * can discard the 413 before the client reads it (it saw EPIPE). Here the socket stops being
+ * read (the paused request backs up the parser, then TCP backs up the client), the 413 and a
+ * FIN go out, and the socket is destroyed only after LINGER_MS, once the client could read it.
+ */
+function refuseAndLinger(req: http.IncomingMessage, error: HttpError): void {
+  const socket = req.socket;
+  req.pause();
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  socket.end(rawErrorResponse(error));
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+}
+
+/** The body as text, or undefined as soon as it is known to be larger than `limit` bytes (413). */
 function readBody(req: http.IncomingMessage, limit: number): Promise<string | undefined> {
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > limit) {
-    req.resume();
-    return Promise.resolve(undefined);
-  }
+  if (declared > limit) return Promise.resolve(undefined);
   return new Promise((done, fail) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    let tooLarge = false;
-    req.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limit) tooLarge = true;
-      else chunks.push(chunk);
-    });
-    req.on('end', () => done(tooLarge ? undefined : Buffer.concat(chunks).toString('utf8')));
+      chunks.push(chunk);
+      if (size <= limit) return;
+      // Stop at the limit: a 50 MB chunked upload is not read to its end to be refused.
+      req.off('data', onData);
+      req.pause();
+      done(undefined);
+    };
+    req.on('data', onData);
+    req.on('end', () => done(Buffer.concat(chunks).toString('utf8')));
     req.on('error', fail);
   });
 }

@@ -7,11 +7,13 @@ import type { Config } from '../lib/server-options.js';
 import { browserProfile, runBrowserBench } from './browser-bench.js';
 import { assertChromium } from './browser-tabs.js';
 import { formatBrowser, formatComparison, formatSpread } from './compare.js';
+import { faultPlan, withFaultWindow } from './faults.js';
 import { assertK6, K6_THRESHOLDS_FAILED, runK6Case } from './k6-engine.js';
 import { Lab, type RunningCase } from './lifecycle.js';
 import { runNodeCase } from './node-engine.js';
 import type { BenchOptions } from './options.js';
 import { Progress } from './progress.js';
+import { formatFaults } from './report-faults.js';
 import type { BrowserResult, CaseResult, RunFile } from './results.js';
 import { writeRunFiles } from './run-file.js';
 import { caseConfig, casesOf, resolveProfile } from './sweep.js';
@@ -23,7 +25,11 @@ export interface BenchResult {
 }
 
 export async function runBench(options: BenchOptions, server: Config, command: string): Promise<BenchResult> {
-  const profile = options.browser ? browserProfile(resolveProfile(options), options) : resolveProfile(options);
+  const faults = faultPlan(options);
+  const profile = withFaultWindow(
+    options.browser ? browserProfile(resolveProfile(options), options) : resolveProfile(options),
+    faults,
+  );
   const cases = casesOf(options, profile, server);
   if (options.browser) assertChromium();
   else if (options.engine === 'k6') assertK6();
@@ -60,6 +66,7 @@ export async function runBench(options: BenchOptions, server: Config, command: s
                   testid,
                   metricsPort: options.metricsPort,
                   host: server.host,
+                  faults,
                 });
               }
               const { result, exitCode } = await runK6Case(c, running, profile, {
@@ -111,6 +118,8 @@ export async function runBench(options: BenchOptions, server: Config, command: s
   };
   const files = await writeRunFiles(dir, run);
   process.stdout.write(`\n${options.browser ? formatBrowser(browser) : formatComparison(run)}\n`);
+  const faultTable = formatFaults(run);
+  if (faultTable) process.stdout.write(`\nfaults:\n${faultTable}\n`);
   const spread = formatSpread(run);
   if (spread) process.stdout.write(`spread across ${options.repeat} repeats:\n${spread}\n`);
   return { dir, run, files };

@@ -4,6 +4,7 @@
 import type { BarSeriesOption, EChartsOption, LineSeriesOption } from 'echarts';
 import { round } from '../../loadtests/lib/numbers.js';
 import { cpuPercent, keptUp, peakRssMb } from './compare.js';
+import { faultMarkLine } from './report-faults.js';
 import type { CaseResult, RunFile, Sample } from './results.js';
 
 export interface ChartSpec {
@@ -329,7 +330,7 @@ function timeSeries(c: CaseResult, index: number, chart: TimeChart, max: AxisMax
     itemStyle: { color },
     lineStyle: { color, ...DASHES[i % DASHES.length] },
     data: c.timeseries.map((s) => [s.t, line.value(s)]),
-    ...(i === 0 ? { markArea: phaseAreas(c.timeseries) } : {}),
+    ...(i === 0 ? { markArea: phaseAreas(c.timeseries), markLine: faultMarkLine(c) } : {}),
   }));
   const right = chart.lines.some((line) => line.right);
   const yAxis: EChartsOption['yAxis'] = [{ type: 'value', minInterval: 1, max: max[0] }];

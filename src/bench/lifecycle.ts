@@ -19,6 +19,8 @@ export interface RunningCase {
   databaseUrl: string;
   layout: LayoutProcess;
   progress: Progress;
+  /** Stops the run's embedded PostgreSQL for `downMs` and starts it again; undefined with DATABASE_URL. */
+  restartPostgres: ((downMs: number) => Promise<void>) | undefined;
   /** The settings as run.json records them: the database URL without its password. */
   serverConfig(): Record<string, unknown>;
 }
@@ -62,6 +64,7 @@ export class Lab {
         databaseUrl,
         layout,
         progress: this.progress,
+        restartPostgres: this.#database.restart,
         serverConfig: () => ({ ...config, databaseUrl: redact(databaseUrl) }),
       });
     } finally {

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { caseWarnings, derive } from '../../loadtests/lib/case-figures.js';
 import { round } from '../../loadtests/lib/numbers.js';
 import type { Profile } from '../../loadtests/lib/profiles.js';
+import { FaultInjector, type FaultPlan } from './faults.js';
 import type { RunningCase } from './lifecycle.js';
 import { serveLoadMetrics } from './load-metrics.js';
 import type { CaseResult, CaseTotals } from './results.js';
@@ -17,6 +18,8 @@ export interface NodeEngineOptions {
   /** 0: no live metrics; else the runner's figures for Prometheus on this port. */
   metricsPort: number;
   host: string;
+  /** --faults: injected during the measured window. */
+  faults?: FaultPlan | undefined;
 }
 
 export function runNodeCase(
@@ -35,8 +38,16 @@ export function runNodeCase(
       : undefined;
     const startedAt = new Date();
     const ticker = showProgress(running, load, profile, startedAt.getTime());
+    const injector = options.faults
+      ? new FaultInjector(options.faults, { topology: c.topology, ...running })
+      : undefined;
+    if (injector) load.runner.observe(injector.observer());
     try {
-      const measured = await timeline(load, profile, startedAt.getTime());
+      const measure = injector
+        ? (seconds: number) => injector.measure(seconds, (line) => running.progress.log(line))
+        : (seconds: number) => sleep(seconds * 1000);
+      const measured = await timeline(load, profile, startedAt.getTime(), measure);
+      const faults = await injector?.records();
       live?.finish(load.runner.deliveries().lost);
       const exitCode = await load.finish();
       const client = load.runner.totals();
@@ -54,6 +65,7 @@ export function runNodeCase(
         totals,
         timeseries: load.sampler.timeseries(),
         warnings: warnings(totals, exitCode, load.runner.openFailures),
+        ...(faults ? { faults } : {}),
       };
       const took = ((Date.now() - startedAt.getTime()) / 1000).toFixed(0);
       const said = result.warnings.length ? ` - ${result.warnings.join('; ')}` : '';
@@ -67,13 +79,18 @@ export function runNodeCase(
 }
 
 /** Warm-up, measure, drain; resolves to the seconds actually measured. */
-async function timeline(load: SimulatedLoad, profile: Profile, caseStart: number): Promise<number> {
+async function timeline(
+  load: SimulatedLoad,
+  profile: Profile,
+  caseStart: number,
+  measure: (seconds: number) => Promise<unknown>,
+): Promise<number> {
   await load.runner.start((profile.warmup * 1000) / 2);
   const warmupLeft = caseStart + profile.warmup * 1000 - Date.now();
   if (warmupLeft > 0) await sleep(warmupLeft);
   await load.enter('measure');
   const measureStart = Date.now();
-  await sleep(profile.duration * 1000);
+  await measure(profile.duration);
   const measured = (Date.now() - measureStart) / 1000;
   await load.enter('drain');
   await load.runner.drain(profile.drain * 1000);

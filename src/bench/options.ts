@@ -2,6 +2,7 @@
 // `busbench db-exporter` take, besides the server settings they pass on to the layouts.
 import { normalizeTabMode, PROFILE_NAMES, SIMULATED_TAB_MODES } from '../../loadtests/lib/profiles.js';
 import { TAB_MODES, type TabModeName } from '../../web/tab-state.js';
+import { errors } from '../lib/errors.js';
 import {
   flag,
   fraction,
@@ -24,6 +25,10 @@ import {
   type TopologyName,
 } from '../lib/server-options.js';
 import type { RunFile } from './results.js';
+
+/** The faults `--faults` injects (src/bench/faults.ts); kept here so `busbench serve` loads no bench code. */
+export const FAULT_KINDS = ['listen-drop', 'backend-kill', 'worker-kill', 'pg-restart'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** A bench setting whose default (null) keeps the profile's own value. */
 function profileOption<T>(env: string, flag: string, doc: string, parse: (raw: string, name: string) => T) {
@@ -176,6 +181,31 @@ export const BENCH_OPTIONS = {
     env: 'BUSBENCH_REPEAT',
     flag: '--repeat <n>',
     doc: 'run every case n times and report the spread of the key figures (the stability benchmark uses 3)',
+    default: 1,
+    parse: integer(1),
+  }),
+  faults: option({
+    env: 'BUSBENCH_FAULTS',
+    flag: '--faults <list>',
+    doc: 'node engine: faults injected during the measured window, in turn: listen-drop (terminate the LISTEN connections), backend-kill (terminate pooled backends mid-transaction), worker-kill (SIGKILL a forked worker or the bus process; worker-threads: end one request thread), pg-restart (stop and start the embedded PostgreSQL; with DATABASE_URL, terminate every backend of the case database); empty: none',
+    default: [] as FaultKind[],
+    parse: (raw, name) => (raw === '' ? [] : listOf(FAULT_KINDS)(raw, name)),
+  }),
+  faultEvery: option({
+    env: 'BUSBENCH_FAULT_EVERY',
+    flag: '--fault-every <s>',
+    doc: 'with --faults: seconds between faults, and measured after the last one; the measured window grows to fit them',
+    default: 10,
+    parse: (raw, name) => {
+      const value = seconds(raw, name);
+      if (value === 0) throw errors.config(name, 'must be more than 0 seconds');
+      return value;
+    },
+  }),
+  faultCount: option({
+    env: 'BUSBENCH_FAULT_COUNT',
+    flag: '--fault-count <n>',
+    doc: 'with --faults: how many times each listed fault is injected per case',
     default: 1,
     parse: integer(1),
   }),

@@ -7,6 +7,7 @@ import * as echarts from 'echarts';
 import { total } from '../../loadtests/lib/numbers.js';
 import { buildCharts, type ChartSpec, caseColor, extremes } from './charts.js';
 import { BROWSER_FIGURES, formatNumber, KEY_FIGURES, keptUp } from './compare.js';
+import { faultSection, faultVerdict } from './report-faults.js';
 import type { BrowserResult, CaseResult, RunFile } from './results.js';
 
 // echarts.common has every piece the charts use (line, bar, markArea, legend, tooltip,
@@ -141,6 +142,7 @@ function verdict(run: RunFile): string[] {
       `<a href="#warnings">${count} warning${count === 1 ? '' : 's'}</a> to read first: ${list(warned.map((c) => `${esc(c.id)} (${c.warnings.length})`))}.`,
     );
   }
+  lines.push(...faultVerdict(run, esc));
   return lines;
 }
 
@@ -377,7 +379,7 @@ function casesSections(run: RunFile, charts: ChartSpec[]): string {
     .join('\n')}</ul>
 <div class="scroll">${atAGlance(run)}</div>
 </section>
-<section id="key">
+${faultSection(run, esc)}<section id="key">
 <h2>Connections and conflicts</h2>
 <div class="charts">${section('key')}</div>
 </section>

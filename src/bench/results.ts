@@ -182,6 +182,39 @@ const caseTotals = Closed({
 });
 export type CaseTotals = Static<typeof caseTotals>;
 
+const faultRecord = Closed(
+  {
+    kind: Type.String({ description: 'listen-drop, backend-kill, worker-kill or pg-restart.' }),
+    at_s: Type.Number({ description: 'Seconds into the measured window.' }),
+    applied: Type.Boolean({ description: 'false where the fault does not apply to the layout (detail says why).' }),
+    detail: Type.String(),
+    window_s: Type.Number({ description: 'Seconds from this fault to the next one or the end of the measurement.' }),
+    errors: Dict(Type.Number(), {
+      description: 'Client-visible failures in the window by "status code" (status 0: "no answer").',
+    }),
+    recovery_ms: Closed({
+      first_poll: NullableNumber({
+        description: 'Fault to the first 200 of a poll sent after it; null: none in the window.',
+      }),
+      first_post: NullableNumber({ description: 'Fault to the first 201 of a post sent after it.' }),
+      error_rate: NullableNumber({
+        description:
+          'Fault to the end of the last 250 ms with more failures than twice the pre-fault rate; 0: none; null: still failing at the end of the window.',
+      }),
+    }),
+    restarts: NullableNumber({
+      description:
+        'busbench_worker_restarts_total growth over the window (processes or threads); null: /metrics did not answer.',
+    }),
+    db_connections: Closed(
+      { before: NullableNumber(), peak: NullableNumber(), end: NullableNumber() },
+      { description: "The layout's connections to the case database before the fault and during its window." },
+    ),
+  },
+  { description: 'One fault of `busbench bench --faults` and what it cost.' },
+);
+export type FaultRecord = Static<typeof faultRecord>;
+
 const caseResult = Closed({
   id: Type.String({
     description: 'e.g. "cluster-fork presence=upsert": the layout plus whatever the sweep varied.',
@@ -198,6 +231,11 @@ const caseResult = Closed({
   warnings: Type.Array(Type.String(), {
     description: 'Things the reader must know (fell behind schedule, lost messages, server errors).',
   }),
+  faults: Type.Optional(
+    Type.Array(faultRecord, {
+      description: "`--faults`: each injected fault; the case's delivery totals are what all of them lost.",
+    }),
+  ),
 });
 export type CaseResult = Static<typeof caseResult>;
 

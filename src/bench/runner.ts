@@ -35,7 +35,8 @@ export interface ClientSample {
 
 /** Live events for an exporter (bench/load-metrics.ts); the run's totals don't depend on it. */
 export interface RunnerObserver {
-  request(endpoint: string, status: number, ms: number): void;
+  /** `code` is the error body's code (E_...), when the answer had one. */
+  request(endpoint: string, status: number, ms: number, code?: string): void;
   poll(withData: boolean): void;
   /** An expected post reached a tab for the first time, `latencyMs` after it was due. */
   delivered(latencyMs: number): void;
@@ -112,7 +113,7 @@ class BrowserTransport implements Transport {
     } catch {
       // No answer (refused, reset, timed out): status 0, counted as "error" below.
     }
-    this.#runner.recordRequest(endpoint, reply.status, performance.now() - started);
+    this.#runner.recordRequest(endpoint, reply.status, performance.now() - started, errorCode(reply.body));
     return reply;
   }
 
@@ -187,8 +188,10 @@ export class Runner {
     this.#target = target;
   }
 
+  /** Adds an observer: the live exporter and the fault injector may both listen. */
   observe(observer: RunnerObserver): void {
-    this.#observer = observer;
+    const before = this.#observer;
+    this.#observer = before ? bothObservers(before, observer) : observer;
   }
 
   /** Browsers that opened (logged in and started polling). */
@@ -340,8 +343,8 @@ export class Runner {
     if (this.#inMeasure(r.due)) recordMs(this.#deliveryLatency, r.at - r.due);
   }
 
-  recordRequest(endpoint: string, status: number, ms: number): void {
-    this.#observer?.request(endpoint, status, ms);
+  recordRequest(endpoint: string, status: number, ms: number, code?: string): void {
+    this.#observer?.request(endpoint, status, ms, code);
     this.#requestCount++;
     this.#second.requests++;
     if (status === 0 || status >= 400) this.#second.errors++;
@@ -449,4 +452,35 @@ export class Runner {
       },
     };
   }
+}
+
+function bothObservers(a: RunnerObserver, b: RunnerObserver): RunnerObserver {
+  return {
+    request: (...args) => {
+      a.request(...args);
+      b.request(...args);
+    },
+    poll: (withData) => {
+      a.poll(withData);
+      b.poll(withData);
+    },
+    delivered: (ms) => {
+      a.delivered(ms);
+      b.delivered(ms);
+    },
+    duplicate: () => {
+      a.duplicate();
+      b.duplicate();
+    },
+    postFailed: () => {
+      a.postFailed();
+      b.postFailed();
+    },
+  };
+}
+
+/** The code of an error body ({ error: { code } }), if the answer was one. */
+function errorCode(body: unknown): string | undefined {
+  const code = (body as { error?: { code?: unknown } } | undefined)?.error?.code;
+  return typeof code === 'string' ? code : undefined;
 }

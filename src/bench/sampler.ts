@@ -24,7 +24,9 @@ interface Tick {
 export class Sampler {
   readonly #runner: Runner;
   readonly #metrics: MetricsScraper;
-  readonly #db: pg.Client;
+  #db: pg.Client;
+  #broken = false;
+  readonly #databaseUrl: string;
   readonly #ticks: Tick[] = [];
   #phase: Phase = 'warmup';
   #loop: Promise<void> | undefined;
@@ -37,11 +39,21 @@ export class Sampler {
   constructor(runner: Runner, metricsUrl: string, databaseUrl: string) {
     this.#runner = runner;
     this.#metrics = new MetricsScraper(metricsUrl);
-    this.#db = new pg.Client({
-      connectionString: databaseUrl,
+    this.#databaseUrl = databaseUrl;
+    this.#db = this.#client();
+  }
+
+  /** A new connection; one that a fault (--faults pg-restart) broke is replaced at the next tick. */
+  #client(): pg.Client {
+    const client = new pg.Client({
+      connectionString: this.#databaseUrl,
       application_name: 'busbench/sampler',
       query_timeout: 5000,
     });
+    client.on('error', () => {
+      if (this.#db === client) this.#broken = true;
+    });
+    return client;
   }
 
   async start(): Promise<void> {
@@ -98,6 +110,11 @@ export class Sampler {
     const scraping = this.scrape();
     // Awaited below; this keeps a failed scrape from being "unhandled" while pg answers.
     scraping.catch(() => {});
+    if (this.#broken) {
+      this.#db = this.#client();
+      await this.#db.connect();
+      this.#broken = false;
+    }
     const db = await this.#dbStats();
     const connections = await this.connections();
     const prom = await scraping;

@@ -14,6 +14,12 @@ export interface PostgresServer {
   /** URL of the server's maintenance database, for creating and dropping databases. */
   adminUrl: string;
   stop(): Promise<void>;
+  /**
+   * The embedded server only: a fast shutdown (every connection ends with 57P01), `downMs`
+   * with nothing listening on the port, then the same data directory started on the same
+   * port. Undefined for a DATABASE_URL server, which busbench does not own.
+   */
+  restart: ((downMs: number) => Promise<void>) | undefined;
 }
 
 /**
@@ -104,7 +110,8 @@ export async function startEmbeddedPostgres(options: {
     port,
     user: 'postgres',
     password,
-    persistent: false,
+    // Kept across a restart(); stop() removes the files itself.
+    persistent: true,
     createPostgresUser: true,
     postgresFlags: ['-c', `max_connections=${options.maxConnections}`, '-c', 'listen_addresses=127.0.0.1'],
     onLog: () => {},
@@ -119,12 +126,24 @@ export async function startEmbeddedPostgres(options: {
   const adminUrl = `postgres://postgres:${password}@127.0.0.1:${port}/postgres`;
   await createDatabase(adminUrl, 'busbench');
   let stopped = false;
+  let restarting: Promise<void> | undefined;
   return {
     url: `postgres://postgres:${password}@127.0.0.1:${port}/busbench`,
     adminUrl,
+    restart: (downMs) =>
+      (restarting ??= (async () => {
+        try {
+          await server.stop();
+          await sleep(downMs);
+          if (!stopped) await server.start();
+        } finally {
+          restarting = undefined;
+        }
+      })()),
     async stop() {
       if (stopped) return;
       stopped = true;
+      await restarting?.catch(() => {});
       // Ctrl-C reaches postgres too (same process group) and it may be gone already, in
       // which case stop() would wait for an exit event that has passed.
       await Promise.race([server.stop(), sleep(5000)]);
@@ -180,5 +199,5 @@ export function openPostgres(options: {
 function existingServer(url: string): PostgresServer {
   const admin = new URL(url);
   admin.pathname = '/postgres';
-  return { url, adminUrl: admin.toString(), stop: async () => {} };
+  return { url, adminUrl: admin.toString(), stop: async () => {}, restart: undefined };
 }

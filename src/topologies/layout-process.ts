@@ -8,6 +8,8 @@ import { type Config, OPTIONS } from '../lib/server-options.js';
 import { topologies } from './index.js';
 import type { ConnectionBudget } from './topology.js';
 
+export { THREAD_KILL_SIGNAL } from './threads/thread-kill.js';
+
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const STDERR_KEPT = 64 * 1024;
 const STOP_GRACE_MS = 20_000;

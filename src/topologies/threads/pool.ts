@@ -11,6 +11,7 @@ import type { Metrics, MetricsJson } from '../../app/metrics.js';
 import { errors } from '../../lib/errors.js';
 import type { Config } from '../../lib/server-options.js';
 import { THREAD_CHANNEL, type ThreadCommand, type ThreadReply, type ThreadTask } from './messages.js';
+import { armThreadKill } from './thread-kill.js';
 
 const THREAD_TASK = new URL('./task.js', import.meta.url).href;
 
@@ -75,6 +76,7 @@ export async function startRequestThreads(config: Config, metrics: Metrics): Pro
     maxQueue: config.maxParked,
     workerData: { config },
   });
+  armThreadKill(pool, metrics);
 
   async function close(): Promise<void> {
     await ask('close', 5000);

@@ -1,0 +1,19 @@
+// worker-kill for worker-threads (`busbench bench --faults worker-kill`, issue 13): the bench
+// only sees the layout's process, and killing it would end the layout, so the process ends
+// one of its request threads on THREAD_KILL_SIGNAL, as a thread crash would. piscina replaces
+// a thread that exits; each one lost counts in busbench_worker_restarts_total at once, since
+// its replacement may take seconds to open its pool.
+import type { Piscina } from 'piscina';
+import type { Metrics } from '../../app/metrics.js';
+
+/** SIGUSR1 starts Node's inspector; SIGUSR2 has no meaning of its own in Node. */
+export const THREAD_KILL_SIGNAL = 'SIGUSR2';
+
+export function armThreadKill(pool: Piscina, metrics: Metrics): void {
+  // Only the pool's own shutdown destroys threads otherwise, after the last scrape.
+  pool.on('workerDestroy', () => metrics.workerRestarts.inc());
+  process.on(THREAD_KILL_SIGNAL, () => {
+    // Under load every thread is serving a request (a parked poll, at least): a crash mid-request.
+    void pool.threads.at(-1)?.terminate();
+  });
+}
