@@ -56,8 +56,29 @@ export async function insertNotification(tx: Tx, channel: string, payload: unkno
   ]);
 }
 
+export type FetchReason = 'initial' | 'wakeup';
+
+/**
+ * Reads the rows a poll is owed. A process runs the query on its own pool (databaseFetch);
+ * worker-threads' dispatcher, which holds no pool, runs it on a request thread instead.
+ */
+export type BusFetch = (channels: readonly string[], last: number, reason: FetchReason) => Promise<Notification[]>;
+
+/** The bus query on `db`, counted where it runs. */
+export function databaseFetch(
+  db: Pick<Database, 'query'>,
+  config: Pick<Config, 'pollTimeout' | 'dispatch'>,
+  metrics: Metrics,
+): BusFetch {
+  return async (channels, last, reason) => {
+    metrics.busFetches.inc({ dispatch: config.dispatch, reason });
+    const { rows } = await db.query<Notification>(FETCH_SQL, [last, channels, config.pollTimeout]);
+    return rows;
+  };
+}
+
 export class Bus {
-  readonly #db: Database;
+  readonly #fetch: BusFetch;
   readonly #config: Pick<Config, 'pollTimeout' | 'maxParked'>;
   readonly #dispatch: DispatchMode;
   readonly #metrics: Metrics;
@@ -68,8 +89,8 @@ export class Bus {
   #fetching = false;
   #closed = false;
 
-  constructor(db: Database, config: Pick<Config, 'pollTimeout' | 'maxParked' | 'dispatch'>, metrics: Metrics) {
-    this.#db = db;
+  constructor(fetch: BusFetch, config: Pick<Config, 'pollTimeout' | 'maxParked' | 'dispatch'>, metrics: Metrics) {
+    this.#fetch = fetch;
     this.#config = config;
     this.#dispatch = config.dispatch;
     this.#metrics = metrics;
@@ -122,10 +143,8 @@ export class Bus {
     }
   }
 
-  async fetch(channels: readonly string[], last: number, reason: 'initial' | 'wakeup'): Promise<Notification[]> {
-    this.#metrics.busFetches.inc({ dispatch: this.#dispatch, reason });
-    const { rows } = await this.#db.query<Notification>(FETCH_SQL, [last, channels, this.#config.pollTimeout]);
-    return rows;
+  fetch(channels: readonly string[], last: number, reason: FetchReason): Promise<Notification[]> {
+    return this.#fetch(channels, last, reason);
   }
 
   /** Wakes the polls waiting on these channels (or all): a NOTIFY named them. */
