@@ -5,6 +5,8 @@
 //                N queries at once (Odoo up to 15, the "connection pool is full" herd);
 //   shared     - the process runs one fetch for all polls woken together and hands each
 //                poll its rows in memory.
+// A fetch runs wherever the process has a pool: on its own, or, for worker-threads'
+// dispatcher in the main thread (which holds none), as a task for a request thread.
 
 import { errors } from '../lib/errors.js';
 import type { Config, DispatchMode } from '../lib/server-options.js';
