@@ -66,7 +66,7 @@ interface Route {
   name: string;
   /** Public routes need no session. */
   public?: true;
-  /** A JSON body, or a file of the chat page (WebFile). */
+  /** A JSON body, a file of the chat page (WebFile), or what a poll waits for (answered by answerPoll). */
   run: (call: Call, req: AppRequest) => Promise<{ status?: number; body: unknown } | WebFile | { wait: PollWait }>;
 }
 
@@ -248,8 +248,7 @@ export class App {
   }
 
   async #poll(call: Call) {
-    const bus = this.#bus;
-    if (!bus) throw errors.notFound('this process serves no bus');
+    if (!this.#bus) throw errors.notFound('this process serves no bus');
     const body = call.body();
     if (!Array.isArray(body.channels) || body.channels.length === 0 || body.channels.length > 100) {
       throw errors.badInput('channels', 'must be an array of 1 to 100 channel names like "channel:1" or "user:1"');
