@@ -132,7 +132,7 @@ describe('worker-threads: a parked poll holds no request thread', () => {
 
 describe('worker-threads --poll-holds-thread: the fixed-thread-pool server', () => {
   test('a parked poll keeps its one thread: a second poll queues until the first returns', async () => {
-    const layout = await startLayout('worker-threads', ['--threads', '1', '--poll-holds-thread']);
+    const layout = await startLayout('worker-threads', ['--threads', '1', '--poll-holds-thread', 'true']);
     try {
       assert.match(layout.log(), /connection budget: 1 threads x 10 pool/);
       const token = await login(layout, 'user1');

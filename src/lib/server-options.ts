@@ -63,10 +63,10 @@ export const OPTIONS = {
   }),
   pollHoldsThread: option({
     env: 'BUSBENCH_POLL_HOLDS_THREAD',
-    flag: '--poll-holds-thread [bool]',
+    flag: '--poll-holds-thread <bool>',
     doc:
-      'worker-threads: a parked poll keeps its request thread (a fixed-thread-pool server: --threads bounds ' +
-      'concurrent polls and later requests queue) instead of waiting in the main thread as Odoo 12+ does',
+      'worker-threads: true makes a parked poll keep its request thread (a fixed-thread-pool server: --threads ' +
+      'bounds concurrent polls and later requests queue); false: it waits in the main thread, as in Odoo 12+',
     default: false,
     parse: flag,
   }),
