@@ -77,6 +77,31 @@ describe('worker-threads: a parked poll holds no request thread', () => {
     }
   });
 
+  test('a poll sent together with a post answers with it, whether the post commits before, during or after its way to parking', async () => {
+    const layout = await startLayout('worker-threads', ['--threads', '2']);
+    try {
+      const reader = await login(layout, 'user1');
+      const writer = await login(layout, 'user2');
+      let last = (await poll(layout, reader, ['channel:1'], 0, 0)).body.last;
+      for (let round = 0; round < 10; round++) {
+        // Sent together: the post commits before, during or after the poll's first fetch.
+        const [reply, posted] = await Promise.all([
+          poll(layout, reader, ['channel:1'], last, 20),
+          post(layout, writer, 1, `race ${round}`),
+        ]);
+        assert.equal(posted.status, 201);
+        assert.deepEqual(
+          reply.body.notifications.map((n) => n.payload.message.body),
+          [`race ${round}`],
+          'a missed wake-up would leave the poll waiting for its 20 s timeout, then empty',
+        );
+        last = reply.body.last;
+      }
+    } finally {
+      assert.equal(await layout.stop(), 0, layout.log());
+    }
+  });
+
   test('the process holds at most pool + 1 LISTEN connections, however many threads share the pool', async () => {
     const POOL = 4;
     const TABS = 30;

@@ -428,23 +428,29 @@ function publicNotification(n: Notification) {
 
 /**
  * A poll's second half: park on `bus` until there is something newer than `last` (or the
- * timeout), then answer. `bus` is the process's own, or worker-threads' dispatcher.
+ * timeout), then answer. `bus` is the process's own, or worker-threads' dispatcher, which
+ * passes `fetchedAfter` when a request thread already ran the first fetch (Bus.poll).
  */
 export async function answerPoll(
   bus: Pick<Bus, 'poll'>,
   wait: PollWait,
   hungUp: AbortSignal | undefined,
+  fetchedAfter?: number,
 ): Promise<AppResponse> {
   try {
-    const notifications = await bus.poll(wait.channels, wait.last, wait.timeoutMs, hungUp);
-    return respond(200, 'bus.poll', {
-      notifications: notifications.map(publicNotification),
-      last: Math.max(wait.last, ...notifications.map((n) => n.id)),
-    });
+    return pollResponse(wait, await bus.poll(wait.channels, wait.last, wait.timeoutMs, hungUp, fetchedAfter));
   } catch (err) {
     if (!(err instanceof HttpError)) console.error('[busbench] POST /bus/poll failed while parked:', err);
     return errorResponse(err, 'bus.poll');
   }
+}
+
+/** A poll's answer: its notifications and the cursor to send next. */
+export function pollResponse(wait: PollWait, notifications: Notification[]): AppResponse {
+  return respond(200, 'bus.poll', {
+    notifications: notifications.map(publicNotification),
+    last: Math.max(wait.last, ...notifications.map((n) => n.id)),
+  });
 }
 
 /** The answer to a failed request: code and message as JSON, and Retry-After when it has one. */

@@ -90,6 +90,13 @@ export class Bus {
   #pending = new Set<Waiter>();
   #fetching = false;
   #closed = false;
+  /**
+   * Wake-ups heard so far, and the last one that named each channel: a poll whose first fetch
+   * ran elsewhere (worker-threads) parks without missing a notification heard meanwhile.
+   */
+  #heard = 0;
+  #heardAll = 0;
+  readonly #heardOn = new Map<string, number>();
 
   constructor(fetch: BusFetch, config: Pick<Config, 'pollTimeout' | 'maxParked' | 'dispatch'>, metrics: Metrics) {
     this.#fetch = fetch;
@@ -103,16 +110,24 @@ export class Bus {
     return this.#waiters.size;
   }
 
+  /** A point in the wake-ups heard: a first fetch that starts after it may pass it to poll(). */
+  mark(): number {
+    return this.#heard;
+  }
+
   /**
    * Answers a poll: notifications with id > last on `channels`, waiting up to `timeoutMs`
    * when there are none. The waiter is registered BEFORE the first fetch, so a
-   * notification that lands between that fetch and the wait still wakes it.
+   * notification that lands between that fetch and the wait still wakes it. `fetchedAfter`:
+   * the first fetch already ran, found nothing, and started after mark() returned this; a
+   * wake-up heard since then for one of `channels` makes the poll fetch at once.
    */
   async poll(
     channels: readonly string[],
     last: number,
     timeoutMs: number,
     hungUp?: AbortSignal,
+    fetchedAfter?: number,
   ): Promise<Notification[]> {
     if (this.#closed) throw errors.shuttingDown();
     if (this.#waiters.size >= this.#config.maxParked) throw errors.tooManyPolls(this.#config.maxParked);
@@ -126,8 +141,10 @@ export class Bus {
     hungUp?.addEventListener('abort', leave, { once: true });
     try {
       if (hungUp?.aborted) return [];
-      const rows = await this.fetch(channels, last, 'initial');
-      if (rows.length > 0) return rows;
+      if (fetchedAfter === undefined) {
+        const rows = await this.fetch(channels, last, 'initial');
+        if (rows.length > 0) return rows;
+      } else if (this.#heardSince(channels, fetchedAfter)) waiter.woken = true;
       const deadline = Date.now() + timeoutMs;
       while (!this.#closed && !waiter.hungUp) {
         const remaining = deadline - Date.now();
@@ -151,6 +168,9 @@ export class Bus {
 
   /** Wakes the polls waiting on these channels (or all): a NOTIFY named them. */
   wake(channels: readonly string[] | 'all'): void {
+    this.#heard++;
+    if (channels === 'all') this.#heardAll = this.#heard;
+    else for (const channel of channels) this.#heardOn.set(channel, this.#heard);
     const woken = new Set<Waiter>();
     if (channels === 'all') for (const w of this.#waiters) woken.add(w);
     else for (const channel of channels) for (const w of this.#byChannel.get(channel) ?? []) woken.add(w);
@@ -211,6 +231,10 @@ export class Bus {
     } finally {
       this.#fetching = false;
     }
+  }
+
+  #heardSince(channels: readonly string[], mark: number): boolean {
+    return this.#heardAll > mark || channels.some((channel) => (this.#heardOn.get(channel) ?? 0) > mark);
   }
 
   #wakeWaiter(waiter: Waiter): void {

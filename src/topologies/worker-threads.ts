@@ -3,9 +3,9 @@
 // request per thread at a time; --threads caps them (default half the pool, Odoo's
 // db_maxconn // 2). The main thread is the process's bus dispatcher, as Odoo's is its own
 // thread: it holds the one LISTEN connection and the parked polls. A poll runs on a request
-// thread up to parking (validation, presence write), then waits in the main thread, holding
-// no thread and no connection; its fetches (before parking, and after each wake-up) run on a
-// request thread like any request. The threads' pools are equal shares of the one
+// thread up to parking (validation, presence write, first fetch), then waits in the main
+// thread, holding no thread and no connection; each fetch after a wake-up runs on a request
+// thread like any request. The threads' pools are equal shares of the one
 // --pool-size pool, so the process holds at most pool + 1 LISTEN connections.
 // --poll-holds-thread models a fixed-thread-pool server instead (Odoo 12+ without its
 // daemon poll threads): a parked poll keeps its thread, so --threads bounds concurrent polls
@@ -50,10 +50,13 @@ export const workerThreads: Topology = {
     );
     let nextTaskId = 1;
     const handle = async (request: AppRequest, hungUp: AbortSignal): Promise<AppResponse> => {
+      // Taken before the thread runs the poll's first fetch: a NOTIFY for a row that fetch
+      // missed comes after it, and wakes the poll as soon as it parks.
+      const mark = dispatcher?.mark();
       try {
         const result = await threads.run({ type: 'request', id: nextTaskId++, request }, hungUp);
         if (result.type === 'answer') return result.response;
-        if (result.type === 'park' && dispatcher) return answerPoll(dispatcher, result.wait, hungUp);
+        if (result.type === 'park' && dispatcher) return answerPoll(dispatcher, result.wait, hungUp, mark);
         throw new Error(`unreachable: a request task answered ${result.type}`);
       } catch (err) {
         return errorResponse(err, 'unmatched');

@@ -2,11 +2,13 @@
 // at a time, as a request thread of Odoo's threaded server does. pg clients cannot be shared
 // between threads, so each thread's pool is its equal share of the process's one --pool-size
 // budget (requestThreads() in pool.ts). The main thread holds the process's LISTEN connection.
-// By default it is also the dispatcher: a poll runs here up to parking and returns what it
-// waits for, and each later fetch for it comes back here as its own task. With
+// By default it is also the dispatcher: a poll runs here up to parking (its first fetch
+// included) and returns what it waits for; each fetch after a wake-up comes back here as its
+// own task. With
 // --poll-holds-thread a poll parks in this thread's own bus instead, and the main thread
 // relays each NOTIFY here as a wake-up over a BroadcastChannel.
 import { BroadcastChannel, threadId, workerData } from 'node:worker_threads';
+import { errorResponse, pollResponse } from '../../app/app.js';
 import { createAppStack } from '../../app/stack.js';
 import { HttpError, type HttpErrorCode } from '../../lib/errors.js';
 import type { Config } from '../../lib/server-options.js';
@@ -60,11 +62,11 @@ channel.onmessage = async (event) => {
 void ready.then(() => channel.postMessage({ type: 'ready', id: 0 } satisfies ThreadReply));
 
 export default async function run(task: ThreadTask): Promise<TaskResult> {
-  const { app, bus } = await ready;
+  const stack = await ready;
+  const { app } = stack;
   if (task.type === 'fetch') {
-    if (!bus) throw new Error('unreachable: every request thread serves the bus');
     try {
-      return { type: 'rows', rows: await bus.fetch(task.channels, task.last, task.reason) };
+      return { type: 'rows', rows: (await stack.bus?.fetch(task.channels, task.last, task.reason)) ?? [] };
     } catch (err) {
       if (!(err instanceof HttpError)) throw err;
       return { type: 'failed', error: { code: err.code as HttpErrorCode, message: err.message, field: err.field } };
@@ -72,7 +74,16 @@ export default async function run(task: ThreadTask): Promise<TaskResult> {
   }
   if (!config.pollHoldsThread) {
     const answer = await app.handleUntilParked(task.request);
-    return 'wait' in answer ? { type: 'park', wait: answer.wait } : { type: 'answer', response: answer };
+    if (!('wait' in answer)) return { type: 'answer', response: answer };
+    // The first fetch belongs to the work before parking: the poll parks only if it finds nothing.
+    try {
+      const rows = await stack.bus?.fetch(answer.wait.channels, answer.wait.last, 'initial');
+      if (rows?.length) return { type: 'answer', response: pollResponse(answer.wait, rows) };
+      return { type: 'park', wait: answer.wait };
+    } catch (err) {
+      if (!(err instanceof HttpError)) console.error('[busbench] POST /bus/poll failed before parking:', err);
+      return { type: 'answer', response: errorResponse(err, 'bus.poll') };
+    }
   }
   const hangUp = new AbortController();
   running.set(task.id, hangUp);
