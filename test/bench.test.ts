@@ -56,7 +56,6 @@ test('a short run of every layout delivers every message once, in order, and wri
     users: 6,
     tabs: 2,
     rate: 5,
-    threads: 16,
     ...SHORT,
   });
   assert.deepEqual(

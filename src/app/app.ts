@@ -33,6 +33,17 @@ export interface AppResponse {
   body: string;
 }
 
+/**
+ * A poll whose work before parking is done (validated, channels checked, presence written):
+ * what it waits for. The process's bus answers it (answerPoll); in worker-threads that bus is
+ * the main thread's dispatcher, so the wait holds no request thread.
+ */
+export interface PollWait {
+  channels: string[];
+  last: number;
+  timeoutMs: number;
+}
+
 /** Which paths a process answers: everything, only /bus/* (Odoo's gevent process), or all but /bus/*. */
 export type Serves = 'all' | 'bus' | 'app';
 
@@ -47,8 +58,6 @@ interface Call {
   params: string[];
   query: URLSearchParams;
   body: () => Json;
-  /** Aborted when the client closes its connection before the answer. */
-  hungUp: AbortSignal | undefined;
 }
 
 interface Route {
@@ -57,8 +66,8 @@ interface Route {
   name: string;
   /** Public routes need no session. */
   public?: true;
-  /** A JSON body, or a file of the chat page (WebFile). */
-  run: (call: Call, req: AppRequest) => Promise<{ status?: number; body: unknown } | WebFile>;
+  /** A JSON body, a file of the chat page (WebFile), or what a poll waits for (answered by answerPoll). */
+  run: (call: Call, req: AppRequest) => Promise<{ status?: number; body: unknown } | WebFile | { wait: PollWait }>;
 }
 
 const CHANNEL_NAME = /^(channel|user):([1-9]\d{0,9})$/;
@@ -85,6 +94,17 @@ export class App {
 
   /** `hungUp` is aborted when the client goes away: a parked poll then stops waiting. */
   async handle(req: AppRequest, hungUp?: AbortSignal): Promise<AppResponse> {
+    const answer = await this.handleUntilParked(req);
+    if (!('wait' in answer)) return answer;
+    if (!this.#bus) throw new Error('unreachable: only a process with a bus hands out a poll to park');
+    return answerPoll(this.#bus, answer.wait, hungUp);
+  }
+
+  /**
+   * Everything `req` needs up to the moment a poll would park: the whole answer for any other
+   * request (and for a poll that fails or is refused before parking), or what the poll waits for.
+   */
+  async handleUntilParked(req: AppRequest): Promise<AppResponse | { wait: PollWait }> {
     let endpoint = 'unmatched';
     try {
       const url = new URL(req.url, 'http://busbench');
@@ -99,7 +119,8 @@ export class App {
       }
       let parsed: Json | undefined;
       const body = () => (parsed ??= parseJsonObject(req.body));
-      const result = await route.run({ user, params, query: url.searchParams, body, hungUp }, req);
+      const result = await route.run({ user, params, query: url.searchParams, body }, req);
+      if ('wait' in result) return result;
       if ('text' in result)
         return { status: 200, endpoint, headers: { 'content-type': result.contentType }, body: result.text };
       return respond(result.status ?? 200, endpoint, result.body);
@@ -230,8 +251,7 @@ export class App {
   }
 
   async #poll(call: Call) {
-    const bus = this.#bus;
-    if (!bus) throw errors.notFound('this process serves no bus');
+    if (!this.#bus) throw errors.notFound('this process serves no bus');
     const body = call.body();
     if (!Array.isArray(body.channels) || body.channels.length === 0 || body.channels.length > 100) {
       throw errors.badInput('channels', 'must be an array of 1 to 100 channel names like "channel:1" or "user:1"');
@@ -249,13 +269,7 @@ export class App {
     }
     const channels = await this.#readableChannels(call.user, body.channels);
     await recordPoll(this.#db, this.#config.presence, this.#config.presenceInterval, call.user.id, status);
-    const notifications = await bus.poll(channels, last, timeout * 1000, call.hungUp);
-    return {
-      body: {
-        notifications: notifications.map(publicNotification),
-        last: Math.max(last, ...notifications.map((n) => n.id)),
-      },
-    };
+    return { wait: { channels, last, timeoutMs: timeout * 1000 } };
   }
 
   async #readableChannels(user: User, names: unknown[]): Promise<string[]> {
@@ -413,6 +427,33 @@ function decodePathParam(param: string): string {
 
 function publicNotification(n: Notification) {
   return { id: n.id, channel: n.channel, payload: n.payload, created_at: n.created_at };
+}
+
+/**
+ * A poll's second half: park on `bus` until there is something newer than `last` (or the
+ * timeout), then answer. `bus` is the process's own, or worker-threads' dispatcher, which
+ * passes `fetchedAfter` when a request thread already ran the first fetch (Bus.poll).
+ */
+export async function answerPoll(
+  bus: Pick<Bus, 'poll'>,
+  wait: PollWait,
+  hungUp: AbortSignal | undefined,
+  fetchedAfter?: number,
+): Promise<AppResponse> {
+  try {
+    return pollResponse(wait, await bus.poll(wait.channels, wait.last, wait.timeoutMs, hungUp, fetchedAfter));
+  } catch (err) {
+    if (!(err instanceof HttpError)) console.error('[busbench] POST /bus/poll failed while parked:', err);
+    return errorResponse(err, 'bus.poll');
+  }
+}
+
+/** A poll's answer: its notifications and the cursor to send next. */
+export function pollResponse(wait: PollWait, notifications: Notification[]): AppResponse {
+  return respond(200, 'bus.poll', {
+    notifications: notifications.map(publicNotification),
+    last: Math.max(wait.last, ...notifications.map((n) => n.id)),
+  });
 }
 
 /** The answer to a failed request: code and message as JSON, and Retry-After when it has one. */

@@ -5,6 +5,8 @@
 //                N queries at once (Odoo up to 15, the "connection pool is full" herd);
 //   shared     - the process runs one fetch for all polls woken together and hands each
 //                poll its rows in memory.
+// A fetch runs wherever the process has a pool: on its own, or, for worker-threads'
+// dispatcher in the main thread (which holds none), as a task for a request thread.
 
 import { errors } from '../lib/errors.js';
 import type { Config, DispatchMode } from '../lib/server-options.js';
@@ -56,8 +58,29 @@ export async function insertNotification(tx: Tx, channel: string, payload: unkno
   ]);
 }
 
+export type FetchReason = 'initial' | 'wakeup';
+
+/**
+ * Reads the rows a poll is owed. A process runs the query on its own pool (databaseFetch);
+ * worker-threads' dispatcher, which holds no pool, runs it on a request thread instead.
+ */
+export type BusFetch = (channels: readonly string[], last: number, reason: FetchReason) => Promise<Notification[]>;
+
+/** The bus query on `db`, counted where it runs. */
+export function databaseFetch(
+  db: Pick<Database, 'query'>,
+  config: Pick<Config, 'pollTimeout' | 'dispatch'>,
+  metrics: Metrics,
+): BusFetch {
+  return async (channels, last, reason) => {
+    metrics.busFetches.inc({ dispatch: config.dispatch, reason });
+    const { rows } = await db.query<Notification>(FETCH_SQL, [last, channels, config.pollTimeout]);
+    return rows;
+  };
+}
+
 export class Bus {
-  readonly #db: Database;
+  readonly #fetch: BusFetch;
   readonly #config: Pick<Config, 'pollTimeout' | 'maxParked'>;
   readonly #dispatch: DispatchMode;
   readonly #metrics: Metrics;
@@ -67,9 +90,16 @@ export class Bus {
   #pending = new Set<Waiter>();
   #fetching = false;
   #closed = false;
+  /**
+   * Wake-ups heard so far, and the last one that named each channel: a poll whose first fetch
+   * ran elsewhere (worker-threads) parks without missing a notification heard meanwhile.
+   */
+  #heard = 0;
+  #heardAll = 0;
+  readonly #heardOn = new Map<string, number>();
 
-  constructor(db: Database, config: Pick<Config, 'pollTimeout' | 'maxParked' | 'dispatch'>, metrics: Metrics) {
-    this.#db = db;
+  constructor(fetch: BusFetch, config: Pick<Config, 'pollTimeout' | 'maxParked' | 'dispatch'>, metrics: Metrics) {
+    this.#fetch = fetch;
     this.#config = config;
     this.#dispatch = config.dispatch;
     this.#metrics = metrics;
@@ -80,16 +110,24 @@ export class Bus {
     return this.#waiters.size;
   }
 
+  /** A point in the wake-ups heard: a first fetch that starts after it may pass it to poll(). */
+  mark(): number {
+    return this.#heard;
+  }
+
   /**
    * Answers a poll: notifications with id > last on `channels`, waiting up to `timeoutMs`
    * when there are none. The waiter is registered BEFORE the first fetch, so a
-   * notification that lands between that fetch and the wait still wakes it.
+   * notification that lands between that fetch and the wait still wakes it. `fetchedAfter`:
+   * the first fetch already ran, found nothing, and started after mark() returned this; a
+   * wake-up heard since then for one of `channels` makes the poll fetch at once.
    */
   async poll(
     channels: readonly string[],
     last: number,
     timeoutMs: number,
     hungUp?: AbortSignal,
+    fetchedAfter?: number,
   ): Promise<Notification[]> {
     if (this.#closed) throw errors.shuttingDown();
     if (this.#waiters.size >= this.#config.maxParked) throw errors.tooManyPolls(this.#config.maxParked);
@@ -103,8 +141,10 @@ export class Bus {
     hungUp?.addEventListener('abort', leave, { once: true });
     try {
       if (hungUp?.aborted) return [];
-      const rows = await this.fetch(channels, last, 'initial');
-      if (rows.length > 0) return rows;
+      if (fetchedAfter === undefined) {
+        const rows = await this.fetch(channels, last, 'initial');
+        if (rows.length > 0) return rows;
+      } else if (this.#heardSince(channels, fetchedAfter)) waiter.woken = true;
       const deadline = Date.now() + timeoutMs;
       while (!this.#closed && !waiter.hungUp) {
         const remaining = deadline - Date.now();
@@ -122,14 +162,15 @@ export class Bus {
     }
   }
 
-  async fetch(channels: readonly string[], last: number, reason: 'initial' | 'wakeup'): Promise<Notification[]> {
-    this.#metrics.busFetches.inc({ dispatch: this.#dispatch, reason });
-    const { rows } = await this.#db.query<Notification>(FETCH_SQL, [last, channels, this.#config.pollTimeout]);
-    return rows;
+  fetch(channels: readonly string[], last: number, reason: FetchReason): Promise<Notification[]> {
+    return this.#fetch(channels, last, reason);
   }
 
   /** Wakes the polls waiting on these channels (or all): a NOTIFY named them. */
   wake(channels: readonly string[] | 'all'): void {
+    this.#heard++;
+    if (channels === 'all') this.#heardAll = this.#heard;
+    else for (const channel of channels) this.#heardOn.set(channel, this.#heard);
     const woken = new Set<Waiter>();
     if (channels === 'all') for (const w of this.#waiters) woken.add(w);
     else for (const channel of channels) for (const w of this.#byChannel.get(channel) ?? []) woken.add(w);
@@ -190,6 +231,10 @@ export class Bus {
     } finally {
       this.#fetching = false;
     }
+  }
+
+  #heardSince(channels: readonly string[], mark: number): boolean {
+    return this.#heardAll > mark || channels.some((channel) => (this.#heardOn.get(channel) ?? 0) > mark);
   }
 
   #wakeWaiter(waiter: Waiter): void {

@@ -3,7 +3,7 @@
 // other thread listens for it - the process's one LISTEN connection.
 import type { Config } from '../lib/server-options.js';
 import { App, type Serves } from './app.js';
-import { Bus } from './bus.js';
+import { Bus, databaseFetch } from './bus.js';
 import { MembershipCache } from './cache.js';
 import { applicationName, Database, type Role } from './database.js';
 import { Listener } from './listener.js';
@@ -35,7 +35,7 @@ export async function createAppStack(options: StackOptions): Promise<AppStack> {
   const metrics = new Metrics(config.topology, options.processName, { defaultMetrics: options.defaultMetrics });
   const db = new Database(config, metrics, options.role, options.index);
   const cache = new MembershipCache(db, metrics);
-  const bus = options.serves === 'app' ? undefined : new Bus(db, config, metrics);
+  const bus = options.serves === 'app' ? undefined : new Bus(databaseFetch(db, config, metrics), config, metrics);
   let listener: Listener | undefined;
   if (bus && options.notifications === 'listen') {
     listener = createListener(config, options.index, metrics, bus);

@@ -1,7 +1,7 @@
 // The settings of a serving layout: the flags of `busbench serve`, which are also how the
 // bench starts a layout as a child process. The app core reads its Config from here; the
 // vocabulary (layouts, presence strategies, isolation levels, dispatch modes) is defined once.
-import { integer, loadOptions, oneOf, option, seconds, text, type Values } from './options.js';
+import { flag, integer, loadOptions, oneOf, option, seconds, text, type Values } from './options.js';
 
 export const TOPOLOGIES = ['single-process', 'worker-threads', 'cluster-fork', 'dedicated-longpoll'] as const;
 export type TopologyName = (typeof TOPOLOGIES)[number];
@@ -66,14 +66,25 @@ export const OPTIONS = {
   threads: option({
     env: 'BUSBENCH_THREADS',
     flag: '--threads <n>',
-    doc: 'worker-threads: request threads; a parked poll holds its thread, so this bounds concurrent polls',
-    default: 8,
-    parse: integer(1),
+    doc:
+      'worker-threads: request threads, each with an equal share of the one --pool-size pool (at most --pool-size); ' +
+      '0: half of --pool-size, as Odoo 12+ caps request threads at db_maxconn // 2 unless ODOO_MAX_HTTP_THREADS is set',
+    default: 0,
+    parse: integer(0),
+  }),
+  pollHoldsThread: option({
+    env: 'BUSBENCH_POLL_HOLDS_THREAD',
+    flag: '--poll-holds-thread <bool>',
+    doc:
+      'worker-threads: true makes a parked poll keep its request thread (a fixed-thread-pool server: --threads ' +
+      'bounds concurrent polls and later requests queue); false: it waits in the main thread, as in Odoo 12+',
+    default: false,
+    parse: flag,
   }),
   poolSize: option({
     env: 'BUSBENCH_POOL_SIZE',
     flag: '--pool-size <n>',
-    doc: 'database connections per serving process or thread (pg default 10; Odoo db_maxconn is 64)',
+    doc: 'database connections per serving process, shared out among its threads in worker-threads (pg default 10; Odoo db_maxconn is 64)',
     default: 10,
     parse: integer(1),
   }),
@@ -94,7 +105,7 @@ export const OPTIONS = {
   maxParked: option({
     env: 'BUSBENCH_MAX_PARKED',
     flag: '--max-parked <n>',
-    doc: 'parked polls allowed per process (then 503 E_TOO_MANY_POLLS); in worker-threads, requests queued for a thread (then 503 E_BUSY)',
+    doc: 'parked polls allowed per process (then 503 E_TOO_MANY_POLLS); in worker-threads also requests queued for a thread (then 503 E_BUSY)',
     default: 20000,
     parse: integer(1),
   }),

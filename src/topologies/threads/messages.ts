@@ -1,14 +1,27 @@
-// What the main thread and the request threads of worker-threads say to each other.
-import type { AppRequest } from '../../app/app.js';
+// What the main thread and the request threads of worker-threads say to each other: tasks
+// (piscina's run() and its result) and commands over one BroadcastChannel.
+import type { AppRequest, AppResponse, PollWait } from '../../app/app.js';
+import type { FetchReason, Notification } from '../../app/bus.js';
 import type { MetricsJson } from '../../app/metrics.js';
+import type { HttpErrorCode } from '../../lib/errors.js';
 
 export const THREAD_CHANNEL = 'busbench:threads';
 
-/** One request for a thread; `id` names it in a later hang-up. */
-export interface ThreadTask {
-  id: number;
-  request: AppRequest;
-}
+/**
+ * A request for a thread (`id` names it in a later hang-up), or a bus fetch that the main
+ * thread's dispatcher needs run on a pool (it holds none).
+ */
+export type ThreadTask =
+  | { type: 'request'; id: number; request: AppRequest }
+  | { type: 'fetch'; channels: string[]; last: number; reason: FetchReason };
+
+export type TaskResult =
+  | { type: 'answer'; response: AppResponse }
+  /** The request is a poll, done up to parking: the main thread's dispatcher waits for it. */
+  | { type: 'park'; wait: PollWait }
+  | { type: 'rows'; rows: Notification[] }
+  /** A fetch failed with this error; the dispatcher answers the poll with it. */
+  | { type: 'failed'; error: { code: HttpErrorCode; message: string; field: string | undefined } };
 
 export type ThreadCommand =
   | { type: 'wake'; channels: string[] | 'all' }

@@ -1,35 +1,62 @@
-// The piscina pool behind worker-threads, seen from the main thread: it runs each request
-// on a thread (one at a time per thread, as a threaded server does), relays wake-ups
-// to every thread, gathers their metrics, and drains them on shutdown. The thread side is
-// task.ts; they talk over one BroadcastChannel (messages.ts).
+// The piscina pool behind worker-threads, seen from the main thread: at most the request
+// thread count of tasks run at once (one per thread, as a threaded server runs one request
+// per thread); the rest queue. It relays commands to every thread, gathers their metrics, and
+// drains them on shutdown. The thread side is task.ts; they talk over one BroadcastChannel
+// (messages.ts).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import type { AppRequest, AppResponse } from '../../app/app.js';
-import { errorResponse } from '../../app/app.js';
 import type { Metrics, MetricsJson } from '../../app/metrics.js';
 import { errors } from '../../lib/errors.js';
 import type { Config } from '../../lib/server-options.js';
-import { THREAD_CHANNEL, type ThreadCommand, type ThreadReply, type ThreadTask } from './messages.js';
+import { type TaskResult, THREAD_CHANNEL, type ThreadCommand, type ThreadReply, type ThreadTask } from './messages.js';
 import { armThreadKill } from './thread-kill.js';
 
 const THREAD_TASK = new URL('./task.js', import.meta.url).href;
 
+/**
+ * Request threads: --threads, or (0) half of --pool-size, as Odoo 12+ caps its request
+ * threads at db_maxconn // 2 unless ODOO_MAX_HTTP_THREADS says otherwise: most requests use
+ * one cursor, a few two at once. Every thread needs a connection of the one pool, so there
+ * are never more threads than connections.
+ */
+export function requestThreads(config: Pick<Config, 'threads' | 'poolSize'>): number {
+  const threads = config.threads || Math.max(1, Math.floor(config.poolSize / 2));
+  if (threads > config.poolSize) {
+    throw errors.config(
+      '--threads',
+      `is ${threads}, more than --pool-size ${config.poolSize}: worker-threads shares one pool among its threads ` +
+        'and each needs a connection; raise --pool-size or lower --threads',
+    );
+  }
+  return threads;
+}
+
+/** Each thread's pool: an equal share of the process's one pool, so all of them hold at most --pool-size. */
+export function threadPoolSize(config: Pick<Config, 'threads' | 'poolSize'>): number {
+  return Math.floor(config.poolSize / requestThreads(config));
+}
+
 export interface RequestThreads {
   /**
-   * Runs `req` on a thread. A hang-up reaches the thread running it; one still queued for a
-   * thread runs all the same (piscina can only abort a running task by killing its thread).
+   * Runs `task` on a free thread, or queues it until one is. A hang-up of a request task
+   * reaches the thread running it; one still queued runs all the same (piscina can only
+   * abort a running task by killing its thread). Throws E_BUSY when the queue is full.
    */
-  handle(req: AppRequest, hungUp: AbortSignal): Promise<AppResponse>;
+  run(task: ThreadTask, hungUp?: AbortSignal): Promise<TaskResult>;
+  /** --poll-holds-thread: a NOTIFY for the polls parked in the threads. */
   wake(channels: readonly string[] | 'all'): void;
   collectMetrics(): Promise<MetricsJson[]>;
-  /** Answers parked polls and waits (up to 10 s) for running requests to finish. */
-  drain(): Promise<void>;
+  /** Answers the polls parked in the threads. */
+  stopPolls(): void;
+  /** Waits (up to 10 s) for running and queued tasks to finish. */
+  settle(): Promise<void>;
   /** Closes every thread's pool, then the threads. */
   close(): Promise<void>;
 }
 
 export async function startRequestThreads(config: Config, metrics: Metrics): Promise<RequestThreads> {
+  const threads = requestThreads(config);
   const channel = new BroadcastChannel(THREAD_CHANNEL);
   const command = (c: ThreadCommand) => channel.postMessage(c);
   const asks = new Map<number, (reply: ThreadReply) => void>();
@@ -41,7 +68,7 @@ export async function startRequestThreads(config: Config, metrics: Metrics): Pro
   });
   channel.onmessage = (event) => {
     const reply = (event as { data: ThreadReply }).data;
-    if (reply.type === 'ready' && ++readyThreads === config.threads) threadsReady();
+    if (reply.type === 'ready' && ++readyThreads === threads) threadsReady();
     asks.get(reply.id)?.(reply);
   };
 
@@ -58,23 +85,23 @@ export async function startRequestThreads(config: Config, metrics: Metrics): Pro
       const timer = setTimeout(finish, timeoutMs);
       asks.set(id, (reply) => {
         replies.push(reply);
-        if (replies.length === config.threads) finish();
+        if (replies.length === threads) finish();
       });
       command({ type, id });
     });
   }
 
-  const pool = new Piscina<ThreadTask, AppResponse>({
+  const pool = new Piscina<ThreadTask, TaskResult>({
     filename: THREAD_TASK,
-    minThreads: config.threads,
-    maxThreads: config.threads,
+    minThreads: threads,
+    maxThreads: threads,
     concurrentTasksPerWorker: 1,
     // The default ('sync') parks an idle thread in Atomics.wait, freezing its event loop:
     // its pool sockets and relayed wake-ups would stall between tasks.
     atomics: 'disabled',
     idleTimeout: Number.POSITIVE_INFINITY,
     maxQueue: config.maxParked,
-    workerData: { config },
+    workerData: { config, threadPoolSize: threadPoolSize(config) },
   });
   armThreadKill(pool, metrics);
 
@@ -86,7 +113,7 @@ export async function startRequestThreads(config: Config, metrics: Metrics): Pro
 
   try {
     const timedOut = sleep(30_000, undefined, { ref: false }).then(() => {
-      throw new Error(`only ${readyThreads} of ${config.threads} threads started in 30 s`);
+      throw new Error(`only ${readyThreads} of ${threads} threads started in 30 s`);
     });
     await Promise.race([allReady, timedOut]);
   } catch (err) {
@@ -97,27 +124,25 @@ export async function startRequestThreads(config: Config, metrics: Metrics): Pro
   const queued = { process: metrics.process };
   metrics.queuedRequests.set(queued, 0);
   let inFlight = 0;
-  let nextTaskId = 1;
 
   return {
-    async handle(req, hungUp) {
+    async run(task, hungUp) {
       inFlight++;
-      const id = nextTaskId++;
-      const hangUp = () => command({ type: 'hang-up', id });
-      hungUp.addEventListener('abort', hangUp, { once: true });
-      const task = pool.run({ id, request: req });
-      // Sampled after run() so the gauge includes this request when no thread was free.
+      const hangUp = task.type === 'request' ? () => command({ type: 'hang-up', id: task.id }) : undefined;
+      if (hangUp) hungUp?.addEventListener('abort', hangUp, { once: true });
+      const result = pool.run(task);
+      // Sampled after run() so the gauge includes this task when no thread was free.
       metrics.queuedRequests.set(queued, pool.queueSize);
       try {
-        return await task;
+        return await result;
       } catch (err) {
-        const e = /queue is at limit/i.test((err as Error).message)
-          ? errors.busy(`all ${config.threads} threads are busy and ${config.maxParked} requests are queued`)
-          : errors.internal();
-        if (e.code === 'E_INTERNAL') console.error('[busbench] thread task failed:', err);
-        return errorResponse(e, 'unmatched');
+        if (/queue is at limit/i.test((err as Error).message)) {
+          throw errors.busy(`all ${threads} threads are busy and ${config.maxParked} requests are queued`);
+        }
+        console.error('[busbench] thread task failed:', err);
+        throw errors.internal();
       } finally {
-        hungUp.removeEventListener('abort', hangUp);
+        if (hangUp) hungUp?.removeEventListener('abort', hangUp);
         inFlight--;
         metrics.queuedRequests.set(queued, pool.queueSize);
       }
@@ -125,8 +150,8 @@ export async function startRequestThreads(config: Config, metrics: Metrics): Pro
     wake: (channels) => command({ type: 'wake', channels: channels === 'all' ? 'all' : [...channels] }),
     collectMetrics: async () =>
       (await ask('collect', 2000)).flatMap((reply) => (reply.type === 'metrics' ? [reply.metrics] : [])),
-    async drain() {
-      command({ type: 'stop-polls' });
+    stopPolls: () => command({ type: 'stop-polls' }),
+    async settle() {
       for (let waited = 0; inFlight > 0 && waited < 10_000; waited += 50) await sleep(50);
     },
     close,
