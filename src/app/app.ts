@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { errors, HttpError, toPublicError } from '../lib/errors.js';
 import { origin } from '../lib/net.js';
 import type { Config } from '../lib/server-options.js';
-import { type Bus, insertNotification, type Notification } from './bus.js';
+import { type Bus, busHistorySeconds, insertNotification, type Notification } from './bus.js';
 import type { MembershipCache } from './cache.js';
 import type { Database } from './database.js';
 import { notifyChannels } from './listener.js';
@@ -352,7 +352,7 @@ export class App {
   async #collectGarbage(): Promise<void> {
     await this.#db
       .query('DELETE FROM bus_notifications WHERE created_at < now() - make_interval(secs => $1)', [
-        2 * this.#config.pollTimeout,
+        2 * busHistorySeconds(this.#config),
       ])
       .catch((err: Error) => console.error(`[busbench] bus garbage collection failed: ${err.message}`));
   }

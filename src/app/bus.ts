@@ -58,6 +58,19 @@ export async function insertNotification(tx: Tx, channel: string, payload: unkno
   ]);
 }
 
+/** Odoo's bus TIMEOUT, in seconds, in every version. */
+const ODOO_BUS_TIMEOUT = 50;
+
+/**
+ * How far back a poll with `last = 0` reads, and half of how long rows are kept. Odoo uses
+ * its TIMEOUT (50 s) for both and for the poll's wait; a profile that shortens the wait (a
+ * 1 s poll timeout) must not shrink the history with it, or a poll that waits longer than
+ * the wait for a thread or a connection finds its rows already out of reach or deleted.
+ */
+export function busHistorySeconds(config: Pick<Config, 'pollTimeout'>): number {
+  return Math.max(config.pollTimeout, ODOO_BUS_TIMEOUT);
+}
+
 export type FetchReason = 'initial' | 'wakeup';
 
 /**
@@ -74,7 +87,7 @@ export function databaseFetch(
 ): BusFetch {
   return async (channels, last, reason) => {
     metrics.busFetches.inc({ dispatch: config.dispatch, reason });
-    const { rows } = await db.query<Notification>(FETCH_SQL, [last, channels, config.pollTimeout]);
+    const { rows } = await db.query<Notification>(FETCH_SQL, [last, channels, busHistorySeconds(config)]);
     return rows;
   };
 }
@@ -215,7 +228,7 @@ export class Bus {
           for (const w of batch) this.#wakeWaiter(w);
           continue;
         }
-        const since = Date.now() - this.#config.pollTimeout * 1000;
+        const since = Date.now() - busHistorySeconds(this.#config) * 1000;
         const truncated = rows.length === FETCH_LIMIT;
         for (const w of batch) {
           const wanted = new Set(w.channels);

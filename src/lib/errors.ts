@@ -117,6 +117,11 @@ export const ERROR_CODES = {
       "dedicated-longpoll's front could not reach the worker or the bus process behind it (restarting " +
       'after a crash); the front serves again once it is back.',
   },
+  E_THREAD_LOST: {
+    status: 503,
+    retryAfter: 1,
+    when: 'worker-threads: the request thread running the request ended (a crash); a new thread takes its place.',
+  },
   E_INTERNAL: { status: 500, when: 'Any other failure. The details go to the server log, never to the client.' },
 } as const satisfies Record<string, HttpCodeDoc | CliCodeDoc>;
 
@@ -243,6 +248,7 @@ export const errors = {
   shuttingDown: () => new HttpError('E_SHUTTING_DOWN', 'the server is shutting down; retry on another instance'),
   upstreamUnavailable: (what: string, why: string) =>
     new HttpError('E_UPSTREAM_UNAVAILABLE', `the front could not reach ${what} (${why}); retry in a moment`),
+  threadLost: () => new HttpError('E_THREAD_LOST', 'the thread serving this request ended; retry in a moment'),
   internal: () => new HttpError('E_INTERNAL', 'internal error; the server log has the details'),
 };
 

@@ -139,6 +139,8 @@ export async function startRequestThreads(config: Config, metrics: Metrics): Pro
         if (/queue is at limit/i.test((err as Error).message)) {
           throw errors.busy(`all ${threads} threads are busy and ${config.maxParked} requests are queued`);
         }
+        // A thread that exits or is terminated rejects the task it ran: a fault, not a bug.
+        if (/worker exited|terminating worker/i.test((err as Error).message)) throw errors.threadLost();
         console.error('[busbench] thread task failed:', err);
         throw errors.internal();
       } finally {
