@@ -5,9 +5,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { caseWarnings, derive } from '../../loadtests/lib/case-figures.js';
 import { round } from '../../loadtests/lib/numbers.js';
 import type { Profile } from '../../loadtests/lib/profiles.js';
+import { watchThisProcess } from './generator-load.js';
 import type { RunningCase } from './lifecycle.js';
 import { serveLoadMetrics } from './load-metrics.js';
-import type { CaseResult, CaseTotals } from './results.js';
+import type { CaseResult, CaseTotals, GeneratorFigures } from './results.js';
 import { type SimulatedLoad, withSimulatedLoad } from './simulated-load.js';
 import type { Case } from './sweep.js';
 
@@ -36,7 +37,7 @@ export function runNodeCase(
     const startedAt = new Date();
     const ticker = showProgress(running, load, profile, startedAt.getTime());
     try {
-      const measured = await timeline(load, profile, startedAt.getTime());
+      const { measured, generator } = await timeline(load, profile, startedAt.getTime());
       live?.finish(load.runner.deliveries().lost);
       const exitCode = await load.finish();
       const client = load.runner.totals();
@@ -54,6 +55,7 @@ export function runNodeCase(
         totals,
         timeseries: load.sampler.timeseries(),
         warnings: warnings(totals, exitCode, load.runner.openFailures),
+        generator,
       };
       const took = ((Date.now() - startedAt.getTime()) / 1000).toFixed(0);
       const said = result.warnings.length ? ` - ${result.warnings.join('; ')}` : '';
@@ -66,18 +68,24 @@ export function runNodeCase(
   });
 }
 
-/** Warm-up, measure, drain; resolves to the seconds actually measured. */
-async function timeline(load: SimulatedLoad, profile: Profile, caseStart: number): Promise<number> {
+/** Warm-up, measure, drain; resolves to the seconds actually measured and the runner's own load in them. */
+async function timeline(
+  load: SimulatedLoad,
+  profile: Profile,
+  caseStart: number,
+): Promise<{ measured: number; generator: GeneratorFigures }> {
   await load.runner.start((profile.warmup * 1000) / 2);
   const warmupLeft = caseStart + profile.warmup * 1000 - Date.now();
   if (warmupLeft > 0) await sleep(warmupLeft);
   await load.enter('measure');
   const measureStart = Date.now();
+  const watch = watchThisProcess();
   await sleep(profile.duration * 1000);
+  const generator = watch.stop();
   const measured = (Date.now() - measureStart) / 1000;
   await load.enter('drain');
   await load.runner.drain(profile.drain * 1000);
-  return measured;
+  return { measured, generator };
 }
 
 function showProgress(running: RunningCase, load: SimulatedLoad, profile: Profile, caseStart: number) {

@@ -24,6 +24,7 @@ import {
   type TopologyName,
 } from '../lib/server-options.js';
 import type { RunFile } from './results.js';
+import { parseThresholds, type Threshold } from './thresholds.js';
 
 /** A bench setting whose default (null) keeps the profile's own value. */
 function profileOption<T>(env: string, flag: string, doc: string, parse: (raw: string, name: string) => T) {
@@ -175,9 +176,16 @@ export const BENCH_OPTIONS = {
   repeat: option({
     env: 'BUSBENCH_REPEAT',
     flag: '--repeat <n>',
-    doc: 'run every case n times and report the spread of the key figures (the stability benchmark uses 3)',
+    doc: 'run every case n times; key figures as mean +- spread (standard deviation, half the range with 2 runs) (README, Repeats)',
     default: 1,
     parse: integer(1),
+  }),
+  thresholds: option({
+    env: 'BUSBENCH_THRESHOLDS',
+    flag: '--threshold <expr...>',
+    doc: 'k6-style limits on each valid case, comma-separated or repeated, e.g. lost==0: exit 99 if one breaks (README, Thresholds) (null: none)',
+    default: null as Threshold[] | null,
+    parse: parseThresholds,
   }),
   out: option({
     env: 'BUSBENCH_RESULTS',
