@@ -84,13 +84,15 @@ test('a saturated or lagging generator, or one that fell behind its schedule, ma
   const busy = assessCase({ ...c, generator: { ...NODE_GENERATOR, cpu_percent: 93 } }, 120);
   assert.equal(busy.valid, false);
   assert.match(busy.reasons[0] ?? '', /generator was saturated: .* at 93 % CPU \(limit 80 % of one core\)/);
-  const lagging = assessCase({ ...c, generator: { ...NODE_GENERATOR, event_loop_lag_p99_ms: 250 } }, 120);
-  assert.match(lagging.reasons[0] ?? '', /event loop lagged: p99 250 ms/);
+  const lagging = assessCase({ ...c, generator: { ...NODE_GENERATOR, event_loop_lag_p99_ms: 400 } }, 120);
+  assert.match(lagging.reasons[0] ?? '', /event loop lagged: p99 400 ms \(limit 250 ms\)/);
   const k6: GeneratorFigures = { ...NODE_GENERATOR, process: 'k6', window: 'run', cores: 2, cpu_percent: 150 };
   assert.equal(assessCase({ ...c, generator: k6 }, 120).valid, true, 'k6 may use every core: 150 of 200 %');
   assert.equal(assessCase({ ...c, generator: { ...k6, cpu_percent: 170 } }, 120).valid, false);
   c.totals.client.behind_schedule.late_posts = 2;
-  assert.match(assessCase(c, 120).reasons[0] ?? '', /fell behind: 2 of 50 posts sent late/);
+  assert.equal(assessCase(c, 120).valid, true, '2 of 50 late is within 5 %');
+  c.totals.client.behind_schedule.late_posts = 3;
+  assert.match(assessCase(c, 120).reasons[0] ?? '', /fell behind: 3 of 50 posts sent late \(over 5 %\)/);
 });
 
 test('a saturated generator in a run.json is invalid when the report reads it, though no validity was written', () => {
@@ -166,30 +168,36 @@ test("the kit's failed attempts match pg_stat_database's rollbacks of the same c
     presence: 'every-poll',
     isolation: 'repeatable-read',
     rate: 2,
-    warmup: 1,
-    duration: 6,
+    warmup: 2,
+    duration: 12,
     // Always broken: a case has no negative commits.
     threshold: 'lost==0,commits<0',
   });
   const [c] = run.cases;
-  assert.ok(c, stderr);
-  assert.equal(c.validity?.valid, true, JSON.stringify(c.validity));
-  assert.equal(code, ERROR_CODES.E_THRESHOLDS.exitCode, stderr);
-  assert.match(stderr, /E_THRESHOLDS: a threshold was broken: commits<0 in single-process/);
-  assert.deepEqual(
-    run.thresholds?.map((t) => [t.expression, t.ok]),
-    [
-      ['lost==0', true],
-      ['commits<0', false],
-    ],
-  );
+  assert.ok(c?.validity, stderr);
+  if (c.validity.valid) {
+    assert.equal(code, ERROR_CODES.E_THRESHOLDS.exitCode, stderr);
+    assert.match(stderr, /E_THRESHOLDS: a threshold was broken: commits<0 in single-process/);
+    assert.deepEqual(
+      run.thresholds?.map((t) => [t.expression, t.ok]),
+      [
+        ['lost==0', true],
+        ['commits<0', false],
+      ],
+    );
+  } else {
+    // A machine busy enough to make the generator late makes the case invalid, which takes
+    // precedence: its figures are not judged against any limit.
+    assert.equal(code, ERROR_CODES.E_INVALID_CASE.exitCode, stderr);
+    assert.deepEqual(run.thresholds, [], JSON.stringify(c.validity));
+  }
   // Every failed attempt (retried or not) is one ROLLBACK; the app rolls back nothing else
   // here, so the two counters differ only by what each read caught at the window's edges.
   const failed = failedAttempts(c.totals);
   const rollbacks = c.totals.database.rollbacks;
   assert.ok(failed >= 20, `too few conflicts to compare: ${failed}`);
   assert.ok(
-    Math.abs(rollbacks - failed) <= Math.max(3, failed * 0.07),
+    Math.abs(rollbacks - failed) <= Math.max(3, failed * 0.05),
     `kit ${failed} failed attempts vs pg_stat_database ${rollbacks} rollbacks`,
   );
 });

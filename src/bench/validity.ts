@@ -6,10 +6,17 @@ import type { CaseResult, CaseTotals, RunFile, Validity } from './results.js';
 
 /** k6's guidance for the machine that generates the load: keep it under 80 % CPU. */
 export const GENERATOR_CPU_LIMIT = 0.8;
-/** The runner's event-loop delay beyond which its timestamps, not the layout, make the latencies. */
-export const GENERATOR_LAG_LIMIT_MS = 100;
-/** Share of posts sent over LATE_TOLERANCE_MS after their due time that makes the schedule a fiction. */
-export const LATE_POSTS_LIMIT = 0.01;
+/**
+ * The runner's event-loop delay (p99) beyond which its timestamps, not the layout, make the
+ * latencies. A quarter of a second: on a shared 2-core machine a lightly loaded runner already
+ * sees p99 around 100 ms of scheduling delay, which the layouts see too.
+ */
+export const GENERATOR_LAG_LIMIT_MS = 250;
+/**
+ * Share of posts sent over LATE_TOLERANCE_MS after their due time that makes the schedule a
+ * fiction. Latencies count from the due time either way; 5 % late means the offered rate was not.
+ */
+export const LATE_POSTS_LIMIT = 0.05;
 /**
  * Fewer commits than this in the window, or fewer failed attempts than STABLE_FAILURES, and
  * failures/1k moves from run to run by more than the +-15 % a comparison needs: a count of n
