@@ -2,6 +2,7 @@
 // any case runs) and evaluated on every valid case.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -111,4 +112,13 @@ test("k6's broken-threshold exit code and busbench's are one definition: 99", as
   const { K6_THRESHOLDS_FAILED } = await import('../src/bench/k6-engine.js');
   assert.equal(K6_THRESHOLDS_FAILED, 99);
   assert.equal(ERROR_CODES.E_THRESHOLDS.exitCode, K6_THRESHOLDS_FAILED);
+});
+
+test("the README's metric table lists exactly the metrics a threshold may name", async () => {
+  const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+  const section = readme.slice(readme.indexOf('**Thresholds**'), readme.indexOf('**Repeats**'));
+  const listed = [...section.matchAll(/^\| ([^|]+) \|/gm)]
+    .flatMap((m) => [...(m[1] ?? '').matchAll(/`([a-z0-9_]+)`/g)].map((n) => n[1]))
+    .sort();
+  assert.deepEqual(listed, Object.keys(THRESHOLD_METRICS).sort());
 });
