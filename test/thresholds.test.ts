@@ -95,10 +95,11 @@ test('thresholds are evaluated on each case, and the broken ones are named with 
   assert.deepEqual(none, { expression: 'failures_per_1k<1', case: 'single-process', value: null, ok: true });
 });
 
-test('busbench bench rejects an unknown threshold metric with a usage error before running anything', async () => {
-  const failed = await promisify(execFile)(process.execPath, [CLI, 'bench', '--threshold', 'speed>1'], {
+test('busbench bench rejects an unknown threshold metric, even in an earlier repeat of the flag, before running anything', async () => {
+  const args = [CLI, 'bench', '--threshold', 'speed>1', '--threshold', 'lost==0'];
+  const failed = await promisify(execFile)(process.execPath, args, {
     env: { ...process.env, CI: 'true' },
-    timeout: 30_000,
+    timeout: 120_000,
   }).then(
     () => undefined,
     (err: { code?: number; stderr?: string }) => err,

@@ -89,10 +89,12 @@ test('a saturated or lagging generator, or one that fell behind its schedule, ma
   const k6: GeneratorFigures = { ...NODE_GENERATOR, process: 'k6', window: 'run', cores: 2, cpu_percent: 150 };
   assert.equal(assessCase({ ...c, generator: k6 }, 120).valid, true, 'k6 may use every core: 150 of 200 %');
   assert.equal(assessCase({ ...c, generator: { ...k6, cpu_percent: 170 } }, 120).valid, false);
-  c.totals.client.behind_schedule.late_posts = 2;
-  assert.equal(assessCase(c, 120).valid, true, '2 of 50 late is within 5 %');
-  c.totals.client.behind_schedule.late_posts = 3;
-  assert.match(assessCase(c, 120).reasons[0] ?? '', /fell behind: 3 of 50 posts sent late \(over 5 %\)/);
+  c.totals.client.behind_schedule.late_posts = 12;
+  assert.equal(assessCase(c, 120).valid, true, '12 of 50 late is within 25 %: a warning, not invalid');
+  c.totals.client.behind_schedule.late_posts = 13;
+  assert.match(assessCase(c, 120).reasons[0] ?? '', /fell behind: 13 of 50 posts sent late \(over 25 %\)/);
+  c.totals.client.behind_schedule = { late_posts: 1, max_lag_ms: 1500 };
+  assert.match(assessCase(c, 120).reasons[0] ?? '', /stalled: a post was sent 1500 ms late \(limit 1000 ms\)/);
 });
 
 test('a saturated generator in a run.json is invalid when the report reads it, though no validity was written', () => {

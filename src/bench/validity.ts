@@ -13,10 +13,15 @@ export const GENERATOR_CPU_LIMIT = 0.8;
  */
 export const GENERATOR_LAG_LIMIT_MS = 250;
 /**
- * Share of posts sent over LATE_TOLERANCE_MS after their due time that makes the schedule a
- * fiction. Latencies count from the due time either way; 5 % late means the offered rate was not.
+ * When the post schedule was not kept: over a quarter of the posts sent more than
+ * LATE_TOLERANCE_MS (50 ms) after their due time, or any post a second late (a stall as long as
+ * several inter-arrival times). Less is a warning only: latencies count from the due time, and
+ * posts a few hundred ms late still arrive in the window, so the offered rate holds. On a
+ * shared 2-core machine the runner's timers fire 100-200 ms late at p99 while it uses 5-10 %
+ * of a core, which makes 5-25 % of the posts "late" without the generator being saturated.
  */
-export const LATE_POSTS_LIMIT = 0.05;
+export const LATE_POSTS_LIMIT = 0.25;
+export const LATE_POST_MAX_MS = 1000;
 /**
  * Fewer commits than this in the window, or fewer failed attempts than STABLE_FAILURES, and
  * failures/1k moves from run to run by more than the +-15 % a comparison needs: a count of n
@@ -50,11 +55,13 @@ export function assessCase(c: Pick<CaseResult, 'totals' | 'generator'>, tabsExpe
   else if (delivery.expected === 0) reasons.push(`none of ${delivery.posts} posts was accepted`);
   else if (delivery.delivered === 0) reasons.push(`none of ${delivery.expected} expected deliveries arrived`);
   if (database.app.total.commits === 0) reasons.push('no transaction committed in the measured window');
-  const late = client.behind_schedule.late_posts;
+  const { late_posts: late, max_lag_ms: maxLag } = client.behind_schedule;
   if (delivery.posts > 0 && late > delivery.posts * LATE_POSTS_LIMIT) {
     reasons.push(
       `the generator fell behind: ${late} of ${delivery.posts} posts sent late (over ${LATE_POSTS_LIMIT * 100} %)`,
     );
+  } else if (maxLag > LATE_POST_MAX_MS) {
+    reasons.push(`the generator stalled: a post was sent ${maxLag} ms late (limit ${LATE_POST_MAX_MS} ms)`);
   }
   const g = c.generator;
   if (g?.cpu_percent != null && g.cpu_percent > GENERATOR_CPU_LIMIT * 100 * g.cores) {
