@@ -76,6 +76,8 @@ test('tabs that never got in and posts nobody received make a case invalid', () 
     'none of 4000 expected deliveries arrived',
   ]);
   assert.equal(assessCase(c, null).reasons.length, 1, 'without the expected count, only the deliveries are judged');
+  Object.assign(c.totals.delivery, { posts: 0, posts_failed: 182, expected: 0 });
+  assert.deepEqual(assessCase(c, null).reasons, ['none of 182 posts succeeded']);
 });
 
 test('a saturated or lagging generator, or one that fell behind its schedule, makes a case invalid', () => {

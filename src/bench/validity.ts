@@ -51,9 +51,12 @@ export function assessCase(c: Pick<CaseResult, 'totals' | 'generator'>, tabsExpe
   else if (tabsExpected !== null && client.tabs < tabsExpected) {
     reasons.push(`only ${client.tabs} of ${tabsExpected} tabs got in`);
   }
-  if (delivery.posts === 0) reasons.push('no post was sent');
-  else if (delivery.expected === 0) reasons.push(`none of ${delivery.posts} posts was accepted`);
-  else if (delivery.delivered === 0) reasons.push(`none of ${delivery.expected} expected deliveries arrived`);
+  // `posts` counts the posts that succeeded; `posts_failed` the rest, unanswered ones included.
+  if (delivery.posts === 0 && delivery.posts_failed === 0) reasons.push('no post was sent');
+  else if (delivery.posts === 0) reasons.push(`none of ${delivery.posts_failed} posts succeeded`);
+  else if (delivery.expected > 0 && delivery.delivered === 0) {
+    reasons.push(`none of ${delivery.expected} expected deliveries arrived`);
+  }
   if (database.app.total.commits === 0) reasons.push('no transaction committed in the measured window');
   const { late_posts: late, max_lag_ms: maxLag } = client.behind_schedule;
   if (delivery.posts > 0 && late > delivery.posts * LATE_POSTS_LIMIT) {
