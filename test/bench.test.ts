@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { CaseResult, RunFile } from '../src/bench/results.js';
 import { readRun } from '../src/bench/run-file.js';
+import { ERROR_CODES } from '../src/lib/errors.js';
 import { freePort } from '../src/lib/net.js';
 import { renderInChromium, skipWithoutChromium } from './chromium.js';
 import { adminUrl, TOPOLOGIES } from './helpers.js';
@@ -27,9 +28,13 @@ const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 /** A few seconds of load: small enough for CI, long enough for every phase to happen. */
 const SHORT = { warmup: 1, duration: 3, 'poll-timeout': 5 };
 
-/** `busbench bench` with these flags (`{ users: 6 }` is `--users 6`), into a fresh results folder. */
+/**
+ * `busbench bench` with these flags (`{ users: 6 }` is `--users 6`), into a fresh results folder.
+ * `exitCode`: the one expected (a case with no posts is invalid and exits E_INVALID_CASE's).
+ */
 async function bench(
   flags: Record<string, string | number>,
+  exitCode = 0,
 ): Promise<{ run: RunFile; dir: string; stdout: string; stderr: string }> {
   const args = Object.entries(flags).flatMap(([flag, value]) => [`--${flag}`, String(value)]);
   const out = await mkdtemp(path.join(os.tmpdir(), 'busbench-results-'));
@@ -37,7 +42,16 @@ async function bench(
     env: { ...process.env, DATABASE_URL: adminUrl(), CI: 'true' },
     maxBuffer: 10 * 1024 * 1024,
     timeout: 240_000,
-  });
+  }).then(
+    (done) => {
+      assert.equal(0, exitCode, 'busbench bench exited 0');
+      return done;
+    },
+    (err: { code?: unknown; stdout: string; stderr: string }) => {
+      if (err.code !== exitCode) throw err;
+      return err;
+    },
+  );
   const [folder] = await readdir(out);
   assert.ok(folder, `no results folder in ${out}:\n${stderr}`);
   const dir = path.join(out, folder);
@@ -120,16 +134,19 @@ test('every-poll presence at repeatable-read conflicts and retries; upsert confl
 });
 
 test("a browser's 7th long-polling tab waits for one of its 6 connections", async () => {
-  const { run } = await bench({
-    layouts: 'single-process',
-    users: 1,
-    tabs: 7,
-    connections: 6,
-    rate: 0,
-    warmup: 1,
-    duration: 2,
-    'poll-timeout': 30,
-  });
+  const { run } = await bench(
+    {
+      layouts: 'single-process',
+      users: 1,
+      tabs: 7,
+      connections: 6,
+      rate: 0,
+      warmup: 1,
+      duration: 2,
+      'poll-timeout': 30,
+    },
+    ERROR_CODES.E_INVALID_CASE.exitCode,
+  );
   const t = run.cases[0]?.totals;
   assert.ok(t);
   assert.equal(t.client.http_connections_peak_per_browser, 6);

@@ -6,7 +6,8 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { derive } from '../loadtests/lib/case-figures.js';
 import { buildCharts, extremes } from '../src/bench/charts.js';
-import { formatComparison, formatSideBySide } from '../src/bench/compare.js';
+import { formatComparison, formatSideBySide, formatSpread } from '../src/bench/compare.js';
+import { indistinguishable, spreadOf } from '../src/bench/repeats.js';
 import { renderReport } from '../src/bench/report.js';
 import type { RunFile } from '../src/bench/results.js';
 import { readRun, validateRun, writeRunFiles } from '../src/bench/run-file.js';
@@ -33,7 +34,7 @@ test('validateRun accepts a well-formed run', () => {
   assert.equal(validateRun(run), run);
 });
 
-test('a case that committed nothing has no conflict rate: null, never the calmest, - in the table, n/a in words', () => {
+test('a case that committed nothing has no conflict rate: null, never the calmest, named invalid rather than a row, n/a in words', () => {
   const run = sampleRun();
   const [calm, idle] = run.cases;
   assert.ok(calm && idle);
@@ -52,21 +53,12 @@ test('a case that committed nothing has no conflict rate: null, never the calmes
     [calm.id],
     'the idle case is not the calmest',
   );
-  const row = formatComparison(run)
-    .split('\n')
-    .find((line) => line.startsWith(idle.id));
-  const header = formatComparison(run).split('\n')[0] ?? '';
-  assert.ok(row && header.includes('failures/1k tx'));
-  const cells = row.trim().split(/\s{2,}/);
-  assert.equal(
-    cells[
-      header
-        .trim()
-        .split(/\s{2,}/)
-        .indexOf('failures/1k tx')
-    ],
-    '-',
+  const table = formatComparison(run);
+  assert.ok(
+    !table.split('\n').some((line) => line.startsWith(`${idle.id} `)),
+    'no row: a case that did no work is invalid',
   );
+  assert.match(table, /invalid, left out: cluster-fork \(no transaction committed in the measured window\)/);
   idle.totals.derived.db_connections_per_1000_tabs = null;
   calm.totals.derived.db_connections_per_1000_tabs = null;
   assert.match(renderReport(run).html, /n\/a per 1,000 tabs/);
@@ -269,4 +261,74 @@ test('the SVG files are well-formed, even with quotes and brackets in a case id'
   first.id = `a<b & "c" 'd'`;
   const paths = await writeRunFiles(join(scratch, 'quotes'), run);
   assert.deepEqual(await unparsableSvgs(paths.filter((p) => p.endsWith('.svg'))), []);
+});
+
+/** The sample run's two cases, three runs each, with these failure rates. */
+function repeatedRun(rates: Record<string, number[]>): RunFile {
+  const run = sampleRun();
+  run.cases = run.cases.flatMap((c) =>
+    (rates[c.id] ?? []).map((rate, i) => {
+      const copy = structuredClone(c);
+      copy.id = `${c.id} #${i + 1}`;
+      copy.totals.derived.failures_per_1000_tx = rate;
+      return copy;
+    }),
+  );
+  return run;
+}
+
+test('a spread is the standard deviation of three runs or more, half the range of two, none of one', () => {
+  assert.deepEqual(spreadOf([10, 12, 14]), { values: [10, 12, 14], mean: 12, spread: 2, kind: 'sd' });
+  assert.deepEqual(spreadOf([10, null, 14]), { values: [10, 14], mean: 12, spread: 2, kind: 'half-range' });
+  assert.deepEqual(spreadOf([5]), { values: [5], mean: 5, spread: null, kind: 'none' });
+  assert.equal(spreadOf([null]), null, 'no value, no mean');
+  const [a, b, c] = [spreadOf([10, 12, 14]), spreadOf([13, 15, 17]), spreadOf([30, 31, 32])];
+  assert.ok(a && b && c);
+  assert.equal(indistinguishable(a, b), true, '12 +- 2 and 15 +- 2 overlap');
+  assert.equal(indistinguishable(a, c), false);
+  assert.equal(indistinguishable(a, { values: [1], mean: 1, spread: null, kind: 'none' }), null);
+});
+
+test('--repeat prints every key figure as mean +- spread, exact where every run agreed', () => {
+  const text = formatSpread(repeatedRun({ 'single-process': [10, 12, 14], 'cluster-fork': [30, 31, 32] }));
+  assert.match(text, /single-process +tabs +120 120 120 +120 \+- 0, exact/);
+  assert.match(text, /failures\/1k tx +10 12 14 +12 \+- 2 \(\+-16\.7 %\)/);
+  assert.match(text, /failures\/1k tx +30 31 32 +31 \+- 1 \(\+-3\.2 %\)/);
+  assert.match(text, /DB conns peak +19 19 19 +19 \+- 0, exact/);
+  assert.match(text, /spread: sample standard deviation, over the valid runs/);
+  assert.doesNotMatch(text, /indistinguishable in failures\/1k tx/);
+  assert.equal(formatSpread(sampleRun()), '', 'nothing repeated, no spread');
+});
+
+test('the verdict says when two layouts differ by less than their spread: indistinguishable', () => {
+  const close = renderReport(repeatedRun({ 'single-process': [10, 12, 14], 'cluster-fork': [13, 15, 17] })).html;
+  assert.match(
+    close,
+    /Repeated runs, mean ± spread \(sample standard deviation\): .*failures\/1k tx: single-process 12 ± 2 and cluster-fork 15 ± 2/,
+  );
+  assert.match(
+    close,
+    /<b>Indistinguishable<\/b> \(they differ by less than their spread.*single-process and cluster-fork in failures\/1k tx/,
+  );
+  const apart = renderReport(repeatedRun({ 'single-process': [10, 12, 14], 'cluster-fork': [30, 31, 32] })).html;
+  assert.doesNotMatch(apart, /single-process and cluster-fork in failures\/1k tx/);
+  assert.match(renderReport(sampleRun()).html, /One run per case: no spread was measured/);
+  assert.match(
+    formatSpread(repeatedRun({ 'single-process': [10, 12, 14], 'cluster-fork': [13, 15, 17] })),
+    /indistinguishable in failures\/1k tx: single-process and cluster-fork/,
+  );
+});
+
+test('the transaction figures are named as pgbench names them where they are its quantities', () => {
+  const { html } = renderReport(servedRun());
+  assert.match(
+    html,
+    /failed attempts, retries included; pgbench's "total number of retries" \d+; pgbench's "number of failed transactions" \d+/,
+  );
+  assert.match(
+    html,
+    /retries: pgbench&#39;s &quot;total number of retries&quot;; failed tx: pgbench&#39;s &quot;number of failed transactions&quot; \(failed for good\)/,
+  );
+  const header = formatComparison(sampleRun()).split('\n')[0] ?? '';
+  assert.match(header, /failures\/1k tx +failed attempts +retries +failed tx/);
 });

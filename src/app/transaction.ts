@@ -1,7 +1,8 @@
 // The one way busbench writes to the database: a unit of work at the configured isolation
 // level, retried WHOLE on conflicts (Odoo's service retry, Websauna's transaction retry),
 // with side effects (NOTIFY, cache signaling) held back until the commit succeeded (seed 002).
-// Every attempt is counted per endpoint, as pgbench counts them with --max-tries.
+// Every attempt is counted per endpoint: failed attempts (retries included, one ROLLBACK each),
+// retries (pgbench's "total number of retries") and final failures (pgbench's "failed transactions").
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { errors } from '../lib/errors.js';

@@ -3,10 +3,11 @@
 // real Chromium tabs); then results/<timestamp>/ and the comparison table.
 import os from 'node:os';
 import path from 'node:path';
+import { errors } from '../lib/errors.js';
 import type { Config } from '../lib/server-options.js';
 import { browserProfile, runBrowserBench } from './browser-bench.js';
 import { assertChromium } from './browser-tabs.js';
-import { formatBrowser, formatComparison, formatSpread } from './compare.js';
+import { formatBrowser, formatComparison, formatSpread, TRANSACTION_COLUMNS } from './compare.js';
 import { faultPlan, withFaultWindow } from './faults.js';
 import { assertK6, K6_THRESHOLDS_FAILED, runK6Case } from './k6-engine.js';
 import { Lab, type RunningCase } from './lifecycle.js';
@@ -17,6 +18,8 @@ import { formatFaults } from './report-faults.js';
 import type { BrowserResult, CaseResult, RunFile } from './results.js';
 import { writeRunFiles } from './run-file.js';
 import { caseConfig, casesOf, resolveProfile } from './sweep.js';
+import { brokenThresholds, evaluateThresholds } from './thresholds.js';
+import { invalidCases, markValidity, stabilityWarnings } from './validity.js';
 
 export interface BenchResult {
   dir: string;
@@ -84,13 +87,19 @@ export async function runBench(options: BenchOptions, server: Config, command: s
     await lab.close();
   }
   if (results.length === 0 && browser.length === 0) throw new Error(`every case failed:\n${failed.join('\n')}`);
-  if (failed.length > 0) process.exitCode = 1;
+  const tabsExpected = profile.users * profile.browsersPerUser * profile.tabsPerBrowser;
+  results = results.map((c) => {
+    const marked = markValidity(c, tabsExpected);
+    return { ...marked, warnings: [...marked.warnings, ...stabilityWarnings(c.totals)] };
+  });
+  const thresholds = evaluateThresholds(
+    options.thresholds ?? [],
+    results.filter((c) => c.validity?.valid),
+  );
+  const k6Thresholds = [...k6Exits.values()].every((code) => code === K6_THRESHOLDS_FAILED);
   if (k6Exits.size > 0) {
-    const thresholds = [...k6Exits.values()].every((code) => code === K6_THRESHOLDS_FAILED);
-    // A broken threshold fails the run the way it fails `k6 run`; any other k6 failure is exit 1.
-    process.exitCode = failed.length === 0 && thresholds ? K6_THRESHOLDS_FAILED : 1;
     const which = [...k6Exits].map(([id, code]) => `${id} (exit ${code})`).join(', ');
-    progress.log(`[busbench] k6 failed for ${which}${thresholds ? ': thresholds broken, see the warnings' : ''}`);
+    progress.log(`[busbench] k6 failed for ${which}${k6Thresholds ? ': thresholds broken, see the warnings' : ''}`);
   }
   const run: RunFile = {
     schema: 'busbench/run@1',
@@ -115,12 +124,38 @@ export async function runBench(options: BenchOptions, server: Config, command: s
     },
     cases: results,
     ...(options.browser ? { browser } : {}),
+    ...(options.thresholds ? { thresholds } : {}),
   };
   const files = await writeRunFiles(dir, run);
   process.stdout.write(`\n${options.browser ? formatBrowser(browser) : formatComparison(run)}\n`);
+  if (!options.browser) process.stdout.write(`${TRANSACTION_COLUMNS}\n`);
   const faultTable = formatFaults(run);
   if (faultTable) process.stdout.write(`\nfaults:\n${faultTable}\n`);
   const spread = formatSpread(run);
-  if (spread) process.stdout.write(`spread across ${options.repeat} repeats:\n${spread}\n`);
+  if (spread) process.stdout.write(`\nacross ${options.repeat} repeats:\n${spread}\n`);
+  const ending = runEnding({
+    failed: failed.length,
+    invalid: invalidCases(run).map((c) => `${c.id}: ${c.reasons.join(', ')}`),
+    k6Failed: k6Exits.size > 0 && !k6Thresholds,
+    broken: [...brokenThresholds(thresholds), ...(k6Exits.size > 0 && k6Thresholds ? ['k6 thresholds'] : [])],
+  });
+  if (ending) {
+    process.stderr.write(`busbench: ${ending.code}: ${ending.message}\n`);
+    process.exitCode = ending.exitCode;
+  } else if (failed.length > 0 || k6Exits.size > 0) {
+    process.exitCode = 1;
+  }
   return { dir, run, files };
+}
+
+/**
+ * How the run ends, when not well: a case that failed to run, or a k6 that failed, is exit 1
+ * (the caller's); then an invalid case (its numbers mean nothing, so limits on them are moot);
+ * then a broken threshold, exit 99 as in k6.
+ */
+function runEnding(outcome: { failed: number; invalid: string[]; k6Failed: boolean; broken: string[] }) {
+  if (outcome.failed > 0 || outcome.k6Failed) return undefined;
+  if (outcome.invalid.length > 0) return errors.invalidCase(outcome.invalid);
+  if (outcome.broken.length > 0) return errors.thresholds(outcome.broken);
+  return undefined;
 }

@@ -2,7 +2,9 @@
 // finishes, and the side-by-side of two runs that `busbench compare` prints. The charts and
 // the report's headline use the same figures, so the terminal and the report never disagree.
 import { total } from '../../loadtests/lib/numbers.js';
+import { groupRepeats, indistinguishable, relativeSpread, type Spread, spreadName, spreadOf } from './repeats.js';
 import type { BrowserResult, CaseResult, RunFile } from './results.js';
+import { failedAttempts, invalidCases, validOnly } from './validity.js';
 
 export interface KeyFigure {
   /** Column heading of the comparison table. */
@@ -38,8 +40,9 @@ export const KEY_FIGURES: KeyFigure[] = [
   { label: 'DB conns peak', digits: 0, value: (c) => c.totals.database.peak_connections },
   { label: 'DB conns/1k tabs', digits: 1, value: (c) => c.totals.derived.db_connections_per_1000_tabs },
   { label: 'failures/1k tx', digits: 2, value: (c) => c.totals.derived.failures_per_1000_tx },
+  { label: 'failed attempts', digits: 0, value: (c) => failedAttempts(c.totals) },
   { label: 'retries', digits: 0, value: (c) => c.totals.database.app.total.retries },
-  { label: 'final failures', digits: 0, value: (c) => c.totals.database.app.total.final_failures },
+  { label: 'failed tx', digits: 0, value: (c) => c.totals.database.app.total.final_failures },
   { label: 'delivery p50 ms', digits: 1, value: (c) => c.totals.delivery.latency_ms.p50 },
   { label: 'delivery p99 ms', digits: 1, value: (c) => c.totals.delivery.latency_ms.p99 },
   { label: 'lost', digits: 0, value: (c) => c.totals.delivery.lost },
@@ -66,10 +69,24 @@ function table(rows: string[][], textColumns: number): string {
     .join('\n');
 }
 
+/** What the transaction columns count, under pgbench's names where they are pgbench's quantities. */
+export const TRANSACTION_COLUMNS =
+  'failed attempts: every 40001/40P01/55P03 attempt rolled back, retries included (pg_stat_database.xact_rollback counts the same); ' +
+  'retries: pgbench\'s "total number of retries"; failed tx: pgbench\'s "number of failed transactions" (failed for good); ' +
+  'failures/1k tx: failed attempts per 1,000 commits';
+
+/** "invalid, left out: id (reason; reason)", one line per invalid case; empty when all are valid. */
+export function formatInvalid(run: RunFile): string {
+  return invalidCases(run)
+    .map((c) => `invalid, left out: ${c.id} (${c.reasons.join('; ')})\n`)
+    .join('');
+}
+
+/** The key figures of the valid cases, one row each; the invalid ones are named below, with why. */
 export function formatComparison(run: RunFile): string {
   const header = ['case', ...KEY_FIGURES.map((f) => f.label)];
-  const rows = run.cases.map((c) => [c.id, ...KEY_FIGURES.map((f) => formatNumber(f.value(c), f.digits))]);
-  return `${table([header, ...rows], 1)}\n`;
+  const rows = validOnly(run).cases.map((c) => [c.id, ...KEY_FIGURES.map((f) => formatNumber(f.value(c), f.digits))]);
+  return `${rows.length > 0 ? `${table([header, ...rows], 1)}\n` : 'no valid case\n'}${formatInvalid(run)}`;
 }
 
 export interface BrowserFigure {
@@ -111,7 +128,15 @@ function change(a: number | null, b: number | null): string {
 }
 
 export function formatSideBySide(a: RunFile, b: RunFile, labels: [string, string]): string {
-  const [labelA, labelB] = labels;
+  const invalid = [
+    ...invalidCases(a).map((c) => `invalid in A, left out: ${c.id} (${c.reasons.join('; ')})`),
+    ...invalidCases(b).map((c) => `invalid in B, left out: ${c.id} (${c.reasons.join('; ')})`),
+  ];
+  const valid = [validOnly(a), validOnly(b)] as const;
+  return `${sideBySide(valid[0], valid[1], labels)}${invalid.map((line) => `${line}\n`).join('')}`;
+}
+
+function sideBySide(a: RunFile, b: RunFile, [labelA, labelB]: [string, string]): string {
   const casesB = new Map(b.cases.map((c) => [c.id, c]));
   const idsA = new Set(a.cases.map((c) => c.id));
   const lines = [`A = ${labelA} (started ${a.started_at})`, `B = ${labelB} (started ${b.started_at})`, ''];
@@ -142,39 +167,70 @@ export function formatSideBySide(a: RunFile, b: RunFile, labels: [string, string
   return `${lines.join('\n')}\n`;
 }
 
-/** The figures the stability benchmark holds to +-15% across repeats. */
-const STABILITY_FIGURES: KeyFigure[] = [
-  { label: 'failures/1k tx', digits: 2, value: (c) => c.totals.derived.failures_per_1000_tx },
-  { label: 'DB conns peak', digits: 0, value: (c) => c.totals.database.peak_connections },
-  { label: 'http conns peak', digits: 0, value: (c) => c.totals.client.http_connections_peak },
-  { label: 'server sockets peak', digits: 0, value: (c) => c.totals.server.peak_open_sockets },
-];
+/** A figure's runs as "mean +- spread (+-x %)"; "exact" when every run gave the same value. */
+function spreadText(s: Spread, digits: number): string {
+  const rel = relativeSpread(s);
+  if (s.spread === null) return `${formatNumber(s.mean, digits)} (one run)`;
+  const pct = rel === null ? '' : rel === 0 ? ', exact' : ` (+-${(rel * 100).toFixed(1)} %)`;
+  return `${formatNumber(s.mean, digits)} +- ${formatNumber(s.spread, digits)}${pct}`;
+}
+
+/** The figures the verdict compares layouts by; the terminal says which of their differences are noise. */
+export const NOISE_FIGURES = ['DB conns/1k tabs', 'failures/1k tx', 'delivery p99 ms', 'peak RSS MB', 'CPU %'];
+
+export interface RepeatedFigure {
+  figure: KeyFigure;
+  groups: { id: string; spread: Spread | null }[];
+}
+
+/** Every key figure of every repeated case, over its valid runs only. */
+export function repeatedFigures(run: RunFile): RepeatedFigure[] {
+  const groups = groupRepeats(validOnly(run).cases).filter((g) => g.cases.length > 1);
+  if (groups.length === 0) return [];
+  return KEY_FIGURES.map((figure) => ({
+    figure,
+    groups: groups.map((g) => ({ id: g.id, spread: spreadOf(g.cases.map(figure.value)) })),
+  }));
+}
+
+/** Pairs of cases whose difference in the figure is within their spreads: noise, not a difference. */
+export function indistinguishablePairs(f: RepeatedFigure): [string, string][] {
+  const pairs: [string, string][] = [];
+  f.groups.forEach((a, i) => {
+    for (const b of f.groups.slice(i + 1)) {
+      if (a.spread && b.spread && indistinguishable(a.spread, b.spread)) {
+        pairs.push([a.id, b.id]);
+      }
+    }
+  });
+  return pairs;
+}
 
 /**
- * `--repeat N`: for each case, the figures of its N runs and their spread, the largest
- * distance from their mean in percent of the mean. Empty when nothing was repeated.
+ * `--repeat N`: each key figure of each case as its runs and mean +- spread, then the pairs
+ * that differ by less than their spread. Empty when nothing was repeated.
  */
 export function formatSpread(run: RunFile): string {
-  const groups = new Map<string, CaseResult[]>();
-  for (const c of run.cases) {
-    const id = c.id.replace(/ #\d+$/, '');
-    groups.set(id, [...(groups.get(id) ?? []), c]);
-  }
-  const rows: string[][] = [['case', 'figure', 'runs', 'mean', 'spread']];
-  for (const [id, cases] of groups) {
-    if (cases.length < 2) continue;
-    STABILITY_FIGURES.forEach((f, i) => {
-      const values = cases.map(f.value).filter((v): v is number => v !== null);
-      const mean = total(values) / Math.max(1, values.length);
-      const spread = mean === 0 ? 0 : Math.max(...values.map((v) => Math.abs(v - mean))) / mean;
+  const figures = repeatedFigures(run);
+  if (figures.length === 0) return '';
+  const rows: string[][] = [['case', 'figure', 'runs', 'mean +- spread']];
+  const ids = figures[0]?.groups.map((g) => g.id) ?? [];
+  ids.forEach((id, g) => {
+    figures.forEach((f, i) => {
+      const s = f.groups[g]?.spread;
       rows.push([
         i === 0 ? id : '',
-        f.label,
-        values.map((v) => formatNumber(v, f.digits)).join(' '),
-        formatNumber(mean, f.digits),
-        `+-${(spread * 100).toFixed(1)}%`,
+        f.figure.label,
+        s ? s.values.map((v) => formatNumber(v, f.figure.digits)).join(' ') : '-',
+        s ? spreadText(s, f.figure.digits) : 'n/a',
       ]);
     });
-  }
-  return rows.length > 1 ? `${table(rows, 3)}\n` : '';
+  });
+  const kinds = figures.flatMap((f) => f.groups.flatMap((g) => (g.spread ? [g.spread.kind] : [])));
+  const noise = figures
+    .filter((f) => NOISE_FIGURES.includes(f.figure.label))
+    .flatMap((f) =>
+      indistinguishablePairs(f).map(([a, b]) => `indistinguishable in ${f.figure.label}: ${a} and ${b}\n`),
+    );
+  return `${table(rows, 3)}\nspread: ${spreadName(kinds)}, over the valid runs\n${noise.join('')}`;
 }

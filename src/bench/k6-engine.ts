@@ -3,11 +3,13 @@
 // k6's sampler; k6's handleSummary writes the case's run.json, which joins this run.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdir, readFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Profile } from '../../loadtests/lib/profiles.js';
-import { errors } from '../lib/errors.js';
+import { ERROR_CODES, errors } from '../lib/errors.js';
 import { startDbExporter } from './db-exporter.js';
+import { watchChildProcess } from './generator-load.js';
 import type { RunningCase } from './lifecycle.js';
 import type { CaseResult, RunFile } from './results.js';
 import type { Case } from './sweep.js';
@@ -20,8 +22,8 @@ export function assertK6(): void {
   if (found.error || found.status !== 0) throw errors.noK6();
 }
 
-/** k6's exit code when a threshold failed: the run's figures are there, but they broke a limit. */
-export const K6_THRESHOLDS_FAILED = 99;
+/** k6's exit code when a threshold failed (99), which `busbench bench --threshold` shares: one definition. */
+export const K6_THRESHOLDS_FAILED = ERROR_CODES.E_THRESHOLDS.exitCode;
 
 /**
  * Runs one case's load with k6 against its layout; resolves to the case k6's handleSummary
@@ -63,10 +65,12 @@ export async function runK6Case(
   running.progress.log(`[busbench] k6 ${args.join(' ')}`);
   try {
     const child = spawn('k6', args, { stdio: ['ignore', 'inherit', 'inherit'] });
+    const watch = child.pid === undefined ? undefined : watchChildProcess(child.pid, os.cpus().length);
     const exitCode = await new Promise<number | null>((done, fail) => {
       child.once('error', fail);
       child.once('exit', (code) => done(code));
     });
+    const generator = watch?.stop();
     const file = path.join(options.outDir, 'run.json');
     const text = await readFile(file, 'utf8').catch(() => {
       throw new Error(`k6 exited with code ${exitCode} and wrote no ${file}; its output above says why`);
@@ -84,6 +88,7 @@ export async function runK6Case(
         dispatch: c.dispatch,
         server_config: running.serverConfig(),
         warnings,
+        ...(generator ? { generator } : {}),
       },
       exitCode,
     };

@@ -6,9 +6,10 @@ import { caseWarnings, derive } from '../../loadtests/lib/case-figures.js';
 import { round } from '../../loadtests/lib/numbers.js';
 import type { Profile } from '../../loadtests/lib/profiles.js';
 import { FaultInjector, type FaultPlan } from './faults.js';
+import { watchThisProcess } from './generator-load.js';
 import type { RunningCase } from './lifecycle.js';
 import { serveLoadMetrics } from './load-metrics.js';
-import type { CaseResult, CaseTotals } from './results.js';
+import type { CaseResult, CaseTotals, GeneratorFigures } from './results.js';
 import { type SimulatedLoad, withSimulatedLoad } from './simulated-load.js';
 import type { Case } from './sweep.js';
 
@@ -46,7 +47,7 @@ export function runNodeCase(
       const measure = injector
         ? (seconds: number) => injector.measure(seconds, (line) => running.progress.log(line))
         : (seconds: number) => sleep(seconds * 1000);
-      const measured = await timeline(load, profile, startedAt.getTime(), measure);
+      const { measured, generator } = await timeline(load, profile, startedAt.getTime(), measure);
       const faults = await injector?.records();
       live?.finish(load.runner.deliveries().lost);
       const exitCode = await load.finish();
@@ -65,6 +66,7 @@ export function runNodeCase(
         totals,
         timeseries: load.sampler.timeseries(),
         warnings: warnings(totals, exitCode, load.runner.openFailures),
+        generator,
         ...(faults ? { faults } : {}),
       };
       const took = ((Date.now() - startedAt.getTime()) / 1000).toFixed(0);
@@ -78,23 +80,25 @@ export function runNodeCase(
   });
 }
 
-/** Warm-up, measure, drain; resolves to the seconds actually measured. */
+/** Warm-up, measure, drain; resolves to the seconds actually measured and the runner's own load in them. */
 async function timeline(
   load: SimulatedLoad,
   profile: Profile,
   caseStart: number,
   measure: (seconds: number) => Promise<unknown>,
-): Promise<number> {
+): Promise<{ measured: number; generator: GeneratorFigures }> {
   await load.runner.start((profile.warmup * 1000) / 2);
   const warmupLeft = caseStart + profile.warmup * 1000 - Date.now();
   if (warmupLeft > 0) await sleep(warmupLeft);
   await load.enter('measure');
   const measureStart = Date.now();
+  const watch = watchThisProcess();
   await measure(profile.duration);
+  const generator = watch.stop();
   const measured = (Date.now() - measureStart) / 1000;
   await load.enter('drain');
   await load.runner.drain(profile.drain * 1000);
-  return measured;
+  return { measured, generator };
 }
 
 function showProgress(running: RunningCase, load: SimulatedLoad, profile: Profile, caseStart: number) {

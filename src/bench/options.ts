@@ -25,6 +25,7 @@ import {
   type TopologyName,
 } from '../lib/server-options.js';
 import type { RunFile } from './results.js';
+import { parseThresholds, type Threshold } from './thresholds.js';
 
 /** The faults `--faults` injects (src/bench/faults.ts); kept here so `busbench serve` loads no bench code. */
 export const FAULT_KINDS = ['listen-drop', 'backend-kill', 'worker-kill', 'pg-restart'] as const;
@@ -180,7 +181,7 @@ export const BENCH_OPTIONS = {
   repeat: option({
     env: 'BUSBENCH_REPEAT',
     flag: '--repeat <n>',
-    doc: 'run every case n times and report the spread of the key figures (the stability benchmark uses 3)',
+    doc: 'run every case n times; key figures as mean +- spread (standard deviation, half the range with 2 runs) (README, Repeats)',
     default: 1,
     parse: integer(1),
   }),
@@ -208,6 +209,13 @@ export const BENCH_OPTIONS = {
     doc: 'with --faults: how many times each listed fault is injected per case',
     default: 1,
     parse: integer(1),
+  }),
+  thresholds: option({
+    env: 'BUSBENCH_THRESHOLDS',
+    flag: '--threshold <expr...>',
+    doc: 'k6-style limits on each valid case, comma-separated or repeated, e.g. lost==0: exit 99 if one breaks (README, Thresholds) (null: none)',
+    default: null as Threshold[] | null,
+    parse: parseThresholds,
   }),
   out: option({
     env: 'BUSBENCH_RESULTS',

@@ -6,9 +6,20 @@ import { createRequire } from 'node:module';
 import * as echarts from 'echarts';
 import { total } from '../../loadtests/lib/numbers.js';
 import { buildCharts, type ChartSpec, caseColor, extremes } from './charts.js';
-import { BROWSER_FIGURES, formatNumber, KEY_FIGURES, keptUp } from './compare.js';
+import {
+  BROWSER_FIGURES,
+  formatNumber,
+  indistinguishablePairs,
+  KEY_FIGURES,
+  keptUp,
+  NOISE_FIGURES,
+  repeatedFigures,
+  TRANSACTION_COLUMNS,
+} from './compare.js';
+import { spreadName } from './repeats.js';
 import { faultSection, faultVerdict } from './report-faults.js';
 import type { BrowserResult, CaseResult, RunFile } from './results.js';
+import { failedAttempts, invalidCases, validityOf, validOnly } from './validity.js';
 
 // echarts.common has every piece the charts use (line, bar, markArea, legend, tooltip,
 // dataZoom) at two thirds of the full build's size.
@@ -22,7 +33,9 @@ export interface Report {
 
 export function renderReport(run: RunFile): Report {
   // A run of real browsers only has no simulated cases: empty charts would only be noise.
-  const charts = run.cases.length > 0 ? buildCharts(run) : [];
+  // Invalid cases are named in the verdict and kept in the figures table, but not charted.
+  const valid = validOnly(run);
+  const charts = valid.cases.length > 0 ? buildCharts(valid) : [];
   return {
     html: renderHtml(run, charts),
     svgs: charts.map((spec) => ({ name: `${spec.name}.svg`, svg: renderSvg(spec) })),
@@ -70,11 +83,22 @@ function swatch(index: number): string {
   return `<span class="swatch" style="background:${caseColor(index)}"></span>`;
 }
 
-function verdict(run: RunFile): string[] {
+/** The invalid cases, named with why, before anything is compared. */
+function invalidLine(run: RunFile): string[] {
+  const invalid = invalidCases(run);
+  if (invalid.length === 0) return [];
+  return [
+    `<b>Invalid, left out of the comparison</b> (rates n/a): ${list(invalid.map((c) => `${esc(c.id)} (${esc(c.reasons.join('; '))})`))}.`,
+  ];
+}
+
+function verdict(full: RunFile): string[] {
+  if (full.cases.length === 0) return ['The run has no cases.'];
+  const run = validOnly(full);
   const cases = run.cases;
   const [first] = cases;
-  if (!first) return ['The run has no cases.'];
-  const lines: string[] = [];
+  if (!first) return [...invalidLine(full), 'No case is valid: there is nothing to compare.'];
+  const lines: string[] = invalidLine(full);
   const names = (group: CaseResult[]) => list(group.map((c) => esc(c.id)));
 
   const per1000Tabs = (c: CaseResult) => c.totals.derived.db_connections_per_1000_tabs;
@@ -104,7 +128,7 @@ function verdict(run: RunFile): string[] {
     const tx = (c: CaseResult) => c.totals.database.app.total;
     lines.push(
       `Most transaction conflicts: <b>${names(conflicted)}</b>, ${rateWords(rate(conflictedFirst), 2)} failed attempts per 1,000 commits ` +
-        `(${list(conflicted.map((c) => `${esc(c.id)}: ${words(tx(c).retries, 0)} retries, ${words(tx(c).final_failures, 0)} final failures seen by users`))})` +
+        `(${list(conflicted.map((c) => `${esc(c.id)}: ${words(failedAttempts(c.totals), 0)} failed attempts, retries included; pgbench's "total number of retries" ${words(tx(c).retries, 0)}; pgbench's "number of failed transactions" ${words(tx(c).final_failures, 0)}, seen by users`))})` +
         (cases.length > 1 ? `. Fewest: ${names(calmest)}, ${rateWords(rate(calmestFirst), 2)} per 1,000.` : '.'),
     );
   }
@@ -135,7 +159,8 @@ function verdict(run: RunFile): string[] {
       `Duplicated or out-of-order deliveries: ${list(disordered.map((c) => `${esc(c.id)} (${words(c.totals.delivery.duplicated, 0)} duplicated, ${words(c.totals.delivery.out_of_order, 0)} out of order)`))}.`,
     );
   }
-  const warned = cases.filter((c) => c.warnings.length > 0);
+  lines.push(...noiseLines(run), ...thresholdLines(full));
+  const warned = full.cases.filter((c) => c.warnings.length > 0);
   if (warned.length > 0) {
     const count = total(warned.map((c) => c.warnings.length));
     lines.push(
@@ -146,13 +171,62 @@ function verdict(run: RunFile): string[] {
   return lines;
 }
 
-function atAGlance(run: RunFile): string {
+/**
+ * With repeats: each verdict figure as mean +- spread, and the layouts that differ by less than
+ * their spread, which are indistinguishable. Without: that no spread was measured.
+ */
+function noiseLines(run: RunFile): string[] {
+  const figures = repeatedFigures(run).filter((f) => NOISE_FIGURES.includes(f.figure.label));
+  if (figures.length === 0) {
+    return [
+      'One run per case: no spread was measured, so a difference of a few per cent may be noise (<code>--repeat 3</code> measures it).',
+    ];
+  }
+  const kinds = figures.flatMap((f) => f.groups.flatMap((g) => (g.spread ? [g.spread.kind] : [])));
+  const lines = [
+    `Repeated runs, mean ± spread (${esc(spreadName(kinds))}): ${figures
+      .map(
+        (f) =>
+          `${esc(f.figure.label)}: ${list(
+            f.groups.map(
+              (g) =>
+                `${esc(g.id)} ${g.spread ? `${formatNumber(g.spread.mean, f.figure.digits)} ± ${formatNumber(g.spread.spread, f.figure.digits)}` : 'n/a'}`,
+            ),
+          )}`,
+      )
+      .join('; ')}.`,
+  ];
+  const pairs = figures.flatMap((f) =>
+    indistinguishablePairs(f).map(([a, b]) => `${esc(a)} and ${esc(b)} in ${esc(f.figure.label)}`),
+  );
+  lines.push(
+    pairs.length === 0
+      ? 'Every difference between these figures is larger than the spread of the runs.'
+      : `<b>Indistinguishable</b> (they differ by less than their spread, so the difference is noise): ${list(pairs)}.`,
+  );
+  return lines;
+}
+
+function thresholdLines(run: RunFile): string[] {
+  const results = run.thresholds;
+  if (!results || results.length === 0) return [];
+  const broken = results.filter((r) => !r.ok);
+  const held = `${results.length - broken.length} of ${results.length} threshold checks held`;
+  return [
+    broken.length === 0
+      ? `Thresholds: ${held}.`
+      : `<b>Thresholds broken</b> (exit 99): ${list(broken.map((r) => `${esc(r.expression)} in ${esc(r.case)} (${esc(String(r.value))})`))}; ${held}.`,
+  ];
+}
+
+function atAGlance(full: RunFile): string {
+  const run = validOnly(full);
   const head = `<tr><th>case</th>${KEY_FIGURES.map((f) => `<th>${esc(f.label)}</th>`).join('')}</tr>`;
   const rows = run.cases.map(
     (c, i) =>
       `<tr><th>${swatch(i)}${esc(c.id)}</th>${KEY_FIGURES.map((f) => `<td>${esc(formatNumber(f.value(c), f.digits))}</td>`).join('')}</tr>`,
   );
-  return `<table class="numbers"><thead>${head}</thead><tbody>${rows.join('')}</tbody></table>`;
+  return `<table class="numbers"><thead>${head}</thead><tbody>${rows.join('')}</tbody></table><p class="meta">${esc(TRANSACTION_COLUMNS)}.</p>`;
 }
 
 function browserSection(results: BrowserResult[]): string {
@@ -185,8 +259,8 @@ function chartDiv(spec: ChartSpec): string {
 }
 
 function timeSeriesSection(run: RunFile, charts: ChartSpec[]): string {
-  return run.cases
-    .map((c, i) => {
+  return validOnly(run)
+    .cases.map((c, i) => {
       const own = charts.filter((spec) => spec.section === 'timeseries' && spec.caseId === c.id);
       return `<h3>${swatch(i)}${esc(c.id)}</h3><div class="charts small">${own.map(chartDiv).join('')}</div>`;
     })
@@ -266,8 +340,10 @@ function figuresTable(run: RunFile): string {
       started_at: c.started_at,
       measured_seconds: c.measured_seconds,
       warnings: c.warnings.length,
+      valid: validityOf(c, run).valid,
+      invalid_because: validityOf(c, run).reasons.join('; '),
     };
-    flatten({ case: about, ...c.totals }, root, '', i);
+    flatten({ case: about, ...c.totals, ...(c.generator ? { generator: c.generator } : {}) }, root, '', i);
   });
   const head = `<tr><th>figure</th>${run.cases.map((c, i) => `<th>${swatch(i)}${esc(c.id)}</th>`).join('')}</tr>`;
   const body: string[] = [];

@@ -214,6 +214,37 @@ const faultRecord = Closed(
   { description: 'One fault of `busbench bench --faults` and what it cost.' },
 );
 export type FaultRecord = Static<typeof faultRecord>;
+const generatorFigures = Closed(
+  {
+    process: Type.String({ description: 'node: the bench process (runner and sampler); k6: the k6 process.' }),
+    window: OneOf(['measure', 'run'], {
+      description: "measure: the measured window; run: the k6 process's whole life (warm-up and drain included).",
+    }),
+    cores: Type.Number({
+      description: 'Cores the generator can keep busy: 1 for the Node runner (one event loop), every core for k6.',
+    }),
+    cpu_percent: NullableNumber({
+      description: 'CPU seconds of the generator over wall seconds, x100 (100 = one core busy). null: not measurable.',
+    }),
+    event_loop_lag_p99_ms: NullableNumber({ description: "The Node runner's event-loop delay, p99; null for k6." }),
+    event_loop_lag_max_ms: NullableNumber(),
+  },
+  { description: "The load generator's own load: a saturated generator measures itself, not the layout." },
+);
+export type GeneratorFigures = Static<typeof generatorFigures>;
+
+const validity = Closed(
+  {
+    valid: Type.Boolean(),
+    reasons: Type.Array(Type.String(), { description: 'Why the case is invalid; empty when it is valid.' }),
+  },
+  {
+    description:
+      'Checked before any comparison (src/bench/validity.ts): an invalid case did no work or its generator was ' +
+      'saturated; its derived rates are null and the verdict and the tables leave it out.',
+  },
+);
+export type Validity = Static<typeof validity>;
 
 const caseResult = Closed({
   id: Type.String({
@@ -236,6 +267,9 @@ const caseResult = Closed({
       description: "`--faults`: each injected fault; the case's delivery totals are what all of them lost.",
     }),
   ),
+  // Optional: k6's handleSummary writes a case without them (the bench adds them) and older runs lack them.
+  generator: Type.Optional(generatorFigures),
+  validity: Type.Optional(validity),
 });
 export type CaseResult = Static<typeof caseResult>;
 
@@ -289,6 +323,14 @@ const browserResult = Closed(
 );
 export type BrowserResult = Static<typeof browserResult>;
 
+const thresholdResult = Closed({
+  expression: Type.String({ description: 'As given to `--threshold`, e.g. "lost==0".' }),
+  case: Type.String(),
+  value: NullableNumber({ description: "The metric's value in the case; null: the case has no such rate." }),
+  ok: Type.Boolean({ description: 'false: broken, and `busbench bench` exits 99.' }),
+});
+export type ThresholdResult = Static<typeof thresholdResult>;
+
 /**
  * run.json's JSON Schema (draft-07), for ajv. `JSON.stringify(RUN_SCHEMA)` is the same schema as a
  * standalone file for readers outside TypeScript: TypeBox's own marks are symbol keys, which it drops.
@@ -320,6 +362,7 @@ export const RUN_SCHEMA = Closed(
       description: 'Empty when the run measured real browsers instead of the simulated load.',
     }),
     browser: Type.Optional(Type.Array(browserResult, { description: 'Written by `busbench bench --browser`.' })),
+    thresholds: Type.Optional(Type.Array(thresholdResult, { description: 'One per `--threshold` and valid case.' })),
   },
   {
     $schema: 'http://json-schema.org/draft-07/schema#',

@@ -42,6 +42,20 @@ export const ERROR_CODES = {
       '`busbench bench --engine k6` found no `k6` on PATH. The message says how to install it; without ' +
       '`--engine k6` the built-in Node runner generates the load.',
   },
+  E_INVALID_CASE: {
+    exitCode: 3,
+    when:
+      '`busbench bench` measured a case that did no work (tabs that never got in, no posts, no deliveries, no commits) ' +
+      'or whose load generator was saturated (over 80 % CPU, event-loop lag, posts sent late). run.json, the table and ' +
+      'the report name it with the reasons and leave it out; fix the reason (a lighter load, fewer other processes) and run again. ' +
+      'A case that failed to run at all still exits 1.',
+  },
+  E_THRESHOLDS: {
+    exitCode: 99,
+    when:
+      'A `--threshold` was broken by a valid case, or k6 reported a broken threshold of its own: the figures are ' +
+      "written, but they break a limit (k6's exit code for the same). An invalid case (exit 3) takes precedence.",
+  },
   E_BAD_JSON: { status: 400, when: 'The request body is not valid JSON.' },
   E_BAD_INPUT: {
     status: 400,
@@ -196,6 +210,17 @@ export const errors = {
       'k6 is not on PATH. Install it (https://grafana.com/docs/k6/latest/set-up/install-k6/: "brew install k6", ' +
         '"winget install k6", the Debian/Ubuntu apt repository, or the grafana/k6 Docker image), or run without --engine k6 ' +
         'to use the built-in Node runner',
+    ),
+  invalidCase: (cases: string[]) =>
+    new CliError(
+      'E_INVALID_CASE',
+      `${cases.length === 1 ? 'a case is' : `${cases.length} cases are`} invalid (${cases.join('; ')}); ` +
+        'their rates are n/a and the comparison leaves them out: remove the cause and run again',
+    ),
+  thresholds: (broken: string[]) =>
+    new CliError(
+      'E_THRESHOLDS',
+      `${broken.length === 1 ? 'a threshold was' : `${broken.length} thresholds were`} broken: ${broken.join('; ')}`,
     ),
   badJson: (detail: string) =>
     new HttpError('E_BAD_JSON', `request body is not valid JSON (${detail}); send a JSON object`),
