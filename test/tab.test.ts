@@ -27,6 +27,7 @@ function browser(tabs: number, tabMode: TabMode, polls: Reply[] = []) {
     tabs,
     tabMode,
     hidden: [],
+    hiddenSlowdown: false,
     hiddenDelay: [4, 1, 20],
     pollTimeout: 50,
     runTag: TAG,
