@@ -34,6 +34,8 @@ export function browserVu(settings, metrics) {
       {
         browserConnections: metrics.browserConnections,
         queued: metrics.queued,
+        queuedMs: metrics.queuedMs,
+        postQueuedMs: metrics.postQueuedMs,
         pollLatency: metrics.pollLatency,
         connectionsOpened: c.connectionsOpened,
       },

@@ -350,9 +350,12 @@ export class Runner {
     if (endpoint === 'bus.poll') recordMs(this.#pollLatency, ms);
   }
 
-  /** How long a request waited for a connection of its browser; requests sent in the window count. */
+  /**
+   * How long a request waited for a connection of its browser. Requests asked for in the window
+   * count, also when they got their connection after it (a post queued behind parked polls).
+   */
   recordQueued(endpoint: string, ms: number): void {
-    if (this.phase !== 'measure') return;
+    if (this.#frozen || !this.#inMeasure(Date.now() - ms)) return;
     recordMs(this.#queued, ms);
     if (endpoint === 'chat.post') recordMs(this.#postQueued, ms);
   }
