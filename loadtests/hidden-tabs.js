@@ -1,4 +1,4 @@
-// k6 load profile "hidden-tabs": the "tabs" load with three of four tabs hidden: they wait 4 s + 1-20 s between polls (seed 000).
+// k6 load profile "hidden-tabs": the "tabs" load, two of three tabs hidden: they wait 4 s + 1-20 s between polls (seed 000's fix).
 // The tabs behave as in `busbench bench --profile hidden-tabs` (loadtests/lib/tab.js, shared with the
 // Node runner). Run:  k6 run -e BASE_URL=http://127.0.0.1:8069 loadtests/hidden-tabs.js
 // against a layout serving what the profile expects: npx busbench serve --profile hidden-tabs
@@ -11,7 +11,9 @@
 //   USERS BROWSERS TABS    users, browsers per user, tabs per browser; a VU is one browser [profile]
 //   DURATION WARMUP DRAIN  seconds measured, of load before, at most after for late deliveries [profile]
 //   RATE            chat posts per second for the whole run, open model [profile]
-//   TAB_MODE HIDDEN CONNECTIONS  every-tab|leader (leader-tab: old name of leader), share of hidden tabs, connections per origin [profile]
+//   TAB_MODE WINDOWS CONNECTIONS  every-tab|leader (leader-tab: old name of leader), windows per browser (one visible tab each), connections per origin [profile]
+//   HIDDEN_SLOWDOWN  on: hidden tabs wait 4 s + 1-20 s between polls; off: they poll like visible ones [profile]
+//   ARRIVALS SEED   poisson (exponential gaps of mean 1/RATE, from SEED) or fixed (one post every 1/RATE s) [profile]
 //   TESTID          tag testid on every metric (Grafana's testid variable) [none]
 //   METRICS_URL     the layout's Prometheus metrics [BASE_URL/metrics]
 //   DB_METRICS_URL  a `busbench db-exporter`'s metrics, for database figures [none]

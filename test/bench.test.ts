@@ -158,6 +158,26 @@ test("a browser's 7th long-polling tab waits for one of its 6 connections", asyn
   assert.ok(t.client.queued_requests_peak >= 1, 'the seventh waits in the browser');
 });
 
+test('many tabs behind 6 connections still post, commit and deliver, and the bench reports the queueing', async () => {
+  const { run, stdout, stderr } = await bench({
+    layouts: 'single-process',
+    profile: 'many-tabs',
+    users: 2,
+    tabs: 10,
+    rate: 3,
+    warmup: 1,
+    duration: 4,
+    'poll-timeout': 1,
+  });
+  const t = run.cases[0]?.totals;
+  assert.ok(t);
+  assert.ok(t.delivery.posts > 0 && t.delivery.delivered > 0, JSON.stringify(t.delivery));
+  assert.ok((t.database.app.total.commits ?? 0) > 0);
+  assert.ok(t.client.queued_ms && (t.client.queued_ms.p99 ?? 0) > 1, `queued: ${JSON.stringify(t.client.queued_ms)}`);
+  assert.ok(t.client.post_queued_ms && t.client.post_queued_ms.count > 0, 'posts waited for a connection too');
+  assert.match(stdout + stderr, /queued for a connection: p50 \d+ \/ p99 \d+ ms/);
+});
+
 test('in leader mode one tab per browser polls, and every tab still gets every message', async () => {
   const { run } = await bench({
     layouts: 'single-process',
@@ -191,7 +211,7 @@ test('hidden tabs poll slowly, and still get every message once the drain reveal
     profile: 'hidden-tabs',
     users: 4,
     tabs: 2,
-    hidden: 0.5,
+    windows: 1,
     rate: 4,
     ...SHORT,
   });

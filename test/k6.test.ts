@@ -180,6 +180,7 @@ test('against the server history, a post is lost only when a poll left well afte
     tabs: 2,
     tabMode: 'every-tab',
     hidden: [],
+    hiddenSlowdown: false,
     hiddenDelay: [4, 1, 20],
     pollTimeout: 50,
     runTag: tag,

@@ -7,59 +7,159 @@ import {
   hiddenPollDelayMs,
   hiddenTabs,
   isMeasured,
+  MIN_POLL_CYCLES,
   measureWindow,
-  postCount,
-  postDue,
+  pollCycleSeconds,
+  postOffsets,
+  seededRandom,
 } from '../loadtests/lib/load-plan.js';
-import type { TabMode } from '../loadtests/lib/profiles.js';
+import { PROFILES, QUICK, quickProfile } from '../loadtests/lib/profiles.js';
+import { BENCH_OPTIONS } from '../src/bench/options.js';
+import { caseConfig, casesOf, resolveProfile } from '../src/bench/sweep.js';
+import { loadOptions } from '../src/lib/options.js';
+import { loadConfig } from '../src/lib/server-options.js';
 
-test('the schedule has a post every 1/rate s through warm-up and measurement, both ends included', () => {
-  const p = { rate: 4, warmup: 10, duration: 40 };
-  const count = postCount(p);
-  assert.equal(count, 201);
-  const start = 1_000_000;
-  assert.equal(postDue(start, 0, p.rate), start);
-  assert.equal(postDue(start, 1, p.rate), start + 250);
-  assert.equal(postDue(start, count - 1, p.rate), start + 50_000, 'the last post is due as the measurement ends');
-  assert.equal(postCount({ rate: 3, warmup: 0.5, duration: 0.6 }), 5, 'a fractional post rounds up');
+test('a fixed clock has a post every 1/rate s through warm-up and measurement, both ends included', () => {
+  const p = { rate: 4, warmup: 10, duration: 40, arrivals: 'fixed' as const, seed: 1 };
+  const offsets = postOffsets(p);
+  assert.equal(offsets.length, 201);
+  assert.equal(offsets[0], 0);
+  assert.equal(offsets[1], 250);
+  assert.equal(offsets.at(-1), 50_000, 'the last post is due as the measurement ends');
+  assert.equal(postOffsets({ ...p, rate: 3, warmup: 0.5, duration: 0.6 }).length, 5, 'a fractional post rounds up');
 });
 
-test('a profile at rate 0 makes no posts', () => {
-  assert.equal(postCount({ rate: 0, warmup: 10, duration: 40 }), 0);
-});
-
-/** Every tab of `browsers` browsers, browser by browser, as both engines number them. */
-function allTabs(browsers: number, tabsPerBrowser: number, hiddenFraction: number, tabMode: TabMode) {
-  const tabs: boolean[] = [];
-  for (let b = 0; b < browsers; b++) tabs.push(...hiddenTabs({ tabsPerBrowser, hiddenFraction, tabMode }, b));
-  return tabs;
-}
-
-test('over many tabs the hidden share equals the fraction, spread evenly from the first tab on', () => {
-  for (const fraction of [0, 0.1, 1 / 3, 0.5, 0.75, 1]) {
-    const tabs = allTabs(100, 7, fraction, 'every-tab');
-    assert.equal(tabs.length, 700);
-    let hidden = 0;
-    tabs.forEach((isHidden, i) => {
-      if (isHidden) hidden++;
-      assert.equal(hidden, Math.floor((i + 1) * fraction), `fraction ${fraction}: the first ${i + 1} tabs`);
-    });
-  }
-});
-
-test('in leader mode the leader is never hidden and the other tabs are hidden as in every-tab mode', () => {
-  for (const fraction of [0.5, 0.75, 1]) {
-    const leader = allTabs(50, 4, fraction, 'leader');
-    const everyTab = allTabs(50, 4, fraction, 'every-tab');
-    leader.forEach((isHidden, i) => {
-      if (i % 4 === 0) assert.equal(isHidden, false, `fraction ${fraction}: leader of browser ${i / 4}`);
-      else assert.equal(isHidden, everyTab[i], `fraction ${fraction}: tab ${i}`);
-    });
-  }
+test('Poisson arrivals have exponential gaps: mean and variance 1/rate and 1/rate^2 over many posts', () => {
+  const rate = 4;
+  const offsets = postOffsets({ rate, warmup: 0, duration: 5000, arrivals: 'poisson', seed: 7 });
+  const gaps = offsets.map((at, i) => (at - (offsets[i - 1] ?? 0)) / 1000);
+  const n = gaps.length;
+  assert.ok(Math.abs(n - rate * 5000) < 4 * Math.sqrt(rate * 5000), `count ${n} near ${rate * 5000}`);
+  const mean = gaps.reduce((a, b) => a + b, 0) / n;
+  const variance = gaps.reduce((a, g) => a + (g - mean) ** 2, 0) / (n - 1);
+  assert.ok(Math.abs(mean - 1 / rate) < 0.02 / rate, `mean gap ${mean} s`);
+  assert.ok(Math.abs(variance - 1 / rate ** 2) < 0.05 / rate ** 2, `variance ${variance} s^2`);
   assert.ok(
-    allTabs(50, 4, 1, 'leader').every((isHidden, i) => isHidden === i % 4 > 0),
-    'all hidden but the leaders',
+    gaps.every((g) => g > 0),
+    'no two posts at once',
   );
+  assert.ok((offsets.at(-1) ?? 0) <= 5_000_000, 'no post after the run');
+});
+
+test('Poisson arrivals are the same for the same seed, and differ for another', () => {
+  const p = { rate: 2, warmup: 3, duration: 30, arrivals: 'poisson' as const, seed: 42 };
+  assert.deepEqual(postOffsets(p), postOffsets(p));
+  assert.notDeepEqual(postOffsets(p), postOffsets({ ...p, seed: 43 }));
+  const a = seededRandom(5);
+  const b = seededRandom(5);
+  for (let i = 0; i < 100; i++) {
+    const x = a();
+    assert.equal(x, b());
+    assert.ok(x >= 0 && x < 1);
+  }
+});
+
+test('a profile at rate 0 makes no posts, whatever the arrivals', () => {
+  for (const arrivals of ['fixed', 'poisson'] as const) {
+    assert.deepEqual(postOffsets({ rate: 0, warmup: 10, duration: 40, arrivals, seed: 1 }), []);
+  }
+});
+
+test('posts arrive as a Poisson process by default, and on a fixed clock only by flag', () => {
+  for (const p of Object.values(PROFILES)) assert.equal(p.arrivals, 'poisson', p.name);
+  const bench = (flags: Record<string, string>, env: NodeJS.ProcessEnv = {}) =>
+    resolveProfile(loadOptions(BENCH_OPTIONS, flags, env));
+  assert.equal(bench({}).arrivals, 'poisson');
+  assert.equal(bench({ arrivals: 'fixed' }).arrivals, 'fixed');
+  assert.equal(bench({}, { BUSBENCH_ARRIVALS: 'fixed' }).arrivals, 'fixed');
+  assert.equal(bench({ seed: '9' }).seed, 9);
+  assert.throws(() => bench({ arrivals: 'burst' }), /must be one of poisson, fixed/);
+});
+
+test('every measured window spans at least three poll cycles, with and without --quick', () => {
+  assert.equal(MIN_POLL_CYCLES, 3);
+  for (const p of Object.values(PROFILES)) {
+    for (const [mode, q] of [
+      ['normal', p],
+      ['quick', quickProfile(p)],
+    ] as const) {
+      const cycle = pollCycleSeconds(q);
+      assert.ok(q.duration >= 3 * cycle, `${p.name} (${mode}): ${q.duration} s window, ${cycle} s cycle`);
+    }
+    const viaFlag = resolveProfile(loadOptions(BENCH_OPTIONS, { profile: p.name, quick: 'true' }, {}));
+    assert.ok(viaFlag.duration >= 3 * pollCycleSeconds(viaFlag), `${p.name}: --quick as the bench resolves it`);
+    assert.ok(viaFlag.warmup <= QUICK.warmup, `${p.name}: --quick keeps the short warm-up`);
+  }
+});
+
+test('a poll cycle is the poll timeout, plus the longest sleep of a hidden tab that slows down', () => {
+  const p = { pollTimeout: 50, hiddenDelay: [4, 1, 20] as [number, number, number], tabsPerBrowser: 3 };
+  assert.equal(pollCycleSeconds({ ...p, hiddenSlowdown: false, windowsPerBrowser: 1 }), 50);
+  assert.equal(pollCycleSeconds({ ...p, hiddenSlowdown: true, windowsPerBrowser: 1 }), 74);
+  assert.equal(pollCycleSeconds({ ...p, hiddenSlowdown: true, windowsPerBrowser: 3 }), 50, 'no tab is hidden');
+});
+
+test('each browser window shows one tab and hides the rest', () => {
+  const visible = (tabsPerBrowser: number, windowsPerBrowser: number) =>
+    hiddenTabs({ tabsPerBrowser, windowsPerBrowser }).flatMap((h, i) => (h ? [] : [i]));
+  assert.deepEqual(visible(20, 2), [0, 10]);
+  assert.deepEqual(visible(3, 1), [0]);
+  assert.deepEqual(visible(3, 2), [0, 2]);
+  assert.deepEqual(visible(4, 4), [0, 1, 2, 3]);
+  assert.deepEqual(visible(2, 5), [0, 1], 'no more windows than tabs');
+  for (let tabs = 1; tabs <= 25; tabs++) {
+    for (let windows = 1; windows <= tabs; windows++) {
+      const v = visible(tabs, windows);
+      assert.equal(v.length, windows, `${tabs} tabs in ${windows} windows`);
+      assert.equal(v[0], 0, 'tab 0 (the leader in leader mode) is visible');
+    }
+  }
+  for (const p of Object.values(PROFILES)) {
+    const shown = hiddenTabs(p).filter((h) => !h).length;
+    assert.equal(shown, Math.min(p.windowsPerBrowser, p.tabsPerBrowser), `${p.name}: one visible tab per window`);
+  }
+});
+
+test('the seed 000 profiles: Odoo 8.0 presence and whole-request retry, 20 tabs, hidden-tab slowdown off and on', () => {
+  const off = PROFILES['seed-000'];
+  const on = PROFILES['seed-000-slow-hidden'];
+  assert.ok(off && on);
+  for (const p of [off, on]) {
+    assert.equal(p.presence, 'throttled');
+    assert.equal(p.presenceInterval, 50, '8.0 rewrites presence when last_poll is older than TIMEOUT');
+    assert.equal(p.pollTimeout, 50);
+    assert.equal(p.tabsPerBrowser, 20);
+    assert.equal(p.connectionsPerOrigin, 6);
+    assert.equal(p.tabMode, 'every-tab', '8.0: every tab polls');
+    assert.equal(p.retryPreset, 'odoo-8.0');
+    const opts = loadOptions(BENCH_OPTIONS, { profile: p.name }, {});
+    const resolved = resolveProfile(opts);
+    const server = loadConfig({}, {});
+    const [first] = casesOf(opts, resolved, server);
+    assert.ok(first);
+    const config = caseConfig(server, resolved, first);
+    assert.equal(config.presence, 'throttled');
+    assert.equal(config.presenceInterval, 50);
+    assert.equal(config.pollRetry, 'whole-request');
+    assert.equal(config.retryBase, 1, "Odoo's backoff base");
+    assert.equal(config.maxTries, 5);
+  }
+  assert.equal(off.hiddenSlowdown, false);
+  assert.equal(on.hiddenSlowdown, true);
+  assert.equal(hiddenTabs(off).filter((h) => h).length, 18, 'two windows: 18 of 20 tabs hidden');
+  const quick = quickProfile(off);
+  assert.equal(quick.presenceInterval, quick.pollTimeout, '--quick shortens the 8.0 interval with the poll timeout');
+});
+
+test('other profiles leave the retry settings to the server flags', () => {
+  const opts = loadOptions(BENCH_OPTIONS, {}, {});
+  const resolved = resolveProfile(opts);
+  const server = loadConfig({ retryBase: '0.05' }, {});
+  const [first] = casesOf(opts, resolved, server);
+  assert.ok(first);
+  const config = caseConfig(server, resolved, first);
+  assert.equal(config.pollRetry, 'transaction');
+  assert.equal(config.retryBase, 0.05);
 });
 
 test('a hidden tab waits 4 s plus 1 to 20 s between polls', () => {

@@ -1,10 +1,15 @@
 // The shared tab behaviour (loadtests/lib/tab.js) and delivery check, driven by a scripted
 // transport: the order of answers is the test's to choose.
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
+import { setTimeout } from 'node:timers/promises';
 import { countDeliveries } from '../loadtests/lib/delivery.js';
+import { hiddenTabs } from '../loadtests/lib/load-plan.js';
 import { SIMULATED_TAB_MODES, type TabMode } from '../loadtests/lib/profiles.js';
 import { Browser, clientId, parseClientId, type Receipt, type Reply } from '../loadtests/lib/tab.js';
+import { ConnectionPool } from '../src/bench/connection-pool.js';
 import { BENCH_OPTIONS } from '../src/bench/options.js';
 import { loadOptions } from '../src/lib/options.js';
 import { TAB_MODES } from '../web/tab-state.js';
@@ -27,6 +32,7 @@ function browser(tabs: number, tabMode: TabMode, polls: Reply[] = []) {
     tabs,
     tabMode,
     hidden: [],
+    hiddenSlowdown: false,
     hiddenDelay: [4, 1, 20],
     pollTimeout: 50,
     runTag: TAG,
@@ -125,4 +131,97 @@ test("the simulated tabs' modes are the chat page's names, and --tab-mode still 
   assert.equal(tabMode('leader-tab'), 'leader');
   assert.equal(loadOptions(BENCH_OPTIONS, {}, { BUSBENCH_TAB_MODE: 'leader-tab' }).tabMode, 'leader');
   assert.throws(() => tabMode('shared-worker'), /must be one of every-tab, leader/);
+});
+
+/** A browser whose tab 1 is hidden; records each poll and each sleep, and stops after `polls` polls. */
+function sleepyBrowser(hiddenSlowdown: boolean, polls: number) {
+  const events: string[] = [];
+  const b = new Browser({
+    id: 1,
+    login: 'user1',
+    appUrl: 'http://app',
+    busUrl: 'http://bus',
+    tabs: 2,
+    tabMode: 'every-tab',
+    hidden: hiddenTabs({ tabsPerBrowser: 2, windowsPerBrowser: 1 }),
+    hiddenSlowdown,
+    hiddenDelay: [4, 1, 20],
+    pollTimeout: 50,
+    runTag: TAG,
+    onReceipt: () => {},
+    transport: {
+      request: async (_method, url, _endpoint, body) => {
+        if (url.endsWith('/session')) return { status: 201, body: { token: 't', user: { id: 1 } } };
+        if (url.endsWith('/channels')) return { status: 200, body: { channels: [{ id: 1 }] } };
+        events.push(`poll last=${(body as { last: number }).last}`);
+        if (events.filter((e) => e.startsWith('poll')).length >= polls) b.stopped = true;
+        return { status: 200, body: { notifications: [], last: 0 } };
+      },
+      sleep: async (ms) => {
+        events.push(`sleep ${ms}`);
+      },
+      now: () => 0,
+      random: () => 0.5,
+    },
+  });
+  return { b, events };
+}
+
+test('a hidden tab sleeps 4 s + uniform(1, 20) s between polls only when hidden tabs slow down', async () => {
+  const slow = sleepyBrowser(true, 6);
+  await slow.b.open();
+  assert.deepEqual(
+    slow.b.tabs.map((t) => t.hidden),
+    [false, true],
+    'one window: its first tab is looked at, the other is hidden',
+  );
+  slow.b.start();
+  await Promise.all(slow.b.loops);
+  assert.ok(slow.events.includes('sleep 14500'), `the hidden tab slept: ${slow.events.join(', ')}`);
+  const same = sleepyBrowser(false, 6);
+  await same.b.open();
+  same.b.start();
+  await Promise.all(same.b.loops);
+  assert.ok(
+    same.events.every((e) => !e.startsWith('sleep')),
+    `without the slowdown no tab sleeps: ${same.events.join(', ')}`,
+  );
+});
+
+test("the connection pool measures how long a request waited behind the browser's busy connections", async () => {
+  const release: (() => void)[] = [];
+  const server = createServer((_req, res) => {
+    release.push(() => res.end('{}'));
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const { port } = server.address() as AddressInfo;
+  const pool = new ConnectionPool(`http://127.0.0.1:${port}`, 1, {}, { connected: () => {}, disconnected: () => {} });
+  try {
+    const waits: number[] = [];
+    const send = () =>
+      pool.with(async (client, queuedMs) => {
+        waits.push(queuedMs);
+        const res = await client.request({ path: '/', method: 'GET' });
+        await res.body.text();
+      });
+    const arrived = async () => {
+      for (let i = 0; i < 500 && release.length === 0; i++) await setTimeout(20);
+    };
+    const first = send();
+    const second = send();
+    await arrived();
+    await setTimeout(300);
+    assert.equal(pool.queued, 1, 'the second request waits for the only connection');
+    release.shift()?.();
+    await first;
+    await arrived();
+    release.shift()?.();
+    await second;
+    assert.equal(waits.length, 2);
+    assert.ok((waits[0] ?? 1) < 100, `the first found a free connection: ${waits[0]} ms`);
+    assert.ok((waits[1] ?? 0) >= 250, `the second waited for the first to finish: ${waits[1]} ms`);
+  } finally {
+    await pool.destroy();
+    server.close();
+  }
 });

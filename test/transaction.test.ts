@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { Database } from '../src/app/database.js';
 import { Metrics } from '../src/app/metrics.js';
-import { backoffMs, findRetryableSqlstate } from '../src/app/transaction.js';
+import { backoffMs, findRetryableSqlstate, RetryableConflict, retryWholeRequest } from '../src/app/transaction.js';
 import { BusbenchError, HttpError } from '../src/lib/errors.js';
 import { loadConfig } from '../src/lib/server-options.js';
 import { freshDatabase, metric } from './helpers.js';
@@ -134,4 +134,33 @@ describe('transaction helper', () => {
       await small.close();
     }
   });
+});
+
+test("Odoo 8.0's whole-request retry re-runs the request on a raised conflict, and counts retries and the final failure", async () => {
+  const metrics = new Metrics('single-process', 'test');
+  const config = { maxTries: 3, retryBase: 0.001 };
+  let runs = 0;
+  const value = await retryWholeRequest(config, metrics, async () => {
+    runs++;
+    if (runs < 3) throw new RetryableConflict('presence.poll', '40001');
+    return 'answered';
+  });
+  assert.equal(value, 'answered');
+  assert.equal(runs, 3, 'two conflicts, then the third run answers');
+  const count = async (name: string, labels: Record<string, string>) =>
+    metric(await metrics.registry.metrics(), name, labels);
+  assert.equal(await count('busbench_tx_retries_total', { endpoint: 'presence.poll' }), 2);
+  await assert.rejects(
+    retryWholeRequest(config, metrics, async () => {
+      throw new RetryableConflict('presence.poll', '40001');
+    }),
+    (err: unknown) => err instanceof HttpError && err.status === 409,
+  );
+  assert.equal(await count('busbench_tx_final_failures_total', { endpoint: 'presence.poll', sqlstate: '40001' }), 1);
+  await assert.rejects(
+    retryWholeRequest(config, metrics, async () => {
+      throw new Error('not a conflict');
+    }),
+    /not a conflict/,
+  );
 });

@@ -5,15 +5,7 @@ import exec from 'k6/execution';
 import http from 'k6/http';
 import { countAgainstHistory } from './delivery.js';
 import { K6Transport, waitUntil } from './k6-transport.js';
-import {
-  hiddenTabs,
-  isMeasured,
-  LATE_TOLERANCE_MS,
-  LOST_MARGIN_MS,
-  measureWindow,
-  postCount,
-  postDue,
-} from './load-plan.js';
+import { hiddenTabs, isMeasured, LATE_TOLERANCE_MS, LOST_MARGIN_MS, measureWindow, postOffsets } from './load-plan.js';
 import { Browser } from './tab.js';
 
 /**
@@ -42,6 +34,8 @@ export function browserVu(settings, metrics) {
       {
         browserConnections: metrics.browserConnections,
         queued: metrics.queued,
+        queuedMs: metrics.queuedMs,
+        postQueuedMs: metrics.postQueuedMs,
         pollLatency: metrics.pollLatency,
         connectionsOpened: c.connectionsOpened,
       },
@@ -54,7 +48,8 @@ export function browserVu(settings, metrics) {
       busUrl: data.busUrl,
       tabs: profile.tabsPerBrowser,
       tabMode: profile.tabMode,
-      hidden: hiddenTabs(profile, index),
+      hidden: hiddenTabs(profile),
+      hiddenSlowdown: profile.hiddenSlowdown,
       hiddenDelay: profile.hiddenDelay,
       pollTimeout: data.pollTimeout,
       runTag: data.runTag,
@@ -77,13 +72,13 @@ export function browserVu(settings, metrics) {
     }
     b.start();
 
-    // This browser sends every browsers-th post of the run's schedule, so all VUs together
-    // keep the profile's rate.
-    const limit = postCount(profile);
+    // This browser sends every browsers-th post of the run's schedule (the same seeded due
+    // times in every VU), so all VUs together keep the profile's rate and arrival process.
+    const offsets = postOffsets(profile);
     /** @type {Promise<void>[]} */
     const sending = [];
-    for (let i = index; i < limit; i += browsers) {
-      const due = postDue(data.t0, i, profile.rate);
+    for (let i = index; i < offsets.length; i += browsers) {
+      const due = data.t0 + (offsets[i] || 0);
       if (due >= measure.end) break;
       await waitUntil(due);
       const lag = Date.now() - due;

@@ -1,5 +1,6 @@
 // What a k6 run reads from its environment (-e NAME=value), in one place: the header of every
 // loadtests/*.js documents each name read here, and test/k6.test.ts checks that it does.
+import { ARRIVALS } from './load-plan.js';
 import { normalizeTabMode, PROFILES, SIMULATED_TAB_MODES } from './profiles.js';
 
 /**
@@ -40,6 +41,12 @@ export function resolveProfile(scriptProfile) {
   const name = env('PROFILE', scriptProfile);
   const base = PROFILES[name];
   if (!base) throw new Error(`PROFILE must be one of ${Object.keys(PROFILES).join(', ')} (got "${name}")`);
+  const rawArrivals = env('ARRIVALS', base.arrivals);
+  const arrivals = ARRIVALS.find((a) => a === rawArrivals);
+  if (!arrivals) throw new Error(`ARRIVALS must be one of ${ARRIVALS.join(', ')} (got "${rawArrivals}")`);
+  const rawSlowdown = env('HIDDEN_SLOWDOWN', base.hiddenSlowdown ? 'on' : 'off');
+  if (rawSlowdown !== 'on' && rawSlowdown !== 'off')
+    throw new Error(`HIDDEN_SLOWDOWN must be on or off (got "${rawSlowdown}")`);
   const raw = env('TAB_MODE', base.tabMode);
   const wanted = normalizeTabMode(raw);
   const tabMode = SIMULATED_TAB_MODES.find((m) => m === wanted);
@@ -50,11 +57,14 @@ export function resolveProfile(scriptProfile) {
     tabsPerBrowser: numberEnv('TABS', base.tabsPerBrowser),
     connectionsPerOrigin: numberEnv('CONNECTIONS', base.connectionsPerOrigin),
     tabMode,
-    hiddenFraction: numberEnv('HIDDEN', base.hiddenFraction),
+    windowsPerBrowser: numberEnv('WINDOWS', base.windowsPerBrowser),
+    hiddenSlowdown: rawSlowdown === 'on',
     warmup: numberEnv('WARMUP', base.warmup),
     duration: numberEnv('DURATION', base.duration),
     drain: numberEnv('DRAIN', base.drain),
     rate: numberEnv('RATE', base.rate),
+    arrivals,
+    seed: numberEnv('SEED', base.seed),
   });
 }
 

@@ -31,6 +31,8 @@ const COUNTERS = /** @type {const} */ ([
  * @property {Trend} postLag
  * @property {Trend} browserConnections
  * @property {Trend} queued
+ * @property {Trend} queuedMs How long a request sent in the window waited for a connection.
+ * @property {Trend} postQueuedMs The same for chat posts.
  * @property {Trend} serverSockets
  * @property {Trend} parkedPolls
  * @property {Trend} dbConnections
@@ -54,6 +56,8 @@ export function createMetrics() {
     postLag: new Trend(M.postLag, true),
     browserConnections: new Trend(M.browserConnections),
     queued: new Trend(M.queued),
+    queuedMs: new Trend(M.queuedMs, true),
+    postQueuedMs: new Trend(M.postQueuedMs, true),
     serverSockets: new Trend(M.serverSockets),
     parkedPolls: new Trend(M.parkedPolls),
     dbConnections: new Trend(M.dbConnections),

@@ -25,6 +25,8 @@ export const K6_METRICS = Object.assign({}, LOAD_METRICS, {
   connectionsOpened: 'busbench_connections_opened',
   browserConnections: 'busbench_browser_connections',
   queued: 'busbench_queued_requests',
+  queuedMs: 'busbench_queued_ms',
+  postQueuedMs: 'busbench_post_queued_ms',
   serverSockets: 'busbench_server_open_sockets',
   parkedPolls: 'busbench_server_parked_polls',
   dbConnections: 'busbench_db_connections_sampled',
@@ -140,6 +142,8 @@ export function k6RunFile(data, setup, ctx) {
       requests: { all: { ok: okRequests, failed: failedRequests } },
       poll_latency_ms: percentiles(data, M.pollLatency),
       post_latency_ms: percentiles(data, M.postLatency),
+      queued_ms: percentiles(data, M.queuedMs),
+      post_queued_ms: percentiles(data, M.postQueuedMs),
       behind_schedule: { late_posts: count(data, M.latePosts), max_lag_ms: Math.round(value(data, M.postLag, 'max')) },
     },
     delivery: {

@@ -26,6 +26,8 @@ const originOf = (url) => {
  * @typedef {object} TransportMetrics What the transport records.
  * @property {import('k6/metrics').Trend} browserConnections
  * @property {import('k6/metrics').Trend} queued
+ * @property {import('k6/metrics').Trend} queuedMs
+ * @property {import('k6/metrics').Trend} postQueuedMs
  * @property {import('k6/metrics').Trend} pollLatency
  * @property {import('k6/metrics').Counter} connectionsOpened
  */
@@ -78,7 +80,13 @@ export class K6Transport {
 
   /** @type {import('./tab.js').Transport['request']} */
   async request(method, url, endpoint, body, token) {
+    const asked = Date.now();
     const slot = await this.acquire(originOf(url));
+    if (this.inMeasure(asked)) {
+      // The wait for a connection, as the Node runner's ConnectionPool measures it.
+      this.metrics.queuedMs.add(Date.now() - asked);
+      if (endpoint === 'chat.post') this.metrics.postQueuedMs.add(Date.now() - asked);
+    }
     /** @type {Record<string, string>} */
     const headers = {};
     if (body !== undefined) headers['content-type'] = 'application/json';

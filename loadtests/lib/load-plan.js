@@ -1,5 +1,6 @@
 // What both load engines decide the same way, written once: when each post is due, which
-// simulated tabs are hidden and how long they sleep, when a post counts as late, which due
+// simulated tabs are hidden and how long they sleep, how long a poll cycle is (the measured
+// window spans at least three), when a post counts as late, which due
 // times are measured, and which SQLSTATEs the samplers count. The Node runner
 // (src/bench/runner.ts, src/bench/sampler.ts) and the k6 scripts (k6-*.js) import it, so a
 // k6 run and a Node run of one profile put the same load on the server and are measured alike.
@@ -13,26 +14,60 @@
  * @property {number} end
  */
 
+/** @typedef {'poisson' | 'fixed'} Arrivals How posts arrive: see postOffsets. */
+
+/** @type {readonly Arrivals[]} */
+export const ARRIVALS = ['poisson', 'fixed'];
+
 /**
- * How many posts a run makes. Open model: posts are due every 1/rate s from the start
- * through the warm-up and the measurement whatever the server answers, so a slow server
- * cannot slow the load down (coordinated omission). Both ends count, hence the + 1; a
- * profile at rate 0 only polls.
- * @param {Pick<Profile, 'rate' | 'warmup' | 'duration'>} p
+ * A seeded uniform generator in [0, 1) (mulberry32): the same seed gives the same sequence in
+ * every engine and every k6 VU, so a run's arrival times can be reproduced.
+ * @param {number} seed
+ * @returns {() => number}
  */
-export function postCount(p) {
-  return p.rate > 0 ? Math.ceil(p.rate * (p.warmup + p.duration)) + 1 : 0;
+export function seededRandom(seed) {
+  let a = seed >>> 0;
+  return function next() {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
 /**
- * When post `i` (0-based) is due, in ms since the epoch: fixed in advance, so latencies are
- * measured from this time rather than from when the post could be sent.
- * @param {number} start When post 0 is due.
- * @param {number} i
- * @param {number} rate Posts per second, > 0.
+ * When each post is due, in ms after the run's start, fixed in advance for the whole run (open
+ * model): a slow server cannot slow the load down (coordinated omission), and latencies are
+ * measured from these times rather than from when a post could be sent. Posts cover the
+ * warm-up and the measurement.
+ * - 'poisson': a Poisson process of the profile's rate: exponential gaps of mean 1/rate s,
+ *   drawn from `seed`. Real arrivals are irregular; a fixed clock that divides the poll
+ *   timeout wakes every tab of a user in the same instant and manufactures conflicts.
+ * - 'fixed': one post every 1/rate s from 0, both ends counted.
+ * A profile at rate 0 only polls.
+ * @param {Pick<Profile, 'rate' | 'warmup' | 'duration' | 'arrivals' | 'seed'>} p
+ * @returns {number[]}
  */
-export function postDue(start, i, rate) {
-  return start + (i * 1000) / rate;
+export function postOffsets(p) {
+  const spanMs = (p.warmup + p.duration) * 1000;
+  /** @type {number[]} */
+  const out = [];
+  if (!(p.rate > 0)) return out;
+  if (p.arrivals === 'fixed') {
+    const count = Math.ceil(p.rate * (p.warmup + p.duration)) + 1;
+    for (let i = 0; i < count; i++) out.push((i * 1000) / p.rate);
+    return out;
+  }
+  const random = seededRandom(p.seed);
+  // Bounded: the expected count is rate x span; ten times that is beyond any real draw.
+  const limit = Math.ceil(p.rate * (p.warmup + p.duration) * 10) + 10;
+  for (let at = 0; out.length < limit; ) {
+    at += (-Math.log(1 - random()) * 1000) / p.rate;
+    if (at > spanMs) break;
+    out.push(at);
+  }
+  return out;
 }
 
 /**
@@ -42,27 +77,41 @@ export function postDue(start, i, rate) {
 export const LATE_TOLERANCE_MS = 50;
 
 /**
- * Which tabs of browser number `browser` (0-based) are hidden. Counting the run's tabs browser
- * by browser from 1, tab n is hidden when floor(n * hiddenFraction) steps up at n: over any
- * number of tabs that share is hidden, spread evenly rather than all in the last browsers, and
- * every browser's tabs follow from its number alone, which is all a k6 VU knows. In leader
- * mode the leader (tab 0) stays visible: it polls for its browser, and the chat page hands
- * leadership to a visible tab too.
- * @param {Pick<Profile, 'tabsPerBrowser' | 'hiddenFraction' | 'tabMode'>} p
- * @param {number} browser
+ * Which tabs of a browser are hidden, as a person uses one: each window shows one tab, the
+ * rest of its tabs are hidden (document.hidden). A browser's tabs are split into
+ * `windowsPerBrowser` windows of consecutive tabs, as even as they go; the first tab of each
+ * window is the one looked at. Tab 0 is always visible, so in leader mode the leader (which
+ * the chat page hands to a visible tab) is too. Every browser is alike, which is all a k6 VU
+ * needs to know.
+ * @param {Pick<Profile, 'tabsPerBrowser' | 'windowsPerBrowser'>} p
  * @returns {boolean[]}
  */
-export function hiddenTabs(p, browser) {
-  const f = p.hiddenFraction;
+export function hiddenTabs(p) {
+  const windows = Math.max(1, Math.min(p.windowsPerBrowser, p.tabsPerBrowser));
   /** @type {boolean[]} */
   const hidden = [];
   for (let t = 0; t < p.tabsPerBrowser; t++) {
-    const n = browser * p.tabsPerBrowser + t + 1;
-    const stepsUp = Math.floor(n * f) > Math.floor((n - 1) * f);
-    hidden.push(stepsUp && !(p.tabMode === 'leader' && t === 0));
+    const w = Math.floor((t * windows) / p.tabsPerBrowser);
+    const first = Math.ceil((w * p.tabsPerBrowser) / windows);
+    hidden.push(t !== first);
   }
   return hidden;
 }
+
+/**
+ * The longest a tab goes between two polls, in seconds: a parked poll comes back after the
+ * poll timeout at the latest, and a hidden tab that slows down sleeps up to base + max
+ * seconds before the next. A measured window shorter than three of these can end before
+ * parked polls cycle (seed 000's "0 posts").
+ * @param {Pick<Profile, 'pollTimeout' | 'hiddenSlowdown' | 'hiddenDelay' | 'tabsPerBrowser' | 'windowsPerBrowser'>} p
+ */
+export function pollCycleSeconds(p) {
+  const slowTabs = p.hiddenSlowdown && hiddenTabs(p).some((h) => h);
+  return p.pollTimeout + (slowTabs ? p.hiddenDelay[0] + p.hiddenDelay[2] : 0);
+}
+
+/** Poll cycles every measured window spans at least. */
+export const MIN_POLL_CYCLES = 3;
 
 /**
  * Seconds a hidden tab waits between polls, as [base, min, max]: base + uniform(min, max).

@@ -31,7 +31,8 @@ import { hiddenPollDelayMs } from './load-plan.js';
  * @property {string} busUrl Where /bus/* goes (the bus process in dedicated-longpoll).
  * @property {number} tabs
  * @property {import('./profiles.js').TabMode} tabMode
- * @property {boolean[]} hidden Per tab: hidden tabs poll slowly (every-tab mode); see hiddenTabs in load-plan.js.
+ * @property {boolean[]} hidden Per tab: whether it is hidden (document.hidden); see hiddenTabs in load-plan.js.
+ * @property {boolean} hiddenSlowdown Whether hidden tabs wait hiddenDelay between polls (every-tab mode).
  * @property {[number, number, number]} hiddenDelay base, min, max seconds (load-plan.js HIDDEN_DELAY).
  * @property {number} pollTimeout Seconds.
  * @property {string} runTag Marks this run's posts, so other traffic on the channels is ignored.
@@ -192,7 +193,7 @@ export class Browser {
     let first = true;
     let answered = false;
     while (!this.stopped) {
-      if (tab.hidden && !first) {
+      if (tab.hidden && o.hiddenSlowdown && !first) {
         await this.waker.sleep(t, hiddenPollDelayMs(o.hiddenDelay, t.random()));
         if (this.stopped) return;
       }

@@ -140,7 +140,7 @@ export class App {
         run: async (_c, req) => this.#layoutConfig(req),
       },
       { method: 'POST', pattern: /^\/session$/, name: 'session.login', public: true, run: (c) => this.#login(c) },
-      { method: 'POST', pattern: /^\/bus\/poll$/, name: 'bus.poll', run: (c) => this.#poll(c) },
+      { method: 'POST', pattern: /^\/bus\/poll$/, name: 'bus.poll', run: (c) => this.#retriedPoll(c) },
       { method: 'GET', pattern: /^\/channels$/, name: 'chat.channels', run: (c) => this.#channels(c) },
       { method: 'GET', pattern: /^\/channels\/([^/]+)\/messages$/, name: 'chat.history', run: (c) => this.#history(c) },
       { method: 'POST', pattern: /^\/channels\/([^/]+)\/messages$/, name: 'chat.post', run: (c) => this.#post(c) },
@@ -250,6 +250,13 @@ export class App {
     return { status: 201, body: { token, user } };
   }
 
+  /** --poll-retry whole-request: a conflict in the poll's presence write re-runs the whole poll (Odoo 8.0). */
+  #retriedPoll(call: Call) {
+    return this.#config.pollRetry === 'whole-request'
+      ? this.#db.wholeRequest(() => this.#poll(call))
+      : this.#poll(call);
+  }
+
   async #poll(call: Call) {
     if (!this.#bus) throw errors.notFound('this process serves no bus');
     const body = call.body();
@@ -268,7 +275,8 @@ export class App {
       throw errors.badInput('options.timeout', `must be a number of seconds from 0 to ${this.#config.pollTimeout}`);
     }
     const channels = await this.#readableChannels(call.user, body.channels);
-    await recordPoll(this.#db, this.#config.presence, this.#config.presenceInterval, call.user.id, status);
+    const { presence, presenceInterval, pollRetry } = this.#config;
+    await recordPoll(this.#db, presence, presenceInterval, call.user.id, status, pollRetry);
     return { wait: { channels, last, timeoutMs: timeout * 1000 } };
   }
 

@@ -5,7 +5,7 @@ import { errors } from '../lib/errors.js';
 import type { Config } from '../lib/server-options.js';
 import type { Metrics } from './metrics.js';
 import { connectionLost } from './sqlstates.js';
-import { runTransaction, type TransactionResult, type Tx } from './transaction.js';
+import { retryWholeRequest, runTransaction, type TransactionResult, type Tx } from './transaction.js';
 
 // int8 (count(*), bigserial) as a JS number: ids stay far below 2^53 in any run.
 pg.types.setTypeParser(20, Number);
@@ -74,6 +74,18 @@ export class Database {
   /** One try; a conflict rolls back and is reported, not thrown (Odoo 12+ presence). */
   attempt<T>(endpoint: string, work: (tx: Tx) => Promise<T>): Promise<TransactionResult<T>> {
     return runTransaction(this, this.#config, this.#metrics, endpoint, work, 'give-up');
+  }
+
+  /** One try; a conflict is thrown as a RetryableConflict for wholeRequest() to retry (Odoo 8.0). */
+  async raising<T>(endpoint: string, work: (tx: Tx) => Promise<T>): Promise<T> {
+    const result = await runTransaction(this, this.#config, this.#metrics, endpoint, work, 'raise');
+    if (!result.committed) throw new Error('unreachable: a raising transaction throws on a conflict');
+    return result.value;
+  }
+
+  /** Runs a whole request, re-run on a conflict in one of its raising() units (Odoo 8.0's service retry). */
+  wholeRequest<T>(run: () => Promise<T>): Promise<T> {
+    return retryWholeRequest(this.#config, this.#metrics, run);
   }
 
   async close(): Promise<void> {

@@ -1,11 +1,12 @@
 // Presence writes from polls: one row per user, written by every tab of that user, so tabs
 // of one user collide on it (seed 000). Each strategy is what one Odoo version did.
-import type { PresenceStrategy } from '../lib/server-options.js';
+import type { PollRetryScope, PresenceStrategy } from '../lib/server-options.js';
 import type { Database } from './database.js';
 import type { Tx } from './transaction.js';
 
 export type PresenceStatus = 'online' | 'away' | 'offline';
 
+/** What each strategy does, after the Odoo version that did it (the README's profile table quotes these). */
 export const PRESENCE_STRATEGY_DOCS: Record<PresenceStrategy, string> = {
   'every-poll': 'Odoo 9.0: read the row, then write it on every poll; conflicts are retried',
   throttled: 'Odoo 8.0: write only when last_poll is older than the interval or the status changed',
@@ -34,7 +35,9 @@ async function readThenWrite(tx: Tx, userId: number, status: PresenceStatus): Pr
 
 /**
  * Records that `userId` polled with `status`. Returns whether the write committed (a skipped
- * or rolled-back write is not an error for the poll: Odoo answers the poll either way).
+ * or rolled-back write is not an error for the poll: Odoo answers the poll either way). With
+ * `retry` 'whole-request' a retried strategy tries once and leaves the conflict to the
+ * request's retry (db.wholeRequest, Odoo 8.0); with 'transaction' the write retries itself.
  */
 export async function recordPoll(
   db: Database,
@@ -42,16 +45,19 @@ export async function recordPoll(
   intervalSeconds: number,
   userId: number,
   status: PresenceStatus,
+  retry: PollRetryScope = 'transaction',
 ): Promise<boolean> {
   const endpoint = 'presence.poll';
+  const retried = <T>(work: (tx: Tx) => Promise<T>) =>
+    retry === 'whole-request' ? db.raising(endpoint, work) : db.transaction(endpoint, work);
   switch (strategy) {
     case 'every-poll':
-      await db.transaction(endpoint, (tx) => readThenWrite(tx, userId, status));
+      await retried((tx) => readThenWrite(tx, userId, status));
       return true;
     case 'rollback-on-conflict':
       return (await db.attempt(endpoint, (tx) => readThenWrite(tx, userId, status))).committed;
     case 'throttled':
-      await db.transaction(endpoint, async (tx) => {
+      await retried(async (tx) => {
         const { rows } = await tx.query<{ stale: boolean }>(
           `SELECT last_poll IS NULL OR last_poll < now() - make_interval(secs => $2) OR status <> $3 AS stale
              FROM presence WHERE user_id = $1`,
@@ -68,7 +74,7 @@ export async function recordPoll(
         })
       ).committed;
     case 'upsert':
-      await db.transaction(endpoint, (tx) =>
+      await retried((tx) =>
         tx.query(
           `INSERT INTO presence AS p (user_id, last_poll, last_presence, status) VALUES ($1, now(), now(), $3)
              ON CONFLICT (user_id) DO UPDATE SET last_poll = now(), status = EXCLUDED.status,

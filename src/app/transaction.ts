@@ -26,8 +26,23 @@ export interface Tx {
  * 'retry': retry on a retryable SQLSTATE up to --max-tries, then throw E_TX_CONFLICT.
  * 'give-up': one try; a retryable failure rolls back and is reported, not thrown (Odoo 12+
  * presence: "catch the concurrency error and roll back").
+ * 'raise': one try; a retryable failure rolls back, counts as a failed attempt and is thrown
+ * as a RetryableConflict for a caller that retries a larger unit (Odoo 8.0's whole request)
+ * and counts that retry, or the final failure, itself.
  */
-export type ConflictPolicy = 'retry' | 'give-up';
+export type ConflictPolicy = 'retry' | 'give-up' | 'raise';
+
+/** A retryable failure left to the caller to retry (policy 'raise'). */
+export class RetryableConflict extends Error {
+  readonly endpoint: string;
+  readonly sqlstate: string;
+
+  constructor(endpoint: string, sqlstate: string) {
+    super(`${endpoint}: SQLSTATE ${sqlstate}, left to the caller to retry`);
+    this.endpoint = endpoint;
+    this.sqlstate = sqlstate;
+  }
+}
 
 /** What a unit of work needs of the Database: a structural type, as database.ts imports this module. */
 export interface ConnectionSource {
@@ -65,7 +80,7 @@ export async function runTransaction<T>(
   work: (tx: Tx) => Promise<T>,
   onConflict: ConflictPolicy,
 ): Promise<TransactionResult<T>> {
-  const maxTries = onConflict === 'give-up' ? 1 : config.maxTries;
+  const maxTries = onConflict === 'retry' ? config.maxTries : 1;
   for (let attempt = 1; ; attempt++) {
     const client = await db.connect();
     const hooks: (() => Promise<unknown>)[] = [];
@@ -89,6 +104,7 @@ export async function runTransaction<T>(
         throw connectionLost(err) ? errors.databaseUnavailable() : err;
       }
       metrics.txFailures.inc({ endpoint, sqlstate });
+      if (onConflict === 'raise') throw new RetryableConflict(endpoint, sqlstate);
       if (attempt >= maxTries) {
         metrics.txFinalFailures.inc({ endpoint, sqlstate });
         if (onConflict === 'give-up') return { committed: false, sqlstate };
@@ -102,6 +118,32 @@ export async function runTransaction<T>(
     metrics.txCommits.inc({ endpoint });
     for (const hook of hooks) await hook();
     return { committed: true, value };
+  }
+}
+
+/**
+ * Odoo 8.0's retry of a whole request: `run` is re-run when a unit of work inside it raised a
+ * RetryableConflict, up to --max-tries runs with the same backoff as a transaction's retries;
+ * then E_TX_CONFLICT. Counted like a transaction's retries, under the unit's endpoint.
+ */
+export async function retryWholeRequest<T>(
+  config: Pick<Config, 'maxTries' | 'retryBase'>,
+  metrics: Metrics,
+  run: () => Promise<T>,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (err) {
+      if (!(err instanceof RetryableConflict)) throw err;
+      const { endpoint, sqlstate } = err;
+      if (attempt >= config.maxTries) {
+        metrics.txFinalFailures.inc({ endpoint, sqlstate });
+        throw errors.conflict(endpoint, attempt, sqlstate);
+      }
+      metrics.txRetries.inc({ endpoint });
+      await sleep(backoffMs(attempt, config.retryBase));
+    }
   }
 }
 

@@ -1,8 +1,10 @@
 // A browser's connections to one origin: at most N (6 in every major browser), one request
 // at a time on each (no HTTP/1.1 pipelining), the rest waiting in line. That line is what
-// makes a browser's 7th long-polling tab wait. Hand-rolled over undici Clients rather than an
+// makes a browser's 7th long-polling tab wait, and the pool measures how long each request
+// waited in it (seed 000's queueing behind 6 connections). Hand-rolled over undici Clients rather than an
 // undici Pool because a Pool allocates about 18 KB up front and the runner holds thousands
 // of browsers; a Client costs under 2 KB.
+import { performance } from 'node:perf_hooks';
 import { Client } from 'undici';
 
 export interface ConnectionEvents {
@@ -31,11 +33,15 @@ export class ConnectionPool {
     return this.#waiting.length;
   }
 
-  /** Runs `use` on a free connection, waiting in line for one when all N are busy. */
-  async with<T>(use: (client: Client) => Promise<T>): Promise<T> {
+  /**
+   * Runs `use` on a free connection, waiting in line for one when all N are busy; `use` learns
+   * how many ms the request waited for its connection (0 when one was free).
+   */
+  async with<T>(use: (client: Client, queuedMs: number) => Promise<T>): Promise<T> {
+    const asked = performance.now();
     const client = await this.#acquire();
     try {
-      return await use(client);
+      return await use(client, performance.now() - asked);
     } finally {
       this.#release(client);
     }

@@ -71,7 +71,7 @@ export function runNodeCase(
       };
       const took = ((Date.now() - startedAt.getTime()) / 1000).toFixed(0);
       const said = result.warnings.length ? ` - ${result.warnings.join('; ')}` : '';
-      running.progress.log(`[busbench] ${running.label}: done in ${took} s${said}`);
+      running.progress.log(`[busbench] ${running.label}: done in ${took} s${queuedLine(client.client)}${said}`);
       return result;
     } finally {
       clearInterval(ticker);
@@ -113,6 +113,16 @@ function showProgress(running: RunningCase, load: SimulatedLoad, profile: Profil
       ...load.sampler.progress(),
     });
   }, 1000);
+}
+
+/** How long requests and posts waited for a browser connection, when any had to. */
+function queuedLine(c: CaseTotals['client']): string {
+  const q = c.queued_ms;
+  const p = c.post_queued_ms;
+  if (!q || q.p99 === null || q.p99 < 1) return '';
+  const ms = (v: number | null) => (v === null ? 'n/a' : `${Math.round(v)}`);
+  const posts = p && p.count > 0 ? `; posts p50 ${ms(p.p50)} / p99 ${ms(p.p99)} ms` : '';
+  return `; queued for a connection: p50 ${ms(q.p50)} / p99 ${ms(q.p99)} ms${posts}`;
 }
 
 /** The case's warnings plus what only the Node engine sees: failed logins, a bad exit. */

@@ -1,20 +1,10 @@
 // The measuring side's own settings: what `busbench bench`, `busbench capacity` and
 // `busbench db-exporter` take, besides the server settings they pass on to the layouts.
+import { ARRIVALS } from '../../loadtests/lib/load-plan.js';
 import { normalizeTabMode, PROFILE_NAMES, SIMULATED_TAB_MODES } from '../../loadtests/lib/profiles.js';
 import { TAB_MODES, type TabModeName } from '../../web/tab-state.js';
 import { errors } from '../lib/errors.js';
-import {
-  flag,
-  fraction,
-  integer,
-  listOf,
-  oneOf,
-  option,
-  perSecond,
-  seconds,
-  text,
-  type Values,
-} from '../lib/options.js';
+import { flag, integer, listOf, oneOf, option, perSecond, seconds, text, type Values } from '../lib/options.js';
 import {
   type ConfigKey,
   DISPATCH_MODES,
@@ -78,7 +68,7 @@ export const BENCH_OPTIONS = {
   quick: option({
     env: 'BUSBENCH_QUICK',
     flag: '--quick',
-    doc: 'short phases (3 s warm-up, 6 s measured, 2 s drain) for a first look or CI; under 60 s for four layouts',
+    doc: "short phases (3 s warm-up, 6 s measured, 2 s drain) for a first look or CI, with the profile's own changes so the window still spans three poll cycles (README's profile table); 103 s measured for four layouts on a shared 2-core machine",
     default: false,
     parse: flag,
   }),
@@ -102,11 +92,29 @@ export const BENCH_OPTIONS = {
     "HTTP connections per origin in each simulated browser (browsers: 6) (null: the profile's)",
     integer(1),
   ),
-  hidden: profileOption(
-    'BUSBENCH_HIDDEN',
-    '--hidden <fraction>',
-    "share of tabs hidden, 0 to 1 (null: the profile's)",
-    fraction,
+  windows: profileOption(
+    'BUSBENCH_WINDOWS',
+    '--windows <n>',
+    "windows per browser: each shows one tab, the browser's other tabs are hidden (null: the profile's)",
+    integer(1),
+  ),
+  hiddenSlowdown: profileOption(
+    'BUSBENCH_HIDDEN_SLOWDOWN',
+    '--hidden-slowdown <on|off>',
+    "on: hidden tabs wait 4 s + 1-20 s between polls (seed 000's fix); off: they poll like visible tabs (null: the profile's)",
+    oneOf(['on', 'off'] as const),
+  ),
+  arrivals: profileOption(
+    'BUSBENCH_ARRIVALS',
+    '--arrivals <process>',
+    "poisson (exponential gaps of mean 1/rate, seeded by --seed) or fixed (one post every 1/rate s, a clock that can synchronise tabs) (null: the profile's, poisson)",
+    oneOf(ARRIVALS),
+  ),
+  seed: profileOption(
+    'BUSBENCH_SEED',
+    '--seed <n>',
+    "seed of the Poisson arrivals: the same seed, the same due times (null: the profile's, 1)",
+    integer(0),
   ),
   duration: profileOption(
     'BUSBENCH_DURATION',
@@ -125,6 +133,12 @@ export const BENCH_OPTIONS = {
     '--rate <posts/s>',
     "chat posts per second, open model (null: the profile's)",
     perSecond,
+  ),
+  benchPresenceInterval: profileOption(
+    'BUSBENCH_BENCH_PRESENCE_INTERVAL',
+    '--presence-interval <s>',
+    "throttled and upsert presence: rewrite a row only when older than this (null: the profile's, 50 as Odoo 8.0, or the poll timeout with --quick)",
+    seconds,
   ),
   benchPollTimeout: profileOption(
     'BUSBENCH_BENCH_POLL_TIMEOUT',
@@ -274,6 +288,7 @@ export const BENCH_CONTROLLED = [
   'channels',
   'channelsPerUser',
   'pollTimeout',
+  'presenceInterval',
 ] as const satisfies readonly ConfigKey[];
 
 export type BenchOptions = Values<typeof BENCH_OPTIONS>;

@@ -128,6 +128,14 @@ const caseTotals = Closed({
     }),
     poll_latency_ms: Latencies(),
     post_latency_ms: Latencies("From the post's due time (open model), not from when it was sent."),
+    queued_ms: Type.Optional(
+      Latencies(
+        "Time each request sent in the window waited for one of its browser's connections (0 when one was free): the queue behind a browser's 6 connections.",
+      ),
+    ),
+    post_queued_ms: Type.Optional(
+      Latencies('The same for chat posts only: how long a post waited behind parked polls.'),
+    ),
     behind_schedule: Closed(
       { late_posts: Type.Number(), max_lag_ms: Type.Number() },
       { description: 'Posts sent later than due by more than the tolerance; max lag in ms.' },

@@ -5,14 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { countDeliveries, type DeliveryCount, type PostRecord } from '../../loadtests/lib/delivery.js';
-import {
-  hiddenTabs,
-  isMeasured,
-  LATE_TOLERANCE_MS,
-  postCount,
-  postDue,
-  type Window,
-} from '../../loadtests/lib/load-plan.js';
+import { hiddenTabs, isMeasured, LATE_TOLERANCE_MS, postOffsets, type Window } from '../../loadtests/lib/load-plan.js';
 import type { Profile } from '../../loadtests/lib/profiles.js';
 import { Browser, type Receipt, type Reply, type Transport } from '../../loadtests/lib/tab.js';
 import { ConnectionPool } from './connection-pool.js';
@@ -94,7 +87,8 @@ class BrowserTransport implements Transport {
     const started = performance.now();
     let reply: Reply = { status: 0, body: undefined };
     try {
-      const { status, text } = await this.#pool(target.origin).with(async (client) => {
+      const { status, text } = await this.#pool(target.origin).with(async (client, queuedMs) => {
+        this.#runner.recordQueued(endpoint, queuedMs);
         const res = await client.request({
           path: target.pathname + target.search,
           method: method as 'GET',
@@ -173,6 +167,8 @@ export class Runner {
   readonly #pollLatency = newHistogram();
   readonly #postLatency = newHistogram();
   readonly #deliveryLatency = newHistogram();
+  readonly #queued = newHistogram();
+  readonly #postQueued = newHistogram();
   #opened = 0;
   #open = 0;
   #peakOpen = 0;
@@ -232,7 +228,8 @@ export class Runner {
           busUrl: this.#target.busUrl,
           tabs: p.tabsPerBrowser,
           tabMode: p.tabMode,
-          hidden: hiddenTabs(p, i),
+          hidden: hiddenTabs(p),
+          hiddenSlowdown: p.hiddenSlowdown,
           hiddenDelay: p.hiddenDelay,
           pollTimeout: p.pollTimeout,
           runTag: this.#target.runTag,
@@ -282,14 +279,14 @@ export class Runner {
     }
   }
 
-  /** Open model (load-plan.js): post i is due at start + i / rate, whatever the server's answers do. */
+  /** Open model (load-plan.js): every post's due time is fixed in advance, whatever the server's answers do. */
   async #schedulePosts(): Promise<void> {
-    const limit = postCount(this.profile);
-    if (limit === 0) return;
+    const offsets = postOffsets(this.profile);
     const start = Date.now();
     const stop = this.#posting.signal;
-    for (let i = 0; i < limit && !stop.aborted; i++) {
-      const due = postDue(start, i, this.profile.rate);
+    for (const offset of offsets) {
+      if (stop.aborted) return;
+      const due = start + offset;
       const wait = due - Date.now();
       if (wait > 0) await sleep(wait, undefined, { signal: stop }).catch(() => {});
       if (stop.aborted) return;
@@ -354,6 +351,16 @@ export class Runner {
     const key = status === 0 ? 'error' : String(status);
     byStatus[key] = (byStatus[key] ?? 0) + 1;
     if (endpoint === 'bus.poll') recordMs(this.#pollLatency, ms);
+  }
+
+  /**
+   * How long a request waited for a connection of its browser. Requests asked for in the window
+   * count, also when they got their connection after it (a post queued behind parked polls).
+   */
+  recordQueued(endpoint: string, ms: number): void {
+    if (this.#frozen || !this.#inMeasure(Date.now() - ms)) return;
+    recordMs(this.#queued, ms);
+    if (endpoint === 'chat.post') recordMs(this.#postQueued, ms);
   }
 
   connectionOpened(): void {
@@ -437,6 +444,8 @@ export class Runner {
         requests: this.#requests,
         poll_latency_ms: percentiles(this.#pollLatency),
         post_latency_ms: percentiles(this.#postLatency),
+        queued_ms: percentiles(this.#queued),
+        post_queued_ms: percentiles(this.#postQueued),
         behind_schedule: { late_posts: this.#latePosts, max_lag_ms: Math.round(this.#maxLagMs) },
       },
       delivery: {

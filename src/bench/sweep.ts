@@ -1,8 +1,15 @@
 // What a bench run measures: the profile with the flags applied, and the cases of the sweep
 // (layout x presence x isolation x dispatch x repeat), each with the exact server settings
 // its layout runs with.
-import { PROFILES, type Profile, QUICK } from '../../loadtests/lib/profiles.js';
-import type { Config, DispatchMode, IsolationLevel, PresenceStrategy, TopologyName } from '../lib/server-options.js';
+import { PROFILES, type Profile, quickProfile } from '../../loadtests/lib/profiles.js';
+import {
+  type Config,
+  type DispatchMode,
+  type IsolationLevel,
+  type PresenceStrategy,
+  RETRY_PRESETS,
+  type TopologyName,
+} from '../lib/server-options.js';
 import type { BenchOptions } from './options.js';
 
 export interface Case {
@@ -14,10 +21,11 @@ export interface Case {
   dispatch: DispatchMode;
 }
 
-/** The profile with the flags applied. */
+/** The profile with the flags applied; `--quick` first applies the profile's quick settings. */
 export function resolveProfile(options: BenchOptions): Profile {
-  const base = PROFILES[options.profile];
-  if (!base) throw new Error(`unknown profile ${options.profile}`);
+  const named = PROFILES[options.profile];
+  if (!named) throw new Error(`unknown profile ${options.profile}`);
+  const base = options.quick ? quickProfile(named) : named;
   const pick = <T>(flag: T | null, fallback: T): T => (flag === null ? fallback : flag);
   return {
     ...base,
@@ -26,12 +34,15 @@ export function resolveProfile(options: BenchOptions): Profile {
     tabsPerBrowser: pick(options.tabs, base.tabsPerBrowser),
     tabMode: pick(options.tabMode, base.tabMode),
     connectionsPerOrigin: pick(options.connections, base.connectionsPerOrigin),
-    hiddenFraction: pick(options.hidden, base.hiddenFraction),
-    warmup: pick(options.warmup, options.quick ? QUICK.warmup : base.warmup),
-    duration: pick(options.duration, options.quick ? QUICK.duration : base.duration),
-    drain: options.quick ? QUICK.drain : base.drain,
+    windowsPerBrowser: pick(options.windows, base.windowsPerBrowser),
+    hiddenSlowdown: options.hiddenSlowdown === null ? base.hiddenSlowdown : options.hiddenSlowdown === 'on',
+    warmup: pick(options.warmup, base.warmup),
+    duration: pick(options.duration, base.duration),
     rate: pick(options.rate, base.rate),
+    arrivals: pick(options.arrivals, base.arrivals),
+    seed: pick(options.seed, base.seed),
     pollTimeout: pick(options.benchPollTimeout, base.pollTimeout),
+    presenceInterval: pick(options.benchPresenceInterval, base.presenceInterval),
   };
 }
 
@@ -74,5 +85,7 @@ export function caseConfig(server: Config, profile: Profile, c: Case): Config {
     channels: profile.channels,
     channelsPerUser: profile.channelsPerUser,
     pollTimeout: profile.pollTimeout,
+    presenceInterval: profile.presenceInterval,
+    ...(profile.retryPreset ? RETRY_PRESETS[profile.retryPreset] : {}),
   };
 }

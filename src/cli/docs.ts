@@ -8,6 +8,7 @@ import { BENCH_OPTIONS, CAPACITY_OPTIONS, EXPORTER_OPTIONS } from '../bench/opti
 import { ERROR_CODES } from '../lib/errors.js';
 import type { OptionTable } from '../lib/options.js';
 import { OPTIONS } from '../lib/server-options.js';
+import { PROFILE_TABLE_HEADER, PROFILE_TABLE_NOTE, profileTableRows } from './profile-table.js';
 import { SERVE_OPTIONS } from './serve.js';
 
 /** The bench flags that only matter with --browser; the README documents them with the browser bench. */
@@ -28,7 +29,7 @@ export const OPTION_BLOCKS = {
   'exporter-options': EXPORTER_OPTIONS,
 } satisfies Record<string, OptionTable>;
 
-export type BlockName = keyof typeof OPTION_BLOCKS | 'error-codes';
+export type BlockName = keyof typeof OPTION_BLOCKS | 'error-codes' | 'load-profiles';
 
 const code = (text: string) => `\`${text}\``;
 
@@ -77,7 +78,8 @@ export function renderBlocks(): Record<BlockName, string> {
   const options = Object.fromEntries(
     Object.entries(OPTION_BLOCKS).map(([name, table]) => [name, renderOptionTable(table)]),
   ) as Record<keyof typeof OPTION_BLOCKS, string>;
-  return { ...options, 'error-codes': renderErrorTable() };
+  const profiles = `${markdownTable(PROFILE_TABLE_HEADER, profileTableRows())}\n\n${PROFILE_TABLE_NOTE}`;
+  return { ...options, 'error-codes': renderErrorTable(), 'load-profiles': profiles };
 }
 
 const START = (name: string) => `<!-- generated: ${name} -->\n`;

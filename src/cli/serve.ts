@@ -6,7 +6,7 @@ import { prepareDatabase } from '../app/migrate.js';
 import { errors } from '../lib/errors.js';
 import { oneOf, option } from '../lib/options.js';
 import { openPostgres, type PostgresServer, redact } from '../lib/postgres.js';
-import type { Config, ConfigKey } from '../lib/server-options.js';
+import { type Config, type ConfigKey, RETRY_PRESETS } from '../lib/server-options.js';
 import { topologies } from '../topologies/index.js';
 import type { RunningLayout } from '../topologies/topology.js';
 
@@ -19,7 +19,7 @@ export const SERVE_OPTIONS = {
     flag: '--profile <name>',
     doc:
       `serve what a load profile expects, for k6 run by hand: its seeded users and channels, poll timeout, presence ` +
-      `and isolation, as if given as flags (a flag given too wins): ${PROFILE_NAMES.join(', ')}; empty: none`,
+      `and its interval, isolation and retry preset, as if given as flags (a flag given too wins): ${PROFILE_NAMES.join(', ')}; empty: none`,
     default: '',
     parse: (raw: string, name: string) => (raw === '' ? '' : oneOf(PROFILE_NAMES)(raw, name)),
   }),
@@ -35,8 +35,15 @@ export function profileFlags(name: string): Partial<Record<ConfigKey, string>> {
     channelsPerUser: String(p.channelsPerUser),
     pollTimeout: String(p.pollTimeout),
     presence: p.presence,
+    presenceInterval: String(p.presenceInterval),
     isolation: p.isolation,
+    ...(p.retryPreset ? presetFlags(RETRY_PRESETS[p.retryPreset]) : {}),
   };
+}
+
+/** A retry preset's settings as flags. */
+function presetFlags(preset: Partial<Config>): Partial<Record<ConfigKey, string>> {
+  return Object.fromEntries(Object.entries(preset).map(([key, value]) => [key, String(value)]));
 }
 
 export interface Served {

@@ -13,6 +13,14 @@ export type PresenceStrategy = (typeof PRESENCE_STRATEGIES)[number];
 export const ISOLATION_LEVELS = ['read-committed', 'repeatable-read', 'serializable'] as const;
 export type IsolationLevel = (typeof ISOLATION_LEVELS)[number];
 
+/**
+ * What a conflict in the poll's presence write retries: 'transaction', that write alone (its
+ * own unit of work, as db.transaction retries every write); 'whole-request', the whole poll
+ * call, as Odoo 8.0's service layer re-ran `/longpolling/poll` after a 40001.
+ */
+export const POLL_RETRY_SCOPES = ['transaction', 'whole-request'] as const;
+export type PollRetryScope = (typeof POLL_RETRY_SCOPES)[number];
+
 export const DISPATCH_MODES = ['per-waiter', 'shared'] as const;
 export type DispatchMode = (typeof DISPATCH_MODES)[number];
 
@@ -151,6 +159,13 @@ export const OPTIONS = {
     default: 0.01,
     parse: seconds,
   }),
+  pollRetry: option({
+    env: 'BUSBENCH_POLL_RETRY',
+    flag: '--poll-retry <scope>',
+    doc: "what a conflict in the poll's presence write retries: transaction (that write alone) or whole-request (the whole poll call, Odoo 8.0)",
+    default: 'transaction' as PollRetryScope,
+    parse: oneOf(POLL_RETRY_SCOPES),
+  }),
   bodyLimit: option({
     env: 'BUSBENCH_BODY_LIMIT',
     flag: '--body-limit <bytes>',
@@ -197,6 +212,16 @@ export const OPTIONS = {
 
 export type Config = Values<typeof OPTIONS>;
 export type ConfigKey = keyof Config;
+
+/**
+ * Retry settings by the Odoo version that used them, for a profile to name. 'odoo-8.0': a 40001
+ * in a poll re-runs the whole poll call, up to 5 tries, sleeping uniform(0, 2^n) s before
+ * retry n (backoff base 1 s; the kit's default base is 0.01 s to keep runs short).
+ */
+export const RETRY_PRESETS = {
+  'odoo-8.0': { pollRetry: 'whole-request', maxTries: 5, retryBase: 1 },
+} as const satisfies Record<string, Partial<Config>>;
+export type RetryPreset = keyof typeof RETRY_PRESETS;
 
 /** Defaults, overridden by the environment, overridden by flags (already-parsed strings). */
 export function loadConfig(
