@@ -17,6 +17,7 @@
 //   DB_METRICS_URL  a `busbench db-exporter`'s metrics, for database figures [none]
 //   OUT_DIR         existing folder for run.json and k6-summary.json [.]
 //   MAX_ERROR_RATE  threshold on http_req_failed [0.01]; lost, duplicate and out-of-order must be 0
+//   T0 RUN_TAG      distributed runs: the shared timeline start (ms since the epoch) and post tag [setup() picks]
 import { k6Script } from './lib/k6-run.js';
 
 const script = k6Script('chat-storm');

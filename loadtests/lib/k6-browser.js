@@ -4,7 +4,7 @@
 import exec from 'k6/execution';
 import http from 'k6/http';
 import { countAgainstHistory } from './delivery.js';
-import { K6Transport, waitUntil } from './k6-transport.js';
+import { K6Transport, wait, waitUntil } from './k6-transport.js';
 import {
   hiddenTabs,
   isMeasured,
@@ -31,7 +31,9 @@ export function browserVu(settings, metrics) {
    * @param {import('./k6-summary.js').SetupData} data
    */
   return async function browser(data) {
+    // Unique across the instances of a distributed run (execution segments): no two run one browser.
     const index = exec.scenario.iterationInTest;
+    c.browsersStarted.add(1);
     const measure = measureWindow(data.t0, profile);
     const inMeasure = (/** @type {number} */ due) => isMeasured(due, measure);
     await waitUntil(data.t0 + (index / browsers) * profile.warmup * 500);
@@ -44,6 +46,7 @@ export function browserVu(settings, metrics) {
         queued: metrics.queued,
         pollLatency: metrics.pollLatency,
         connectionsOpened: c.connectionsOpened,
+        requests: metrics.requests,
       },
       inMeasure,
     );
@@ -75,6 +78,7 @@ export function browserVu(settings, metrics) {
       console.error(`browser ${index + 1}: ${err}`);
       return;
     }
+    c.browsersOpened.add(1);
     b.start();
 
     // This browser sends every browsers-th post of the run's schedule, so all VUs together
@@ -95,9 +99,12 @@ export function browserVu(settings, metrics) {
       if (!tab) break;
       sending.push(
         b.post(tab, i + 1, due, profile.postTo).then((sent) => {
-          if (sent.reply.status === 201) c.posts.add(1);
-          else c.finalFailures.add(1);
-          if (inMeasure(due)) metrics.postLatency.add(Date.now() - due);
+          const ok = sent.reply.status === 201;
+          if (!ok) c.finalFailures.add(1);
+          if (!inMeasure(due)) return;
+          if (ok) c.posts.add(1);
+          else c.postsFailed.add(1);
+          metrics.postLatency.add(Date.now() - due);
         }),
       );
     }
@@ -106,27 +113,57 @@ export function browserVu(settings, metrics) {
     b.reveal();
     await waitUntil(measure.end + profile.drain * 1000);
 
-    const messages = await history(b, data);
-    const count = countAgainstHistory(messages, b, data.runTag, LOST_MARGIN_MS);
+    const read = await history(b, data);
+    if (read.failed > 0) c.historyFailures.add(read.failed);
+    const count = countAgainstHistory(read.messages, b, data.runTag, LOST_MARGIN_MS, measure);
     c.expected.add(count.expected);
     c.delivered.add(count.delivered);
     c.lost.add(count.lost);
     c.pending.add(count.pending);
-    // The tab loops end after their current request: parked polls come back within the poll timeout.
-    await b.stop();
+    // k6 cannot cancel a parked poll, and the iteration lasts until every request is back:
+    // a post on one of the browser's channels answers its tabs' parked polls now rather
+    // than at the poll timeout. Its client_id is no post's, so no delivery check counts it.
+    const stopping = b.stop();
+    transport.close();
+    await wake(b, data);
+    await stopping;
   };
 }
+
+/**
+ * Answers the browser's parked polls: a message on a channel its tabs all listen on, the one
+ * other browsers share least (not "general" when the user has another).
+ * @param {Browser} b @param {import('./k6-summary.js').SetupData} data
+ */
+async function wake(b, data) {
+  const others = b.channelIds.filter((id) => id !== 1);
+  const channel = others.length > 0 ? others[0] : b.channelIds[0];
+  if (channel === undefined) return;
+  await http.asyncRequest(
+    'POST',
+    `${data.appUrl}/channels/${channel}/messages`,
+    JSON.stringify({ body: 'busbench: end of run', client_id: `${data.runTag}:end` }),
+    {
+      headers: { authorization: `Bearer ${b.token}`, 'content-type': 'application/json' },
+      tags: { endpoint: 'chat.post', name: 'chat.post.end' },
+    },
+  );
+}
+
+/** A history page that fails is asked again this many times, a second apart, before it counts as unread. */
+const HISTORY_TRIES = 3;
 
 /**
  * The browser's channels as the server has them, newest first, back to the run's start:
  * the list of posts the delivery check holds the tabs to. Sent outside the tabs' connection
  * cap, like a devtools request, so parked polls do not hold it up.
  * @param {Browser} b @param {import('./k6-summary.js').SetupData} data
- * @returns {Promise<import('./delivery.js').HistoryMessage[]>}
+ * @returns {Promise<{ messages: import('./delivery.js').HistoryMessage[], failed: number }>} failed: channels whose history could not be read.
  */
 async function history(b, data) {
   /** @type {import('./delivery.js').HistoryMessage[]} */
   const out = [];
+  let failed = 0;
   const params = {
     headers: { authorization: `Bearer ${b.token}` },
     tags: { endpoint: 'chat.history', name: 'chat.history' },
@@ -134,14 +171,16 @@ async function history(b, data) {
   for (const id of b.channelIds) {
     let before = '';
     for (let page = 0; page < 1000; page++) {
-      const res = await http.asyncRequest(
-        'GET',
-        `${data.appUrl}/channels/${id}/messages?limit=200${before}`,
-        null,
-        params,
-      );
+      const url = `${data.appUrl}/channels/${id}/messages?limit=200${before}`;
+      let res = await http.asyncRequest('GET', url, null, params);
+      for (let tries = 1; tries < HISTORY_TRIES && res.status !== 200; tries++) {
+        await wait(1000);
+        res = await http.asyncRequest('GET', url, null, params);
+      }
       if (res.status !== 200) {
-        console.error(`history of channel ${id}: HTTP ${res.status}`);
+        // Counted, so the run says its delivery check is incomplete rather than clean.
+        console.error(`history of channel ${id}: HTTP ${res.status || res.error}`);
+        failed++;
         break;
       }
       const body = JSON.parse(String(res.body));
@@ -151,5 +190,5 @@ async function history(b, data) {
       before = `&before=${body.next_before}`;
     }
   }
-  return out;
+  return { messages: out, failed };
 }

@@ -68,8 +68,8 @@ function k6Setup(settings) {
       '',
     );
     return {
-      t0: Date.now(),
-      runTag: `k6-${Date.now().toString(36)}`,
+      t0: settings.t0 || Date.now(),
+      runTag: settings.runTag || `k6-${Date.now().toString(36)}`,
       appUrl: baseUrl,
       busUrl,
       pollTimeout: Number(server.poll_timeout) || settings.profile.pollTimeout,

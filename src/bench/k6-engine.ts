@@ -1,18 +1,22 @@
 // `busbench bench --engine k6`: the same cases, but the load comes from a k6 on PATH running
-// loadtests/<profile>.js. Each case gets a fresh database, its layout and a db-exporter for
-// k6's sampler; k6's handleSummary writes the case's run.json, which joins this run.
+// loadtests/<profile>.js (bundled by `npm run build` into dist/k6/, see scripts/build-k6.mjs).
+// Each case gets a fresh database, its layout and a db-exporter for k6's sampler; k6's
+// handleSummary writes the case's run.json, which joins this run. With several instances,
+// each k6 runs one execution segment of the same test and their run.json files are merged.
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Profile } from '../../loadtests/lib/profiles.js';
 import { errors } from '../lib/errors.js';
 import { startDbExporter } from './db-exporter.js';
+import { mergeK6Cases } from './k6-merge.js';
 import type { RunningCase } from './lifecycle.js';
 import type { CaseResult, RunFile } from './results.js';
 import type { Case } from './sweep.js';
 
-const LOADTESTS = fileURLToPath(new URL('../../../loadtests/', import.meta.url));
+const SCRIPTS = fileURLToPath(new URL('../../k6/', import.meta.url));
 
 /** Fails early, before any database is made, when there is no k6 to drive. */
 export function assertK6(): void {
@@ -24,27 +28,21 @@ export function assertK6(): void {
 export const K6_THRESHOLDS_FAILED = 99;
 
 /**
- * Runs one case's load with k6 against its layout; resolves to the case k6's handleSummary
- * wrote and k6's exit code, which the bench passes on (a failed threshold fails the run).
+ * How long the instances of a distributed run get to start before the shared timeline does:
+ * k6 creates every VU before the first iteration (about 1 ms each here, bundled).
  */
-export async function runK6Case(
-  c: Case,
-  running: RunningCase,
-  profile: Profile,
-  options: {
-    /** Tags every k6 metric (Grafana's testid variable). */
-    testid: string;
-    outDir: string;
-  },
-): Promise<{ result: CaseResult; exitCode: number | null }> {
-  const { layout } = running;
-  await mkdir(options.outDir, { recursive: true });
-  const exporter = await startDbExporter({ databaseUrl: running.databaseUrl });
-  const env: Record<string, string> = {
-    BASE_URL: layout.url,
-    BUS_URL: layout.busUrl,
-    TOPOLOGY: c.topology,
-    TESTID: options.testid,
+function startAllowanceMs(profile: Profile): number {
+  return 2000 + 2 * profile.users * profile.browsersPerUser;
+}
+
+/** k6's --execution-segment-sequence for `n` equal instances: "0,1/n,2/n,...,1". */
+export function segmentSequence(n: number): string[] {
+  return Array.from({ length: n + 1 }, (_, i) => (i === 0 ? '0' : i === n ? '1' : `${i}/${n}`));
+}
+
+/** The environment every instance of the case's k6 gets: the profile, as loadtests/*.js read it. */
+export function k6Env(profile: Profile): Record<string, string> {
+  return {
     USERS: String(profile.users),
     BROWSERS: String(profile.browsersPerUser),
     TABS: String(profile.tabsPerBrowser),
@@ -55,26 +53,94 @@ export async function runK6Case(
     DURATION: String(profile.duration),
     DRAIN: String(profile.drain),
     RATE: String(profile.rate),
-    DB_METRICS_URL: `${exporter.url}/metrics`,
-    OUT_DIR: options.outDir,
   };
-  const args = ['run', '--quiet', ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`])];
-  args.push(path.join(LOADTESTS, `${profile.name}.js`));
-  running.progress.log(`[busbench] k6 ${args.join(' ')}`);
+}
+
+/** Runs one k6 to its end; resolves to its exit code. */
+function runK6(args: string[]): Promise<number | null> {
+  const child = spawn('k6', args, { stdio: ['ignore', 'inherit', 'inherit'] });
+  return new Promise<number | null>((done, fail) => {
+    child.once('error', fail);
+    child.once('exit', (code) => done(code));
+  });
+}
+
+async function readCase(outDir: string, exitCode: number | null): Promise<CaseResult> {
+  const file = path.join(outDir, 'run.json');
+  const text = await readFile(file, 'utf8').catch(() => {
+    throw new Error(`k6 exited with code ${exitCode} and wrote no ${file}; its output above says why`);
+  });
+  const result = (JSON.parse(text) as RunFile).cases[0];
+  if (!result) throw new Error(`k6 wrote no case to ${file} (exit code ${exitCode})`);
+  return result;
+}
+
+/** The exit code a case passes on: the first failure other than thresholds, else 99 if any broke, else 0. */
+function worstExit(codes: (number | null)[]): number | null {
+  const other = codes.find((c) => c !== 0 && c !== K6_THRESHOLDS_FAILED);
+  if (other !== undefined) return other;
+  return codes.includes(K6_THRESHOLDS_FAILED) ? K6_THRESHOLDS_FAILED : 0;
+}
+
+/**
+ * Runs one case's load with k6 against its layout (`instances` k6 processes, each one
+ * execution segment); resolves to the case k6's handleSummary wrote, merged across instances,
+ * and k6's exit code, which the bench passes on (a failed threshold fails the run).
+ */
+export async function runK6Case(
+  c: Case,
+  running: RunningCase,
+  profile: Profile,
+  options: {
+    /** Tags every k6 metric (Grafana's testid variable). */
+    testid: string;
+    outDir: string;
+    /** k6 processes sharing the load, each one execution segment. */
+    instances: number;
+  },
+): Promise<{ result: CaseResult; exitCode: number | null }> {
+  const { layout } = running;
+  const n = options.instances;
+  await mkdir(options.outDir, { recursive: true });
+  const exporter = await startDbExporter({ databaseUrl: running.databaseUrl });
+  const env: Record<string, string> = {
+    BASE_URL: layout.url,
+    BUS_URL: layout.busUrl,
+    TOPOLOGY: c.topology,
+    TESTID: options.testid,
+    ...k6Env(profile),
+    DB_METRICS_URL: `${exporter.url}/metrics`,
+  };
+  if (n > 1) {
+    env.T0 = String(Date.now() + startAllowanceMs(profile));
+    env.RUN_TAG = `k6-${randomBytes(4).toString('hex')}`;
+  }
+  const sequence = segmentSequence(n);
+  const script = path.join(SCRIPTS, `${profile.name}.js`);
+  const dirs = Array.from({ length: n }, (_, i) => (n === 1 ? options.outDir : path.join(options.outDir, `${i + 1}`)));
   try {
-    const child = spawn('k6', args, { stdio: ['ignore', 'inherit', 'inherit'] });
-    const exitCode = await new Promise<number | null>((done, fail) => {
-      child.once('error', fail);
-      child.once('exit', (code) => done(code));
-    });
-    const file = path.join(options.outDir, 'run.json');
-    const text = await readFile(file, 'utf8').catch(() => {
-      throw new Error(`k6 exited with code ${exitCode} and wrote no ${file}; its output above says why`);
-    });
-    const result = (JSON.parse(text) as RunFile).cases[0];
-    if (!result) throw new Error(`k6 wrote no case to ${file} (exit code ${exitCode})`);
+    const codes = await Promise.all(
+      dirs.map(async (dir, i) => {
+        await mkdir(dir, { recursive: true });
+        const args = ['run', '--quiet', '--compatibility-mode=base'];
+        if (n > 1) {
+          args.push('--execution-segment', `${sequence[i]}:${sequence[i + 1]}`);
+          args.push('--execution-segment-sequence', sequence.join(','));
+        }
+        args.push(...Object.entries({ ...env, OUT_DIR: dir }).flatMap(([k, v]) => ['-e', `${k}=${v}`]), script);
+        running.progress.log(`[busbench] k6 ${args.join(' ')}`);
+        return runK6(args);
+      }),
+    );
+    const parts = await Promise.all(dirs.map((dir, i) => readCase(dir, codes[i] ?? null)));
+    const result = n === 1 ? (parts[0] as CaseResult) : mergeK6Cases(parts);
+    const exitCode = worstExit(codes);
     const warnings = [...result.warnings];
-    if (exitCode !== 0 && exitCode !== K6_THRESHOLDS_FAILED) warnings.push(`k6 exited with code ${exitCode}`);
+    codes.forEach((code, i) => {
+      if (code !== 0 && code !== K6_THRESHOLDS_FAILED) {
+        warnings.push(n === 1 ? `k6 exited with code ${code}` : `k6 instance ${i + 1} exited with code ${code}`);
+      }
+    });
     return {
       result: {
         ...result,
