@@ -6,6 +6,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Profile } from '../../loadtests/lib/profiles.js';
@@ -115,6 +117,14 @@ export async function runK6Case(
     env.T0 = String(Date.now() + startAllowanceMs(profile));
     env.RUN_TAG = `k6-${randomBytes(4).toString('hex')}`;
   }
+  const browsers = profile.users * profile.browsersPerUser;
+  const done = await whenBrowsersDone(browsers, () => {
+    running.progress.log(
+      `[busbench] ${running.label}: k6 checked every browser; stopping the layout ends the parked polls`,
+    );
+    void layout.stop();
+  });
+  env.DONE_URL = done.url;
   const sequence = segmentSequence(n);
   const script = path.join(SCRIPTS, `${profile.name}.js`);
   const dirs = Array.from({ length: n }, (_, i) => (n === 1 ? options.outDir : path.join(options.outDir, `${i + 1}`)));
@@ -154,6 +164,30 @@ export async function runK6Case(
       exitCode,
     };
   } finally {
-    await exporter.close();
+    await Promise.all([exporter.close(), done.close()]);
   }
+}
+
+/**
+ * A listener on 127.0.0.1 that every k6 browser tells when its delivery check is done
+ * (DONE_URL): k6 cannot cancel a parked poll, and a worker-threads layout may not even get
+ * to a post that would answer them; stopping the layout does, as the Node engine does.
+ */
+async function whenBrowsersDone(browsers: number, allDone: () => void) {
+  let count = 0;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    res.writeHead(204).end();
+    if (req.method === 'POST' && ++count === browsers) allDone();
+  });
+  await new Promise<void>((ready) => server.listen(0, '127.0.0.1', ready));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/done`,
+    close: () =>
+      new Promise<void>((closed) => {
+        server.closeAllConnections();
+        server.close(() => closed());
+      }),
+  };
 }

@@ -120,6 +120,17 @@ addOptions(
   console.log(formatCapacity(figures));
 });
 
+program
+  .command('generator-cost')
+  .description(
+    'benchmark the load generator: the Node runner and k6 (when on PATH) on the same long-poll load against one trivial server; whole-process peak RSS per tab and CPU per poll',
+  )
+  .argument('[tabs...]', 'tab counts to measure', ['1000', '5000', '10000'])
+  .action(async (tabs: string[]) => {
+    const { runGeneratorCost, formatGeneratorCost } = await import('../bench/generator-cost.js');
+    console.log(formatGeneratorCost(await runGeneratorCost(tabs.map(Number))));
+  });
+
 addOptions(
   addOptions(
     program
