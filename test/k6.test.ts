@@ -13,7 +13,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { countAgainstHistory } from '../loadtests/lib/delivery.js';
-import { K6_METRICS, k6RunFile, TX_METRICS } from '../loadtests/lib/k6-summary.js';
+import { K6_METRICS, k6RunFile, requestMetric, TX_METRICS } from '../loadtests/lib/k6-summary.js';
 import { PROFILE_NAMES, PROFILES } from '../loadtests/lib/profiles.js';
 import { Browser, clientId } from '../loadtests/lib/tab.js';
 import { startDbExporter } from '../src/bench/db-exporter.js';
@@ -76,7 +76,13 @@ function k6RunJson(): unknown {
   const data = k6Summary(
     {
       [M.posts]: 40,
-      [M.finalFailures]: 1,
+      [M.postsFailed]: 1,
+      [M.browsersStarted]: 60,
+      [M.browsersOpened]: 60,
+      [requestMetric('bus.poll', '200')]: 250,
+      [requestMetric('chat.post', '201')]: 40,
+      [requestMetric('chat.post', '503')]: 3,
+      [requestMetric('session.login', '201')]: 7,
       [M.expected]: 400,
       [M.delivered]: 398,
       [M.lost]: 0,
@@ -118,7 +124,18 @@ test("a k6 summary becomes a valid run.json that `busbench report` renders, with
   assert.equal(c.totals.database.app.total.serialization_failures, 90);
   assert.equal(c.totals.derived.failures_per_1000_tx, 90, '90 failed attempts per 1,000 commits');
   assert.ok(c.warnings.some((w) => w.includes('2 of 400 expected deliveries had not arrived')));
-  assert.ok(c.warnings.some((w) => w.includes('3 of 300 requests failed')));
+  assert.ok(
+    c.warnings.some((w) => w.includes('3 of 300 measured requests failed')),
+    JSON.stringify(c.warnings),
+  );
+  assert.deepEqual(c.totals.client.requests, {
+    'session.login': { 201: 7 },
+    'bus.poll': { 200: 250 },
+    'chat.post': { 201: 40, 503: 3 },
+  });
+  assert.equal(c.totals.derived.requests_per_second, 7.5, 'measured requests over measured seconds (300 / 40)');
+  assert.equal(c.totals.client.tabs, 180, 'tabs of the browsers that opened');
+  assert.equal(c.totals.delivery.posts_failed, 1);
   assert.ok(c.warnings.some((w) => w.includes('no per-second series')));
 
   const dir = await mkdtemp(path.join(os.tmpdir(), 'busbench-k6-'));
@@ -126,6 +143,32 @@ test("a k6 summary becomes a valid run.json that `busbench report` renders, with
   const html = await readFile(path.join(dir, 'report.html'), 'utf8');
   assert.match(html, /cluster-fork/);
   assert.deepEqual((await readRun(dir)).cases[0]?.totals, c.totals);
+});
+
+test('a k6 run says when its server figures or its delivery check are incomplete, instead of showing 0 as clean', () => {
+  const M = K6_METRICS;
+  const profile = PROFILES.tabs;
+  assert.ok(profile);
+  const data = k6Summary(
+    { [M.edgesMissing]: 1, [M.edgesEstimated]: 1, [M.historyFailures]: 2, [M.samplesMissed]: 3 },
+    {},
+  );
+  const setup = {
+    t0: 0,
+    runTag: 'k6-x',
+    appUrl: '',
+    busUrl: '',
+    pollTimeout: 50,
+    server: { topology: 'single-process' },
+  };
+  const c = k6RunFile(data, setup, { profile, testid: '', command: 'k6 run', thresholdsFailed: false }).cases[0];
+  assert.ok(c);
+  const said = c.warnings.join('\n');
+  assert.match(said, /server transaction figures are missing, not 0/);
+  assert.match(said, /1 measure-window edges were not scraped on time: counters interpolated/);
+  assert.match(said, /2 channel histories could not be read/);
+  assert.match(said, /3 samples of \/metrics failed/);
+  assert.equal(c.totals.derived.failures_per_1000_tx, null, 'no commits counted: no rate');
 });
 
 test('a k6 run.json missing a field or holding a wrong type is rejected with E_BAD_RUN naming the JSON path', () => {

@@ -5,7 +5,8 @@
 // larger), each percentile is the worst instance's, and the case says so.
 import { caseWarnings, derive } from '../../loadtests/lib/case-figures.js';
 import { round, total } from '../../loadtests/lib/numbers.js';
-import type { CaseResult, CaseTotals, EndpointTx, Percentiles } from './results.js';
+import { errors } from '../lib/errors.js';
+import type { CaseResult, CaseTotals, EndpointTx, Percentiles, RunFile } from './results.js';
 
 export const MERGED_PERCENTILES_WARNING =
   'k6 instances merged: counts, means and maxima are exact; p50-p99.9 are the worst instance’s (k6 exports no histogram)';
@@ -128,4 +129,21 @@ export function mergeK6Cases(parts: CaseResult[]): CaseResult {
     totals,
     warnings: [...caseWarnings(totals), ...own, `${MERGED_PERCENTILES_WARNING} (${parts.length} instances)`],
   };
+}
+
+/** The instances' run.json files as one run of one case (the first instance's run, merged totals). */
+export function mergeK6Runs(runs: RunFile[]): RunFile {
+  const [first] = runs;
+  if (!first) throw errors.badRun('k6-merge', 'needs at least one run.json folder');
+  const cases = runs.map((r, i) => {
+    if (r.engine !== 'k6' || r.cases.length !== 1 || !r.cases[0]) {
+      throw errors.badRun(
+        `run ${i + 1}`,
+        `is not one k6 instance's run.json (engine ${r.engine}, ${r.cases.length} cases): pass each instance's folder`,
+      );
+    }
+    return r.cases[0];
+  });
+  const finished = runs.map((r) => r.finished_at).sort();
+  return { ...first, finished_at: finished.at(-1) ?? first.finished_at, cases: [mergeK6Cases(cases)] };
 }

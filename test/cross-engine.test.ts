@@ -1,0 +1,81 @@
+// Both engines measure the same thing: one short case, run once by the Node runner and once by
+// the real k6 against the same layout with the same load, must give the same server-side
+// figures within 10 %, and neither may lose a message. The default profile on single-process:
+// its three tabs per user rewrite one presence row, so it conflicts on every poll round. A
+// short case still counts only tens of failed attempts, whose Poisson noise (2 sqrt(n)) can
+// exceed 10 %: a difference within that noise is noise, not disagreement, and passes.
+import assert from 'node:assert/strict';
+import { execFile, spawnSync } from 'node:child_process';
+import { mkdtemp, readdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type { CaseResult } from '../src/bench/results.js';
+import { readRun } from '../src/bench/run-file.js';
+import { adminUrl } from './helpers.js';
+import { missingTool } from './tools.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const CLI = path.join(ROOT, 'dist/src/cli/main.js');
+const hasK6 = spawnSync('k6', ['version']).status === 0;
+
+async function bench(engine: 'node' | 'k6'): Promise<CaseResult> {
+  const out = await mkdtemp(path.join(os.tmpdir(), `busbench-cross-${engine}-`));
+  await promisify(execFile)(
+    process.execPath,
+    [
+      CLI,
+      'bench',
+      '--engine',
+      engine,
+      '--layouts',
+      'single-process',
+      '--warmup',
+      '3',
+      '--duration',
+      '12',
+      '--out',
+      out,
+    ],
+    { env: { ...process.env, DATABASE_URL: adminUrl(), CI: 'true' }, maxBuffer: 10 * 1024 * 1024, timeout: 300_000 },
+  );
+  const [folder] = await readdir(out);
+  assert.ok(folder);
+  const c = (await readRun(path.join(out, folder))).cases[0];
+  assert.ok(c);
+  return c;
+}
+
+test('the Node runner and k6 give the same server-side figures for the same case, and lose nothing', async (t) => {
+  if (missingTool(t, hasK6, 'no k6 on PATH: put ../shared/tools/k6 on PATH, as .ci/run does')) return;
+  const node = await bench('node');
+  const k6 = await bench('k6');
+  const within = (what: string, a: number | null, b: number | null) => {
+    assert.ok(a !== null && b !== null && a > 0 && b > 0, `${what}: node ${a}, k6 ${b}`);
+    assert.ok(Math.abs(a - b) <= 0.1 * Math.max(a, b), `${what} differs by more than 10 %: node ${a}, k6 ${b}`);
+  };
+  within('database connections peak', node.totals.database.peak_connections, k6.totals.database.peak_connections);
+  within('server HTTP connections peak', node.totals.server.peak_open_sockets, k6.totals.server.peak_open_sockets);
+  const failed = (c: CaseResult) => {
+    const tx = c.totals.database.app.total;
+    return tx.serialization_failures + tx.deadlocks + tx.lock_not_available;
+  };
+  const [a, b] = [node.totals.derived.failures_per_1000_tx, k6.totals.derived.failures_per_1000_tx];
+  assert.ok(a !== null && b !== null && a > 0 && b > 0, `failed attempts per 1,000 commits: node ${a}, k6 ${b}`);
+  const noise = Math.max(0.1, 2 / Math.sqrt(Math.min(failed(node), failed(k6))));
+  assert.ok(
+    Math.abs(a - b) <= noise * Math.max(a, b),
+    `failed attempts per 1,000 commits differ beyond max(10 %, noise ${Math.round(noise * 100)} %): node ${a}, k6 ${b}`,
+  );
+  assert.equal(node.totals.client.tabs, k6.totals.client.tabs, 'the same tabs took part');
+  for (const [engine, c] of [
+    ['node', node],
+    ['k6', k6],
+  ] as const) {
+    const d = c.totals.delivery;
+    assert.ok(d.expected > 0, `${engine}: tabs owed posts`);
+    assert.equal(d.lost + d.duplicated + d.out_of_order, 0, `${engine}: ${JSON.stringify(d)}`);
+  }
+});
