@@ -1,7 +1,7 @@
 // The k6 run's custom metrics, under the names k6-summary.js reads back into run.json. k6
 // accepts new metrics in the init context only, so a script creates them as it loads.
 import { Counter, Gauge, Trend } from 'k6/metrics';
-import { K6_METRICS, REQUEST_ENDPOINTS, REQUEST_STATUSES, requestMetric, TX_METRICS } from './k6-summary.js';
+import { K6_METRICS, TX_METRICS } from './k6-summary.js';
 
 /** The counters the browsers and the sampler add to, by their key in K6_METRICS. */
 const COUNTERS = /** @type {const} */ ([
@@ -43,7 +43,7 @@ const COUNTERS = /** @type {const} */ ([
  * @property {Trend} dbConnections
  * @property {Record<(typeof COUNTERS)[number], Counter>} counters
  * @property {Record<keyof typeof TX_METRICS, Counter>} tx The app's transaction counters.
- * @property {Record<string, Counter>} requests Measured requests by requestMetric(endpoint, status).
+ * @property {Counter} requests Measured requests, tagged endpoint and status (statusKey).
  */
 
 /** @returns {K6Metrics} */
@@ -54,14 +54,6 @@ export function createMetrics() {
   const tx = /** @type {K6Metrics['tx']} */ ({});
   for (const [key, name] of Object.entries(TX_METRICS))
     tx[/** @type {keyof typeof TX_METRICS} */ (key)] = new Counter(name);
-  /** @type {Record<string, Counter>} */
-  const requests = {};
-  for (const endpoint of REQUEST_ENDPOINTS) {
-    for (const status of REQUEST_STATUSES) {
-      const name = requestMetric(endpoint, status);
-      requests[name] = new Counter(name);
-    }
-  }
   return {
     tabs: new Gauge(M.tabs),
     deliveryLatency: new Trend(M.deliveryLatency, true),
@@ -75,6 +67,6 @@ export function createMetrics() {
     dbConnections: new Trend(M.dbConnections),
     counters,
     tx,
-    requests,
+    requests: new Counter(M.requests),
   };
 }

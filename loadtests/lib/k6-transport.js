@@ -2,7 +2,7 @@
 // run's timers. k6 itself would open a connection per concurrent request; a browser holds at
 // most `connectionsPerOrigin` per origin and queues the rest, and so does K6Transport.
 import http from 'k6/http';
-import { requestMetric, statusKey } from './k6-summary.js';
+import { statusKey } from './k6-summary.js';
 
 // Timers are global from k6 v0.50 (k6/experimental/timers before, removed in v0.52): take
 // whichever this k6 has, so one script runs on every version. The name is in a variable so
@@ -29,7 +29,7 @@ const originOf = (url) => {
  * @property {import('k6/metrics').Trend} queued
  * @property {import('k6/metrics').Trend} pollLatency
  * @property {import('k6/metrics').Counter} connectionsOpened
- * @property {Record<string, import('k6/metrics').Counter>} requests By requestMetric(endpoint, status).
+ * @property {import('k6/metrics').Counter} requests Tagged endpoint and status.
  */
 
 /**
@@ -114,8 +114,7 @@ export class K6Transport {
       // The Node runner's windows: a connection counts when it opens in the window, a request when it ends in it.
       if (res.timings.connecting > 0 && this.inMeasure(started)) this.metrics.connectionsOpened.add(1);
       if (this.inMeasure(answered)) {
-        const counter = this.metrics.requests[requestMetric(endpoint, statusKey(res.status))];
-        if (counter) counter.add(1);
+        this.metrics.requests.add(1, { endpoint, status: statusKey(res.status) });
         if (endpoint === 'bus.poll') this.metrics.pollLatency.add(answered - started);
       }
       let parsed;
