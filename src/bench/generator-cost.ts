@@ -18,8 +18,11 @@ const GNU_TIME = '/usr/bin/time';
 const POLL_SECONDS = 5;
 const WARMUP_SECONDS = 6;
 const DURATION_SECONDS = 15;
-/** A generator still running this long after its load should have ended is killed (and says so). */
-const GRACE_SECONDS = 90;
+/**
+ * A generator still running this long after its load should have ended is killed (and says
+ * so): k6 creates every VU before the test starts, about 15 ms of CPU each here.
+ */
+const graceSeconds = (tabs: number) => 60 + tabs * 0.04;
 const LOAD = fileURLToPath(new URL('./generator-load.js', import.meta.url));
 const K6_SCRIPT = fileURLToPath(new URL('../../k6/tabs.js', import.meta.url));
 
@@ -88,28 +91,30 @@ async function startTrivialServer(): Promise<TrivialServer> {
 }
 
 /** Runs `command` under GNU time; resolves to its peak RSS, CPU seconds and exit code. */
-async function measure(command: string[], env: NodeJS.ProcessEnv) {
+async function measure(command: string[], env: NodeJS.ProcessEnv, tabs: number) {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'busbench-generator-'));
   const report = path.join(dir, 'time.txt');
   try {
+    // A process group of its own, so that an overrun stops the generator and not only GNU time.
     const child = spawn(GNU_TIME, ['-f', '%M %U %S', '-o', report, ...command], {
       env,
       cwd: dir,
       stdio: ['ignore', 'ignore', 'inherit'],
+      detached: true,
     });
     const limit = setTimeout(
       () => {
         console.error(`[busbench] generator-cost: ${command[0]} overran, stopped`);
-        child.kill('SIGKILL');
+        if (child.pid) process.kill(-child.pid, 'SIGKILL');
       },
-      (WARMUP_SECONDS + DURATION_SECONDS + GRACE_SECONDS) * 1000,
+      (WARMUP_SECONDS + DURATION_SECONDS + graceSeconds(tabs)) * 1000,
     );
     const exitCode = await new Promise<number | null>((done, fail) => {
       child.once('error', fail);
       child.once('exit', (code) => done(code));
     });
     clearTimeout(limit);
-    const line = (await readFile(report, 'utf8')).trim().split('\n').at(-1) ?? '';
+    const line = (await readFile(report, 'utf8').catch(() => '')).trim().split('\n').at(-1) ?? '';
     const [kb = 0, user = 0, sys = 0] = line.split(' ').map(Number);
     return { peakRssBytes: kb * 1024, cpuSeconds: user + sys, exitCode };
   } finally {
@@ -150,7 +155,7 @@ async function runOne(engine: 'node' | 'k6', tabs: number, server: TrivialServer
       ]),
     );
   server.takePolls();
-  const figures = await measure(command, env);
+  const figures = await measure(command, env, tabs);
   return { engine, tabs, ...figures, polls: server.takePolls() };
 }
 
