@@ -3,12 +3,13 @@
 // run of the real k6 against a layout totals what a 1-instance run of the same load does.
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtemp, readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { parse } from 'yaml';
 import { segmentSequence } from '../src/bench/k6-engine.js';
 import { MERGED_PERCENTILES_WARNING, mergePercentiles } from '../src/bench/k6-merge.js';
 import type { CaseResult } from '../src/bench/results.js';
@@ -113,4 +114,32 @@ test('a 2-instance k6 run merges into one valid case whose totals match a 1-inst
     assert.equal(d.lost + d.duplicated + d.out_of_order, 0, JSON.stringify(d));
     assert.ok(d.expected > d.posts, 'several tabs owed each post');
   }
+});
+
+test('the k6-operator TestRun runs the bundled script on N pods with only settings the scripts read', async () => {
+  const manifest = parse(await readFile(path.join(ROOT, 'deploy/k6-operator-testrun.yaml'), 'utf8'));
+  assert.equal(manifest.kind, 'TestRun');
+  assert.ok(manifest.spec.parallelism >= 2);
+  assert.equal(manifest.spec.script.configMap.file, 'tabs.js');
+  assert.match(manifest.spec.arguments, /--compatibility-mode=base/);
+  const env = await readFile(path.join(ROOT, 'loadtests/lib/k6-env.js'), 'utf8');
+  for (const { name } of manifest.spec.runner.env as { name: string }[]) {
+    if (name.startsWith('K6_')) continue;
+    assert.match(env, new RegExp(`'${name}'`), `${name} is not read by loadtests/lib/k6-env.js`);
+  }
+});
+
+test('docker-compose accepts the distributed variant: one k6 service per execution segment', async (t) => {
+  const found = spawnSync('docker-compose', ['version']).status === 0;
+  if (missingTool(t, found, 'docker-compose not installed: apt-get install docker-compose (CI installs it)')) return;
+  const { stdout } = await promisify(execFile)(
+    'docker-compose',
+    ['-f', 'docker-compose.yml', '-f', 'deploy/k6-distributed.compose.yml', '--profile', 'k6-distributed', 'config'],
+    { cwd: ROOT, env: { PATH: process.env.PATH, HOME: os.tmpdir() } },
+  );
+  const services = parse(stdout).services as Record<string, { environment: Record<string, string> }>;
+  const segments = ['k6-1', 'k6-2'].map((name) => services[name]?.environment.SEGMENT);
+  assert.deepEqual(segments, ['0:1/2', '1/2:1']);
+  assert.equal(services['k6-1']?.environment.SEQUENCE, segmentSequence(2).join(','));
+  assert.equal(services['k6-1']?.environment.RUN_TAG, services['k6-2']?.environment.RUN_TAG, 'one tag on all posts');
 });
