@@ -4,8 +4,8 @@
 // 1,000 commits are NOT held to 10 %: two runs on 2026-12-01 gave node 197 / k6 134 and node 60
 // / k6 77. One engine moved by 3x between runs, beyond the Poisson noise of its hundreds of
 // failed attempts: on a shared, loaded machine, scheduling decides when a user's tabs collide.
-// The test states both rates and holds
-// them to being measured at all (not null, not 0); the README says so.
+// The test states both rates and holds them to being measured at all (not null, not 0); the
+// README says so.
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { mkdtemp, readdir } from 'node:fs/promises';
