@@ -103,10 +103,10 @@ test('the delivery check tells lost from pending by whether a later poll was ans
   seen.polledAt = 500;
   behind.polledAt = 150;
   const posts = [
-    { postId: 1, channel: 1, sentAt: 200, ackedAt: 210, ok: true },
-    { postId: 2, channel: 1, sentAt: 300, ackedAt: 310, ok: true },
-    { postId: 3, channel: 1, sentAt: 50, ackedAt: 60, ok: true },
-    { postId: 4, channel: 1, sentAt: 400, ackedAt: 0, ok: false },
+    { postId: 1, channel: 1, due: 200, sentAt: 200, ackedAt: 210, ok: true },
+    { postId: 2, channel: 1, due: 300, sentAt: 300, ackedAt: 310, ok: true },
+    { postId: 3, channel: 1, due: 50, sentAt: 50, ackedAt: 60, ok: true },
+    { postId: 4, channel: 1, due: 400, sentAt: 400, ackedAt: 0, ok: false },
   ];
   const count = countDeliveries(posts, [b]);
   // Post 3 left before the tabs started: not expected. Post 4 failed: not expected.

@@ -1,11 +1,13 @@
 // The delivery check: every post that succeeded must reach every tab subscribed to its
 // channel exactly once, in order. Shared by both engines, like tab.js.
+import { isMeasured } from './load-plan.js';
 import { parseClientId } from './tab.js';
 
 /**
  * @typedef {object} PostRecord
  * @property {number} postId
  * @property {number} channel
+ * @property {number} due When the post was due (ms since the epoch): it decides whether the post is measured.
  * @property {number} sentAt When the request left (ms since the epoch).
  * @property {number} ackedAt When the 201 came back.
  * @property {boolean} ok Whether the server answered 201.
@@ -37,15 +39,18 @@ import { parseClientId } from './tab.js';
  * A tab must receive a post sent after its first poll left: the bus either returns it from
  * the recent buffer or wakes the parked poll. Posts sent before the tab started may arrive
  * too (the buffer) and are neither expected nor counted as duplicates.
+ * Only posts due in `window` count, when one is given: both engines check the measure window.
  * @param {PostRecord[]} posts
  * @param {import('./tab.js').Browser[]} browsers
+ * @param {import('./load-plan.js').Window} [window]
  * @returns {DeliveryCount}
  */
-export function countDeliveries(posts, browsers) {
+export function countDeliveries(posts, browsers, window) {
   /** @type {Owed[]} */
   const owed = [];
   for (const p of posts) {
-    if (p.ok) owed.push({ postId: p.postId, channel: p.channel, from: p.sentAt, lostAfter: p.ackedAt });
+    if (p.ok && (!window || isMeasured(p.due, window)))
+      owed.push({ postId: p.postId, channel: p.channel, from: p.sentAt, lostAfter: p.ackedAt });
   }
   return tally(owed, browsers);
 }
@@ -60,14 +65,15 @@ export function countDeliveries(posts, browsers) {
  * @param {import('./tab.js').Browser} browser
  * @param {string} runTag
  * @param {number} marginMs
+ * @param {import('./load-plan.js').Window} [window] Only posts due in it count.
  * @returns {DeliveryCount}
  */
-export function countAgainstHistory(messages, browser, runTag, marginMs) {
+export function countAgainstHistory(messages, browser, runTag, marginMs, window) {
   /** @type {Owed[]} */
   const owed = [];
   for (const m of messages) {
     const post = parseClientId(m.client_id, runTag);
-    if (!post) continue;
+    if (!post || (window && !isMeasured(post.due, window))) continue;
     owed.push({
       postId: post.postId,
       channel: m.channel_id,

@@ -15,6 +15,9 @@ import { normalizeTabMode, PROFILES, SIMULATED_TAB_MODES } from './profiles.js';
  * @property {number} maxErrorRate
  * @property {string} metricsUrl The layout's Prometheus metrics.
  * @property {string} dbMetricsUrl A db-exporter's metrics, or ''.
+ * @property {number} t0 When the run's timeline starts (ms since the epoch), or 0 for setup()'s clock.
+ * @property {string} runTag Marks the run's posts, or '' for one setup() makes up.
+ * @property {string} doneUrl Told (POST) when a browser's delivery check is done, or ''.
  */
 
 /** @param {string} name @param {string} fallback */
@@ -87,5 +90,9 @@ export function k6Settings(scriptProfile) {
     maxErrorRate: numberEnv('MAX_ERROR_RATE', 0.01),
     metricsUrl: env('METRICS_URL', `${baseUrl}/metrics`),
     dbMetricsUrl: env('DB_METRICS_URL', ''),
+    // Instances of one distributed run must share the timeline and the tag on their posts.
+    t0: numberEnv('T0', 0),
+    runTag: env('RUN_TAG', ''),
+    doneUrl: env('DONE_URL', ''),
   };
 }

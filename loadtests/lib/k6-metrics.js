@@ -11,6 +11,7 @@ const COUNTERS = /** @type {const} */ ([
   'polls',
   'latePosts',
   'posts',
+  'postsFailed',
   'expected',
   'delivered',
   'pending',
@@ -20,6 +21,12 @@ const COUNTERS = /** @type {const} */ ([
   'dbCommits',
   'dbRollbacks',
   'dbDeadlocks',
+  'browsersStarted',
+  'browsersOpened',
+  'historyFailures',
+  'samplesMissed',
+  'edgesEstimated',
+  'edgesMissing',
 ]);
 
 /**
@@ -38,6 +45,7 @@ const COUNTERS = /** @type {const} */ ([
  * @property {Trend} dbConnections
  * @property {Record<(typeof COUNTERS)[number], Counter>} counters
  * @property {Record<keyof typeof TX_METRICS, Counter>} tx The app's transaction counters.
+ * @property {Counter} requests Measured requests, tagged endpoint and status (statusKey).
  */
 
 /** @returns {K6Metrics} */
@@ -63,5 +71,6 @@ export function createMetrics() {
     dbConnections: new Trend(M.dbConnections),
     counters,
     tx,
+    requests: new Counter(M.requests),
   };
 }

@@ -8,7 +8,14 @@ import { browserVu } from './k6-browser.js';
 import { k6Settings } from './k6-env.js';
 import { createMetrics } from './k6-metrics.js';
 import { samplerVu } from './k6-sampler.js';
-import { K6_METRICS, k6RunFile, SUMMARY_TREND_STATS } from './k6-summary.js';
+import {
+  K6_METRICS,
+  k6RunFile,
+  REQUEST_ENDPOINTS,
+  REQUEST_STATUSES,
+  requestMetric,
+  SUMMARY_TREND_STATS,
+} from './k6-summary.js';
 
 /**
  * k6's options: both scenarios, the run's tags, and the thresholds that fail the run.
@@ -22,6 +29,16 @@ function k6Options(settings) {
   if (settings.testid) tags.testid = settings.testid;
   // Long enough for the last parked polls to come back after the drain (k6 cannot cancel them).
   const maxSeconds = Math.ceil(profile.warmup + profile.duration + profile.drain + profile.pollTimeout + 30);
+  /** @type {Record<string, string[]>} */
+  const thresholds = {
+    [M.lost]: ['count==0'],
+    [M.duplicated]: ['count==0'],
+    [M.outOfOrder]: ['count==0'],
+    http_req_failed: [`rate<${settings.maxErrorRate}`],
+  };
+  // Always true: they make k6's summary keep the measured requests per endpoint and status.
+  for (const endpoint of REQUEST_ENDPOINTS)
+    for (const status of REQUEST_STATUSES) thresholds[requestMetric(endpoint, status)] = ['count>=0'];
   return {
     tags,
     summaryTrendStats: SUMMARY_TREND_STATS,
@@ -35,12 +52,7 @@ function k6Options(settings) {
       },
       sampler: { executor: 'per-vu-iterations', exec: 'sampler', vus: 1, iterations: 1, maxDuration: `${maxSeconds}s` },
     },
-    thresholds: {
-      [M.lost]: ['count==0'],
-      [M.duplicated]: ['count==0'],
-      [M.outOfOrder]: ['count==0'],
-      http_req_failed: [`rate<${settings.maxErrorRate}`],
-    },
+    thresholds,
   };
 }
 
@@ -68,8 +80,8 @@ function k6Setup(settings) {
       '',
     );
     return {
-      t0: Date.now(),
-      runTag: `k6-${Date.now().toString(36)}`,
+      t0: settings.t0 || Date.now(),
+      runTag: settings.runTag || `k6-${Date.now().toString(36)}`,
       appUrl: baseUrl,
       busUrl,
       pollTimeout: Number(server.poll_timeout) || settings.profile.pollTimeout,

@@ -17,6 +17,8 @@ export const K6_METRICS = Object.assign({}, LOAD_METRICS, {
   postLag: 'busbench_post_lag',
   latePosts: 'busbench_late_posts',
   posts: 'busbench_posts',
+  requests: 'busbench_requests',
+  postsFailed: 'busbench_posts_failed',
   expected: 'busbench_expected_deliveries',
   delivered: 'busbench_delivered',
   pending: 'busbench_pending_deliveries',
@@ -33,7 +35,53 @@ export const K6_METRICS = Object.assign({}, LOAD_METRICS, {
   dbCommits: 'busbench_db_commits',
   dbRollbacks: 'busbench_db_rollbacks',
   dbDeadlocks: 'busbench_db_deadlocks',
+  browsersStarted: 'busbench_browsers_started',
+  browsersOpened: 'busbench_browsers_opened',
+  historyFailures: 'busbench_history_failures',
+  samplesMissed: 'busbench_samples_missed',
+  edgesEstimated: 'busbench_edges_estimated',
+  edgesMissing: 'busbench_edges_missing',
 });
+
+/**
+ * The endpoints and statuses counted per request in the measure window, on one counter tagged
+ * endpoint and status. k6's summary keeps a tag combination only as a threshold's submetric,
+ * so k6-run.js declares one (always true) per pair; a status outside this list is "other".
+ */
+export const REQUEST_ENDPOINTS = ['session.login', 'chat.channels', 'bus.poll', 'chat.post'];
+export const REQUEST_STATUSES = [
+  'error',
+  '200',
+  '201',
+  '400',
+  '401',
+  '403',
+  '404',
+  '405',
+  '408',
+  '409',
+  '413',
+  '431',
+  '500',
+  '502',
+  '503',
+  '504',
+  'other',
+];
+
+/** The status key run.json uses for an answer: "error" when none came (as the Node runner says). */
+/** @param {number} status */
+export function statusKey(status) {
+  if (status === 0) return 'error';
+  const key = String(status);
+  return REQUEST_STATUSES.indexOf(key) >= 0 ? key : 'other';
+}
+
+/** The submetric of one endpoint and status, as k6's summary names it. */
+/** @param {string} endpoint @param {string} status */
+export function requestMetric(endpoint, status) {
+  return `${K6_METRICS.requests}{endpoint:${endpoint},status:${status}}`;
+}
 
 /** The app's transaction counters, measured as deltas over the measure window by the sampler. */
 export const TX_METRICS = {
@@ -116,8 +164,20 @@ export function k6RunFile(data, setup, ctx) {
   const p = ctx.profile;
   const M = K6_METRICS;
   const topology = String(setup.server.topology || 'unknown');
-  const failedRequests = value(data, 'http_req_failed', 'passes');
-  const okRequests = value(data, 'http_req_failed', 'fails');
+  /** @type {Record<string, Record<string, number>>} */
+  const requests = {};
+  let failedRequests = 0;
+  let allRequests = 0;
+  for (const endpoint of REQUEST_ENDPOINTS) {
+    for (const status of REQUEST_STATUSES) {
+      const n = count(data, requestMetric(endpoint, status));
+      if (n === 0) continue;
+      if (!requests[endpoint]) requests[endpoint] = {};
+      requests[endpoint][status] = n;
+      allRequests += n;
+      if (status === 'error' || status === 'other' || Number(status) >= 400) failedRequests += n;
+    }
+  }
   /** @type {import('../../src/bench/results.js').EndpointTx} */
   const tx = {
     attempts: count(data, TX_METRICS.attempts),
@@ -132,14 +192,15 @@ export function k6RunFile(data, setup, ctx) {
   const dbPeak = value(data, M.dbConnections, 'max');
   const totals = {
     client: {
-      tabs: p.users * p.browsersPerUser * p.tabsPerBrowser,
-      browsers: p.users * p.browsersPerUser,
+      // This instance's share in a distributed run; like the Node runner, tabs of browsers that opened.
+      tabs: count(data, M.browsersOpened) * p.tabsPerBrowser,
+      browsers: count(data, M.browsersStarted),
       http_connections_opened: count(data, M.connectionsOpened),
       // One VU cannot see the others' sockets; on loopback the server's count is the same set.
       http_connections_peak: serverSockets,
       http_connections_peak_per_browser: value(data, M.browserConnections, 'max'),
       queued_requests_peak: value(data, M.queued, 'max'),
-      requests: { all: { ok: okRequests, failed: failedRequests } },
+      requests,
       poll_latency_ms: percentiles(data, M.pollLatency),
       post_latency_ms: percentiles(data, M.postLatency),
       queued_ms: percentiles(data, M.queuedMs),
@@ -148,7 +209,7 @@ export function k6RunFile(data, setup, ctx) {
     },
     delivery: {
       posts: count(data, M.posts),
-      posts_failed: count(data, M.finalFailures),
+      posts_failed: count(data, M.postsFailed),
       expected: count(data, M.expected),
       delivered: count(data, M.delivered),
       lost: count(data, M.lost),
@@ -173,8 +234,27 @@ export function k6RunFile(data, setup, ctx) {
   const openFailures = count(data, M.openFailures);
   if (openFailures > 0) warnings.unshift(`${openFailures} browsers could not log in or list their channels`);
   if (failedRequests > 0)
-    warnings.push(`${failedRequests} of ${failedRequests + okRequests} requests failed (4xx, 5xx or no answer)`);
+    warnings.push(`${failedRequests} of ${allRequests} measured requests failed (4xx, 5xx or no answer)`);
   if (dbPeak === 0) warnings.push('no database figures: set DB_METRICS_URL to a `busbench db-exporter`');
+  const historyFailures = count(data, M.historyFailures);
+  if (historyFailures > 0) {
+    warnings.push(
+      `${historyFailures} channel histories could not be read: their posts are missing from expected, lost and pending`,
+    );
+  }
+  const missed = count(data, M.samplesMissed);
+  if (missed > 0) warnings.push(`${missed} samples of /metrics failed in the measure window: peaks skip them`);
+  const estimated = count(data, M.edgesEstimated);
+  if (estimated > 0) {
+    warnings.push(
+      `${estimated} measure-window edges were not scraped on time: counters interpolated from the nearest samples`,
+    );
+  }
+  if (count(data, M.edgesMissing) > 0) {
+    warnings.push(
+      'no /metrics sample on one side of the measure window: the server transaction figures are missing, not 0',
+    );
+  }
   if (ctx.thresholdsFailed) warnings.push('k6 thresholds failed: k6 exits non-zero');
   warnings.push('k6 run: no per-second series, per-process or per-endpoint figures here (Grafana has the series)');
   const startedAt = new Date(setup.t0).toISOString();

@@ -2,6 +2,7 @@
 // run's timers. k6 itself would open a connection per concurrent request; a browser holds at
 // most `connectionsPerOrigin` per origin and queues the rest, and so does K6Transport.
 import http from 'k6/http';
+import { statusKey } from './k6-summary.js';
 
 // Timers are global from k6 v0.50 (k6/experimental/timers before, removed in v0.52): take
 // whichever this k6 has, so one script runs on every version. The name is in a variable so
@@ -30,6 +31,7 @@ const originOf = (url) => {
  * @property {import('k6/metrics').Trend} postQueuedMs
  * @property {import('k6/metrics').Trend} pollLatency
  * @property {import('k6/metrics').Counter} connectionsOpened
+ * @property {import('k6/metrics').Counter} requests Tagged endpoint and status.
  */
 
 /**
@@ -41,7 +43,7 @@ export class K6Transport {
    * @param {number} limit
    * @param {number} pollTimeout
    * @param {TransportMetrics} metrics
-   * @param {(at: number) => boolean} inMeasure Whether a poll sent at this time is measured.
+   * @param {(at: number) => boolean} inMeasure Whether a request sent (or answered) at this time is measured.
    */
   constructor(limit, pollTimeout, metrics, inMeasure) {
     this.limit = limit;
@@ -50,6 +52,20 @@ export class K6Transport {
     this.inMeasure = inMeasure;
     /** @type {Map<string, { busy: number, queue: (() => void)[] }>} */
     this.origins = new Map();
+    this.closed = false;
+  }
+
+  /** The browser is done: queued requests end unsent (status 0) instead of parking a new poll. */
+  close() {
+    this.closed = true;
+    for (const slot of this.origins.values()) {
+      const queue = slot.queue.splice(0);
+      for (const next of queue) {
+        // Handed a connection as release() would, so its own release() balances the count.
+        slot.busy++;
+        next();
+      }
+    }
   }
 
   /** @param {string} origin */
@@ -72,7 +88,7 @@ export class K6Transport {
 
   /** @param {{ busy: number, queue: (() => void)[] }} slot */
   release(slot) {
-    const next = slot.queue.shift();
+    const next = this.closed ? undefined : slot.queue.shift();
     // The connection goes straight to the next queued request.
     if (next) next();
     else slot.busy--;
@@ -82,6 +98,10 @@ export class K6Transport {
   async request(method, url, endpoint, body, token) {
     const asked = Date.now();
     const slot = await this.acquire(originOf(url));
+    if (this.closed) {
+      this.release(slot);
+      return { status: 0, body: undefined };
+    }
     if (this.inMeasure(asked)) {
       // The wait for a connection, as the Node runner's ConnectionPool measures it.
       this.metrics.queuedMs.add(Date.now() - asked);
@@ -98,8 +118,13 @@ export class K6Transport {
         timeout: this.timeout,
         tags: { endpoint, name: endpoint },
       });
-      if (res.timings.connecting > 0) this.metrics.connectionsOpened.add(1);
-      if (endpoint === 'bus.poll' && this.inMeasure(started)) this.metrics.pollLatency.add(Date.now() - started);
+      const answered = Date.now();
+      // The Node runner's windows: a connection counts when it opens in the window, a request when it ends in it.
+      if (res.timings.connecting > 0 && this.inMeasure(started)) this.metrics.connectionsOpened.add(1);
+      if (this.inMeasure(answered)) {
+        this.metrics.requests.add(1, { endpoint, status: statusKey(res.status) });
+        if (endpoint === 'bus.poll') this.metrics.pollLatency.add(answered - started);
+      }
       let parsed;
       try {
         parsed = JSON.parse(String(res.body));

@@ -75,6 +75,7 @@ export async function runBench(options: BenchOptions, server: Config, command: s
               const { result, exitCode } = await runK6Case(c, running, profile, {
                 testid,
                 outDir: path.join(dir, 'k6', slug),
+                instances: options.k6Instances,
               });
               if (exitCode !== 0) k6Exits.set(c.id, exitCode);
               return result;

@@ -44,6 +44,13 @@ export const BENCH_OPTIONS = {
     default: 'node' as (typeof ENGINES)[number],
     parse: oneOf(ENGINES),
   }),
+  k6Instances: option({
+    env: 'BUSBENCH_K6_INSTANCES',
+    flag: '--k6-instances <n>',
+    doc: "k6 engine: k6 processes per case, each one execution segment of the load (k6's --execution-segment); their run.json files are merged",
+    default: 1,
+    parse: integer(1),
+  }),
   metricsPort: option({
     env: 'BUSBENCH_METRICS_PORT',
     flag: '--metrics-port <n>',

@@ -315,14 +315,14 @@ export class Runner {
     const tab = browser?.tabs[Math.floor(Math.random() * browser.tabs.length)];
     if (!browser || !tab) {
       // Due, but no browser has opened yet: the post could not be made, and says so.
-      this.#posts.push({ postId, channel: 0, sentAt: Date.now(), ackedAt: 0, ok: false });
+      this.#posts.push({ postId, channel: 0, due, sentAt: Date.now(), ackedAt: 0, ok: false });
       return;
     }
     const { channel, sentAt, ackedAt, reply } = await browser.post(tab, postId, due, this.profile.postTo);
     if (this.#frozen) return;
     const ok = reply.status === 201;
     if (!ok) this.#observer?.postFailed();
-    this.#posts.push({ postId, channel, sentAt, ackedAt, ok });
+    this.#posts.push({ postId, channel, due, sentAt, ackedAt, ok });
     if (this.#inMeasure(due)) recordMs(this.#postLatency, Date.now() - due);
   }
 
@@ -413,9 +413,9 @@ export class Runner {
     this.#unanswered = this.#inFlightPosts.size;
   }
 
-  /** The delivery check as it stands now. */
+  /** The delivery check as it stands now: posts due in the measure window, once it has begun. */
   deliveries(): DeliveryCount {
-    return countDeliveries(this.#posts, this.#browsers);
+    return countDeliveries(this.#posts, this.#browsers, this.#measure.start > 0 ? this.#measure : undefined);
   }
 
   /** Ends the tab loops; their parked polls end when the layout shuts down. */
@@ -450,7 +450,7 @@ export class Runner {
       },
       delivery: {
         posts: delivery.posts,
-        posts_failed: this.#posts.length - delivery.posts + this.#unanswered,
+        posts_failed: this.#posts.filter((p) => !p.ok && this.#inMeasure(p.due)).length + this.#unanswered,
         expected: delivery.expected,
         delivered: delivery.delivered,
         lost: delivery.lost,

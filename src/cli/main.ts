@@ -120,6 +120,22 @@ addOptions(
   console.log(formatCapacity(figures));
 });
 
+program
+  .command('generator-cost')
+  .description(
+    'benchmark the load generator: the Node runner and k6 (when on PATH) on the same long-poll load against one trivial server; whole-process peak RSS per tab and CPU per poll',
+  )
+  .argument('[tabs...]', 'tab counts to measure', ['1000', '5000', '10000'])
+  .action(async (tabs: string[]) => {
+    const { runGeneratorCost, formatGeneratorCost } = await import('../bench/generator-cost.js');
+    const counts = tabs.map((raw) => {
+      const n = Number(raw);
+      if (!Number.isInteger(n) || n < 1) throw errors.config('tabs', `must be integers >= 1 (got "${raw}")`);
+      return n;
+    });
+    console.log(formatGeneratorCost(await runGeneratorCost(counts)));
+  });
+
 addOptions(
   addOptions(
     program
@@ -152,6 +168,20 @@ program
   .action(async (dir: string) => {
     const { readRun, writeRunFiles } = await import('../bench/run-file.js');
     const files = await writeRunFiles(dir, await readRun(dir));
+    console.log(`wrote ${files.join(', ')}`);
+  });
+
+program
+  .command('k6-merge <out> <runs...>')
+  .description(
+    "merge the run.json folders of a distributed k6 run (execution segments: compose's k6-<n> or k6-operator pods) into one case in <out>",
+  )
+  .action(async (out: string, runs: string[]) => {
+    const [{ readRun, writeRunFiles }, { mergeK6Runs }] = await Promise.all([
+      import('../bench/run-file.js'),
+      import('../bench/k6-merge.js'),
+    ]);
+    const files = await writeRunFiles(out, mergeK6Runs(await Promise.all(runs.map((dir) => readRun(dir)))));
     console.log(`wrote ${files.join(', ')}`);
   });
 
