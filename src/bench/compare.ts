@@ -26,7 +26,7 @@ export function cpuPercent(c: CaseResult): number {
 
 /**
  * Whether the layout served the load: every post answered and every message delivered. A
- * layout that is stuck (worker-threads with every thread holding a poll) holds few
+ * layout that is stuck (worker-threads --poll-holds-thread true, every thread holding a poll) holds few
  * connections because it does little; it must not win "fewest connections".
  */
 export function keptUp(c: CaseResult): boolean {

@@ -241,7 +241,7 @@ export class Runner {
     }
     const started = performance.now();
     // Browsers arrive on a clock, not one after another's login: a layout that makes logins
-    // wait (worker-threads with every thread holding a poll) must not stall the schedule.
+    // wait (worker-threads --poll-holds-thread true, every thread holding a poll) must not stall the schedule.
     const batch = Math.max(1, Math.ceil(count / Math.max(1, rampMs / 50)));
     for (let i = 0; i < count && !this.#stopped; i += batch) {
       for (const b of this.#browsers.slice(i, i + batch)) this.#opening.push(this.#openBrowser(b));
