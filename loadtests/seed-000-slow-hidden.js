@@ -19,6 +19,9 @@
 //   DB_METRICS_URL  a `busbench db-exporter`'s metrics, for database figures [none]
 //   OUT_DIR         existing folder for run.json and k6-summary.json [.]
 //   MAX_ERROR_RATE  threshold on http_req_failed [0.01]; lost, duplicate and out-of-order must be 0
+//   T0 RUN_TAG      distributed runs: the shared timeline start (ms since the epoch) and post tag [setup() picks]
+//   DONE_URL        POSTed to when a browser's delivery check is done, so whoever runs the layout can stop it;
+//                   without it each browser ends its parked polls with a post to its channel [none]
 import { k6Script } from './lib/k6-run.js';
 
 const script = k6Script('seed-000-slow-hidden');

@@ -26,7 +26,6 @@ test('every fault in every layout: no acknowledged post lost, processes restarte
     rate: 8,
     warmup: 2,
     'poll-timeout': 5,
-    threads: 16,
     'data-dir': path.join(out, 'pg'),
   };
   const args = Object.entries(flags).flatMap(([flag, value]) => [`--${flag}`, String(value)]);

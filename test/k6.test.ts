@@ -105,7 +105,14 @@ function k6RunJson(): unknown {
     server: { topology: 'cluster-fork', presence: 'every-poll', isolation: 'repeatable-read', dispatch: 'per-waiter' },
   };
   return JSON.parse(
-    JSON.stringify(k6RunFile(data, setup, { profile, testid: 't1', command: 'k6 run', thresholdsFailed: false })),
+    JSON.stringify(
+      k6RunFile(data, setup, {
+        profile: { ...profile, duration: 40 },
+        testid: 't1',
+        command: 'k6 run',
+        thresholdsFailed: false,
+      }),
+    ),
   );
 }
 
