@@ -102,6 +102,14 @@ describe('dedicated-longpoll on one origin (the default)', () => {
     assert.ok(polledAgain.body.notifications.some((n) => n.payload.message.body === 'through the front'));
   });
 
+  test('/bus/healthz through the front names the bus process, /healthz a worker', async () => {
+    const bus = await request<{ process?: string }>('GET', `${layout.url}/bus/healthz`);
+    assert.equal(bus.status, 200, bus.text);
+    assert.equal(bus.body.process, 'bus');
+    const app = await request<{ process?: string }>('GET', `${layout.url}/healthz`);
+    assert.match(app.body.process ?? '', /^worker-/);
+  });
+
   test('a poll through the front is woken by a post through the front', async () => {
     const bob = await login(layout, 'user2');
     const { last } = (await poll(layout, bob, ['channel:1'], 0, 0)).body;

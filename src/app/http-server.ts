@@ -122,7 +122,9 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
         body: await options.layoutMetrics(),
       };
     }
-    if (req.method === 'GET' && path === '/healthz') {
+    // /bus/healthz names the process that serves the bus: behind dedicated-longpoll's front,
+    // the bus process (the fault bench's worker-kill needs its pid); elsewhere any process.
+    if (req.method === 'GET' && (path === '/healthz' || path === '/bus/healthz')) {
       return respond(200, 'healthz', {
         status: 'ok',
         topology: config.topology,

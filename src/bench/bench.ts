@@ -89,9 +89,12 @@ export async function runBench(options: BenchOptions, server: Config, command: s
   }
   if (results.length === 0 && browser.length === 0) throw new Error(`every case failed:\n${failed.join('\n')}`);
   const tabsExpected = profile.users * profile.browsersPerUser * profile.tabsPerBrowser;
+  const unstable: string[] = [];
   results = results.map((c) => {
     const marked = markValidity(c, tabsExpected);
-    return { ...marked, warnings: [...marked.warnings, ...stabilityWarnings(c.totals)] };
+    const stability = stabilityWarnings(c.totals);
+    unstable.push(...stability.map((w) => `${c.id}: ${w}`));
+    return { ...marked, warnings: [...marked.warnings, ...stability] };
   });
   const thresholds = evaluateThresholds(
     options.thresholds ?? [],
@@ -130,6 +133,8 @@ export async function runBench(options: BenchOptions, server: Config, command: s
   const files = await writeRunFiles(dir, run);
   process.stdout.write(`\n${options.browser ? formatBrowser(browser) : formatComparison(run)}\n`);
   if (!options.browser) process.stdout.write(`${TRANSACTION_COLUMNS}\n`);
+  // Computed once the case is done, so its own "done" line could not say it.
+  if (unstable.length > 0) process.stdout.write(`\nnot stable:\n${unstable.join('\n')}\n`);
   const faultTable = formatFaults(run);
   if (faultTable) process.stdout.write(`\nfaults:\n${faultTable}\n`);
   const spread = formatSpread(run);

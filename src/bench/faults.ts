@@ -186,9 +186,9 @@ export class FaultInjector {
         return { applied: pid !== undefined, detail: 'one request thread terminated' };
       }
       // The process that serves /bus: a forked worker in cluster-fork, the bus process in dedicated-longpoll.
-      const health = (await (await fetch(`${layout.busUrl}/healthz`)).json()) as { pid?: number; process?: string };
+      const health = (await (await fetch(`${layout.busUrl}/bus/healthz`)).json()) as { pid?: number; process?: string };
       if (!health.pid || health.pid === pid)
-        return { applied: false, detail: 'n/a: /healthz named the layout process' };
+        return { applied: false, detail: 'n/a: /bus/healthz named the layout process' };
       process.kill(health.pid, 'SIGKILL');
       return { applied: true, detail: `SIGKILL to ${health.process ?? 'process'} pid ${health.pid}` };
     }

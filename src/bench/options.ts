@@ -75,7 +75,7 @@ export const BENCH_OPTIONS = {
   quick: option({
     env: 'BUSBENCH_QUICK',
     flag: '--quick',
-    doc: "short phases (3 s warm-up, 6 s measured, 2 s drain) for a first look or CI, with the profile's own changes so the window still spans three poll cycles (README's profile table); 103 s measured for four layouts on a shared 2-core machine",
+    doc: "short phases (3 s warm-up, 6 s measured, 2 s drain) for a first look or CI, with the profile's own changes so the window still spans three poll cycles (README's profile table); about a minute for four layouts on a 2-core machine (54 s quiet, 103 s loaded)",
     default: false,
     parse: flag,
   }),
