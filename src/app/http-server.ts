@@ -77,28 +77,9 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     res.writeHead(response.status, { ...CORS, ...response.headers, ...(closing ? { connection: 'close' } : {}) });
     res.end(response.body);
   });
-  // Browsers keep idle connections about 60 s; Node's 5 s default would make every tab
-  // reconnect between polls and inflate the connection counts being measured.
-  server.keepAliveTimeout = 65_000;
-  // A client gets HEADERS_TIMEOUT_MS to send its headers and REQUEST_TIMEOUT_MS for the whole
-  // request, then 408: a socket that trickles bytes must not hold a connection for Node's 60 s
-  // and 300 s. Both end once the request has arrived, so a parked poll, whose answer comes up
-  // to --poll-timeout later, is never cut by them.
-  server.headersTimeout = HEADERS_TIMEOUT_MS;
-  server.requestTimeout = REQUEST_TIMEOUT_MS;
-  // Node's parser refuses some requests before there is one to route (a Content-Length and
-  // Transfer-Encoding conflict, a bad method, headers over its limit, a request that never
-  // finished arriving) and would answer with an empty body: clients get the JSON error instead.
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    const error = parserRejection(err, server);
-    if (!error || !socket.writable) {
-      socket.destroy();
-      return;
-    }
-    rejected.add(socket);
-    metrics.httpRequests.inc({ endpoint: 'unmatched', status: String(error.status) });
-    socket.end(rawErrorResponse(error));
-  });
+  faceClients(server, rejected, (error) =>
+    metrics.httpRequests.inc({ endpoint: 'unmatched', status: String(error.status) }),
+  );
   server.on('connection', (socket) => {
     if (options.socketsFrom === 'front') {
       metrics.frontSockets.inc(processLabel);
@@ -168,7 +149,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
 }
 
 /** The answer to a request Node's parser refused, or undefined for a socket error (ECONNRESET) that gets none. */
-export function parserRejection(err: NodeJS.ErrnoException, server: http.Server): HttpError | undefined {
+function parserRejection(err: NodeJS.ErrnoException, server: http.Server): HttpError | undefined {
   if (err.code === 'HPE_HEADER_OVERFLOW') return errors.headersTooLarge(http.maxHeaderSize);
   if (err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') return errors.chunkExtensionsTooLarge();
   if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
@@ -179,7 +160,7 @@ export function parserRejection(err: NodeJS.ErrnoException, server: http.Server)
 }
 
 /** What writeHead and end would send; the socket has no ServerResponse yet, so it is written by hand. */
-export function rawErrorResponse(error: HttpError): string {
+function rawErrorResponse(error: HttpError): string {
   const { status, headers, body } = errorResponse(error, 'unmatched');
   const lines = Object.entries({
     ...CORS,
@@ -240,5 +221,39 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<string | un
     req.on('data', onData);
     req.on('end', () => done(Buffer.concat(chunks).toString('utf8')));
     req.on('error', fail);
+  });
+}
+
+/**
+ * What every server that browsers talk to shares (each serving process, and dedicated-longpoll's
+ * front), so a layout is measured the same whichever process accepts its sockets. A socket the
+ * parser refused joins `rejected`: its half-parsed request must not be answered twice.
+ */
+export function faceClients(
+  server: http.Server,
+  rejected: WeakSet<Duplex>,
+  onRejected?: (error: HttpError) => void,
+): void {
+  // Browsers keep idle connections about 60 s; Node's 5 s default would make every tab
+  // reconnect between polls and inflate the connection counts being measured.
+  server.keepAliveTimeout = 65_000;
+  // A client gets HEADERS_TIMEOUT_MS to send its headers and REQUEST_TIMEOUT_MS for the whole
+  // request, then 408: a socket that trickles bytes must not hold a connection for Node's 60 s
+  // and 300 s. Both end once the request has arrived, so a parked poll, whose answer comes up
+  // to --poll-timeout later, is never cut by them.
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  // Node's parser refuses some requests before there is one to route (a Content-Length and
+  // Transfer-Encoding conflict, a bad method, headers over its limit, a request that never
+  // finished arriving) and would answer with an empty body: clients get the JSON error instead.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    const error = parserRejection(err, server);
+    if (!error || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    rejected.add(socket);
+    onRejected?.(error);
+    socket.end(rawErrorResponse(error));
   });
 }

@@ -11,7 +11,7 @@ import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Pool } from 'undici';
 import { errorResponse } from '../app/app.js';
-import { HEADERS_TIMEOUT_MS, parserRejection, REQUEST_TIMEOUT_MS, rawErrorResponse } from '../app/http-server.js';
+import { faceClients } from '../app/http-server.js';
 import type { Metrics } from '../app/metrics.js';
 import { errors, type HttpError } from '../lib/errors.js';
 
@@ -89,19 +89,7 @@ export async function startFront(options: FrontOptions): Promise<Front> {
   const server = http.createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
     void forward(req, res);
   });
-  // The same client-facing timeouts as every serving process, so a layout is measured the same.
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = HEADERS_TIMEOUT_MS;
-  server.requestTimeout = REQUEST_TIMEOUT_MS;
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    const error = parserRejection(err, server);
-    if (!error || !socket.writable) {
-      socket.destroy();
-      return;
-    }
-    rejected.add(socket);
-    socket.end(rawErrorResponse(error));
-  });
+  faceClients(server, rejected);
   server.on('connection', (socket) => {
     metrics.openSockets.inc(processLabel);
     metrics.socketsOpened.inc(processLabel);
