@@ -7,47 +7,21 @@
 // The test states both rates and holds them to being measured at all (not null, not 0); the
 // README says so.
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
-import { mkdtemp, readdir } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import type { CaseResult } from '../src/bench/results.js';
-import { readRun } from '../src/bench/run-file.js';
-import { adminUrl } from './helpers.js';
+import { benchCase } from './helpers.js';
 import { missingTool } from './tools.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = path.join(ROOT, 'dist/src/cli/main.js');
 const hasK6 = spawnSync('k6', ['version']).status === 0;
 
-async function bench(engine: 'node' | 'k6'): Promise<CaseResult> {
-  const out = await mkdtemp(path.join(os.tmpdir(), `busbench-cross-${engine}-`));
-  await promisify(execFile)(
-    process.execPath,
-    [
-      CLI,
-      'bench',
-      '--engine',
-      engine,
-      '--layouts',
-      'single-process',
-      '--warmup',
-      '3',
-      '--duration',
-      '12',
-      '--out',
-      out,
-    ],
-    { env: { ...process.env, DATABASE_URL: adminUrl(), CI: 'true' }, maxBuffer: 10 * 1024 * 1024, timeout: 300_000 },
+function bench(engine: 'node' | 'k6'): Promise<CaseResult> {
+  return mkdtemp(path.join(os.tmpdir(), `busbench-cross-${engine}-`)).then((out) =>
+    benchCase(out, ['--engine', engine, '--layouts', 'single-process', '--warmup', '3', '--duration', '12']),
   );
-  const [folder] = await readdir(out);
-  assert.ok(folder);
-  const c = (await readRun(path.join(out, folder))).cases[0];
-  assert.ok(c);
-  return c;
 }
 
 test('the Node runner and k6 give the same server-side figures for the same case, and lose nothing', async (t) => {

@@ -1,11 +1,18 @@
 // Test helpers: a fresh database per layout, `busbench serve` as a real child process, and
 // an HTTP client that opens a new connection per request (so forked workers all get some).
-import { execFileSync } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import { parsePrometheusText, sum } from '../loadtests/lib/prometheus-text.js';
+import type { CaseResult } from '../src/bench/results.js';
+import { readRun } from '../src/bench/run-file.js';
 import { createDatabase } from '../src/lib/postgres.js';
 import { type LayoutProcess, spawnLayout } from '../src/topologies/layout-process.js';
 
@@ -250,4 +257,23 @@ export async function blockPresenceWrite(layout: Layout, token: string) {
       await locker.end().catch(() => {});
     },
   };
+}
+
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+
+/**
+ * `busbench bench <args>` writing into `out` (on the test server, CI=true), and the one case of
+ * the run folder it wrote.
+ */
+export async function benchCase(out: string, args: string[]): Promise<CaseResult> {
+  await promisify(execFile)(process.execPath, [CLI, 'bench', ...args, '--out', out], {
+    env: { ...process.env, DATABASE_URL: adminUrl(), CI: 'true' },
+    maxBuffer: 10 * 1024 * 1024,
+    timeout: 300_000,
+  });
+  const [folder] = await readdir(out);
+  assert.ok(folder, `bench wrote no run folder into ${out}`);
+  const c = (await readRun(path.join(out, folder))).cases[0];
+  assert.ok(c, 'the run has no case');
+  return c;
 }

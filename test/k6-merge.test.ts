@@ -13,12 +13,10 @@ import { parse } from 'yaml';
 import { segmentSequence } from '../src/bench/k6-engine.js';
 import { MERGED_PERCENTILES_WARNING, mergePercentiles } from '../src/bench/k6-merge.js';
 import type { CaseResult } from '../src/bench/results.js';
-import { readRun } from '../src/bench/run-file.js';
-import { adminUrl } from './helpers.js';
+import { benchCase } from './helpers.js';
 import { missingTool } from './tools.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = path.join(ROOT, 'dist/src/cli/main.js');
 const hasK6 = spawnSync('k6', ['version']).status === 0;
 
 test("execution segments cover the test once: k6's sequence for N equal instances", () => {
@@ -48,40 +46,27 @@ const total = (c: CaseResult) =>
     0,
   );
 
-async function k6Bench(out: string, instances: number): Promise<CaseResult> {
-  await promisify(execFile)(
-    process.execPath,
-    [
-      CLI,
-      'bench',
-      '--engine',
-      'k6',
-      '--quick',
-      // Every post goes to "general": each owes every tab, so expected deliveries do not depend on chance.
-      '--profile',
-      'chat-storm',
-      '--layouts',
-      'single-process',
-      '--users',
-      '12',
-      '--tabs',
-      '2',
-      '--rate',
-      '6',
-      '--poll-timeout',
-      '5',
-      '--k6-instances',
-      String(instances),
-      '--out',
-      out,
-    ],
-    { env: { ...process.env, DATABASE_URL: adminUrl(), CI: 'true' }, maxBuffer: 10 * 1024 * 1024, timeout: 300_000 },
-  );
-  const [folder] = await readdir(out);
-  assert.ok(folder);
-  const c = (await readRun(path.join(out, folder))).cases[0];
-  assert.ok(c);
-  return c;
+function k6Bench(out: string, instances: number): Promise<CaseResult> {
+  return benchCase(out, [
+    '--engine',
+    'k6',
+    '--quick',
+    // Every post goes to "general": each owes every tab, so expected deliveries do not depend on chance.
+    '--profile',
+    'chat-storm',
+    '--layouts',
+    'single-process',
+    '--users',
+    '12',
+    '--tabs',
+    '2',
+    '--rate',
+    '6',
+    '--poll-timeout',
+    '5',
+    '--k6-instances',
+    String(instances),
+  ]);
 }
 
 test('a 2-instance k6 run merges into one valid case whose totals match a 1-instance run within 10 %', async (t) => {
