@@ -196,12 +196,16 @@ test("the kit's failed attempts match pg_stat_database's rollbacks of the same c
     assert.deepEqual(run.thresholds, [], JSON.stringify(c.validity));
   }
   // Every failed attempt (retried or not) is one ROLLBACK; the app rolls back nothing else
-  // here, so the two counters differ only by what each read caught at the window's edges.
+  // here, so the two counters differ only by what each read caught at the window's edges. A busy
+  // backend publishes its counts at most once a second (PostgreSQL's PGSTAT_MIN_INTERVAL), so
+  // either edge's read can miss up to a second of rollbacks: one second's worth is the bound
+  // (a fixed 5 % failed here once, 250 vs 233 in a 12 s window).
   const failed = failedAttempts(c.totals);
   const rollbacks = c.totals.database.rollbacks;
   assert.ok(failed >= 20, `too few conflicts to compare: ${failed}`);
+  const oneSecond = failed / c.measured_seconds;
   assert.ok(
-    Math.abs(rollbacks - failed) <= Math.max(3, failed * 0.05),
-    `kit ${failed} failed attempts vs pg_stat_database ${rollbacks} rollbacks`,
+    Math.abs(rollbacks - failed) <= Math.max(3, oneSecond),
+    `kit ${failed} failed attempts vs pg_stat_database ${rollbacks} rollbacks (bound ${oneSecond.toFixed(1)})`,
   );
 });
