@@ -1,0 +1,61 @@
+// One experiment of `busbench study`: a seed document's claim, the bench runs that measure it,
+// and the finding those runs support. Each seed's experiments live in src/study/seed-NNN.ts;
+// the study runs them in order and writes every finding into FINDINGS.md and findings.html.
+import type { RunFile } from '../bench/results.js';
+
+/** What the study hands an experiment: how big to run, and a way to run the bench. */
+export interface StudyContext {
+  readonly quick: boolean;
+  readonly repeat: number;
+  /** Runs `busbench bench` with these flags (kebab-case names, as on the command line) on fresh databases. */
+  bench(label: string, flags: Record<string, string | number | boolean>): Promise<{ folder: string; run: RunFile }>;
+  /** One progress line (the study prefixes the experiment). */
+  progress(line: string): void;
+}
+
+export type Verdict = 'reproduced' | 'not reproduced' | 'reproduced with a different size' | 'no verdict';
+
+/** One row of a finding's figures: a label and its values as mean +- spread text, by column. */
+export interface FigureRow {
+  label: string;
+  values: Record<string, string>;
+}
+
+/** A bar or line chart, drawn by the study in the report's style. */
+export interface ChartSpec {
+  title: string;
+  kind: 'bar' | 'line';
+  /** Category (x) labels. */
+  x: string[];
+  series: { name: string; values: (number | null)[] }[];
+  unit: string;
+}
+
+export interface Finding {
+  seed: string;
+  id: string;
+  /** Quoted from the seed. */
+  claim: string;
+  /** The seed's file name, under ../shared/seeds/. */
+  source: string;
+  /** Enough to rerun it by hand: layouts, profile, presence, isolation, flags. */
+  setup: string;
+  columns: string[];
+  figures: FigureRow[];
+  chart: ChartSpec;
+  verdict: Verdict;
+  /** The mechanism, shown by a measured figure (not asserted). */
+  mechanism: string;
+  /** Why no verdict: the invalid cases and their reasons. Empty when every case was valid. */
+  invalid: string[];
+  /** Run folders (relative to the study folder) the figures come from. */
+  runs: string[];
+}
+
+export interface Experiment {
+  seed: string;
+  id: string;
+  claim: string;
+  source: string;
+  run(ctx: StudyContext): Promise<Finding>;
+}
