@@ -3,15 +3,20 @@
 // functions, which would not survive being inlined into report.html.
 import type { BarSeriesOption, EChartsOption, LineSeriesOption } from 'echarts';
 import { round } from '../../loadtests/lib/numbers.js';
-import { cpuPercent, keptUp, peakRssMb } from './compare.js';
+import { cpuPercent, KEY_FIGURES, keptUp, peakRssMb } from './compare.js';
+import { loadLineId, spreadOf } from './repeats.js';
 import { faultMarkLine } from './report-faults.js';
 import type { CaseResult, RunFile, Sample } from './results.js';
+import { isValid } from './validity.js';
 
 export interface ChartSpec {
   /** Unique slug: the element id in report.html and the SVG's file name without `.svg`. */
   name: string;
-  /** `key` charts answer the report's question and come first; `timeseries` charts belong to one case. */
-  section: 'key' | 'compare' | 'timeseries';
+  /**
+   * `key` charts answer the report's question and come first; `load` charts draw a figure
+   * against the load of a run that swept it; `timeseries` charts belong to one case.
+   */
+  section: 'key' | 'load' | 'compare' | 'timeseries';
   /** The case a `timeseries` chart belongs to. */
   caseId?: string;
   width: number;
@@ -406,4 +411,65 @@ export function buildCharts(run: RunFile): ChartSpec[] {
     barChart(run, 'cpu', 'compare', 'CPU, sum over processes (%; 100 = one core)', '%', cpuPercent, 0),
     ...run.cases.flatMap((c, i) => timeCharts.map(({ chart, max }) => timeSeries(c, i, chart, max))),
   ];
+}
+
+/** The key figures the report draws against load, "how it grows". */
+export const LOAD_FIGURES = [
+  'DB conns peak',
+  'http conns peak',
+  'failures/1k tx',
+  'failed tx',
+  'delivery p99 ms',
+  'CPU %',
+  'peak RSS MB',
+];
+
+/** Whether the run measured its cases at more than one load (`--users`/`--tabs` lists, `--find-max`). */
+export function sweptLoad(run: RunFile): boolean {
+  return run.cases.every((c) => c.load) && new Set(run.cases.map((c) => c.load?.tabs)).size > 1;
+}
+
+/**
+ * Each of LOAD_FIGURES against the tabs a case offered, one line per layout (the case id
+ * without its load and repeat). A point is the mean of the valid runs at that load; a load
+ * whose runs were all invalid, or that a line never reached (find-max stopped it), is null:
+ * a gap in the line, never 0. Empty when the run did not sweep load.
+ */
+export function loadCharts(run: RunFile): ChartSpec[] {
+  if (!sweptLoad(run)) return [];
+  const lines = [...new Set(run.cases.map((c) => loadLineId(c.id)))];
+  const tabs = [...new Set(run.cases.map((c) => c.load?.tabs ?? 0))].sort((a, b) => a - b);
+  return KEY_FIGURES.filter((f) => LOAD_FIGURES.includes(f.label)).map((figure) => {
+    const series: LineSeriesOption[] = lines.map((line, i) => ({
+      type: 'line',
+      name: line,
+      connectNulls: false,
+      showSymbol: true,
+      symbolSize: 7,
+      itemStyle: { color: caseColor(i) },
+      lineStyle: { color: caseColor(i), width: 2 },
+      data: tabs.map((x) => {
+        const valid = run.cases.filter((c) => loadLineId(c.id) === line && c.load?.tabs === x && isValid(c, run));
+        const mean = spreadOf(valid.map(figure.value))?.mean ?? null;
+        return [x, roundOrNull(mean, figure.digits)];
+      }),
+    }));
+    const text = `How it grows: ${figure.label} against load`;
+    return {
+      name: `load-${slug(figure.label)}`,
+      section: 'load' as const,
+      width: BAR_WIDTH,
+      height: 360,
+      option: {
+        ...BASE,
+        title: title(text),
+        tooltip: { trigger: 'axis' },
+        legend: { top: 36, type: 'scroll', itemGap: 16 },
+        grid: { left: 56, right: 32, top: 76, bottom: 48 },
+        xAxis: { type: 'value', name: 'tabs', nameLocation: 'middle', nameGap: 28, min: 0, minInterval: 1 },
+        yAxis: { type: 'value', name: figure.label, minInterval: figure.digits === 0 ? 1 : 0 },
+        series,
+      },
+    };
+  });
 }

@@ -21,6 +21,21 @@ import { parseThresholds, type Threshold } from './thresholds.js';
 export const FAULT_KINDS = ['listen-drop', 'backend-kill', 'worker-kill', 'pg-restart'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
+/** A comma-separated list of integers >= min, in the order given, each once: a load to sweep. */
+function integerList(min: number) {
+  return (raw: string, name: string): number[] => {
+    const items = raw.split(',').map((s) => s.trim());
+    const bad = items.filter((i) => !/^[0-9]+$/.test(i) || Number(i) < min);
+    if (bad.length > 0) {
+      throw errors.config(
+        name,
+        `must be one integer >= ${min} or several separated by commas, e.g. 20,40,80 (got "${raw}": ${bad.map((b) => `"${b}"`).join(' and ')} ${bad.length === 1 ? 'is' : 'are'} not)`,
+      );
+    }
+    return [...new Set(items.map(Number))];
+  };
+}
+
 /** A bench setting whose default (null) keeps the profile's own value. */
 function profileOption<T>(env: string, flag: string, doc: string, parse: (raw: string, name: string) => T) {
   return option<T | null>({ env, flag, doc, default: null, parse });
@@ -28,7 +43,7 @@ function profileOption<T>(env: string, flag: string, doc: string, parse: (raw: s
 
 /**
  * `busbench bench`: what to run. Profile settings default to null, meaning "the profile's";
- * presence, isolation and dispatch take lists and the bench runs every combination.
+ * users, tabs, presence, isolation and dispatch take lists and the bench runs every combination.
  */
 /**
  * Who generates the load. Checked against run.json's `engine` by type only: a value import of
@@ -81,12 +96,17 @@ export const BENCH_OPTIONS = {
   }),
   profileUsers: profileOption(
     'BUSBENCH_BENCH_USERS',
-    '--users <n>',
-    "simulated users (null: the profile's)",
-    integer(1),
+    '--users <list>',
+    "simulated users; a comma-separated list (20,40,80) sweeps the load, one case per value (README, Load as an axis) (null: the profile's)",
+    integerList(1),
   ),
   browsers: profileOption('BUSBENCH_BROWSERS', '--browsers <n>', "browsers per user (null: the profile's)", integer(1)),
-  tabs: profileOption('BUSBENCH_TABS', '--tabs <n>', "tabs per browser (null: the profile's)", integer(1)),
+  tabs: profileOption(
+    'BUSBENCH_TABS',
+    '--tabs <list>',
+    "tabs per browser; a comma-separated list sweeps it, crossed with --users (null: the profile's)",
+    integerList(1),
+  ),
   tabMode: profileOption(
     'BUSBENCH_TAB_MODE',
     '--tab-mode <mode>',
@@ -237,6 +257,27 @@ export const BENCH_OPTIONS = {
     doc: 'k6-style limits on each valid case, comma-separated or repeated, e.g. lost==0: exit 99 if one breaks (README, Thresholds) (null: none)',
     default: null as Threshold[] | null,
     parse: parseThresholds,
+  }),
+  findMax: option({
+    env: 'BUSBENCH_FIND_MAX',
+    flag: '--find-max <expr...>',
+    doc: 'threshold expressions (as --threshold): per layout, double the users from --users until one breaks or the case is invalid, and report the largest load each layout held (README, Load as an axis) (null: off)',
+    default: null as Threshold[] | null,
+    parse: parseThresholds,
+  }),
+  findMaxSteps: option({
+    env: 'BUSBENCH_FIND_MAX_STEPS',
+    flag: '--find-max-steps <n>',
+    doc: 'with --find-max: loads tried per layout at most, the first included (5: up to 16 times the starting users)',
+    default: 5,
+    parse: integer(1),
+  }),
+  findMaxUsers: option({
+    env: 'BUSBENCH_FIND_MAX_USERS',
+    flag: '--find-max-users <n>',
+    doc: 'with --find-max: no step goes beyond this many users',
+    default: 1000,
+    parse: integer(1),
   }),
   out: option({
     env: 'BUSBENCH_RESULTS',

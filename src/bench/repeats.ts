@@ -16,6 +16,14 @@ export function repeatGroupId(id: string): string {
   return id.replace(/ #\d+$/, '');
 }
 
+/**
+ * The id a case shares with the same case at every load and repeat, one line of the report's
+ * load charts: "cluster-fork users=40 presence=upsert #2" -> "cluster-fork presence=upsert".
+ */
+export function loadLineId(id: string): string {
+  return repeatGroupId(id).replace(/ (?:users|tabs)=\d+/g, '');
+}
+
 /** Cases grouped with their repeats, in the order of their first run. */
 export function groupRepeats(cases: CaseResult[]): { id: string; cases: CaseResult[] }[] {
   const groups = new Map<string, CaseResult[]>();

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as echarts from 'echarts';
 import { total } from '../../loadtests/lib/numbers.js';
-import { buildCharts, type ChartSpec, caseColor, extremes } from './charts.js';
+import { buildCharts, type ChartSpec, caseColor, extremes, loadCharts } from './charts.js';
 import {
   BROWSER_FIGURES,
   formatNumber,
@@ -16,6 +16,7 @@ import {
   repeatedFigures,
   TRANSACTION_COLUMNS,
 } from './compare.js';
+import { heldText } from './find-max.js';
 import { spreadName } from './repeats.js';
 import { faultSection, faultVerdict } from './report-faults.js';
 import type { BrowserResult, CaseResult, RunFile } from './results.js';
@@ -35,7 +36,8 @@ export function renderReport(run: RunFile): Report {
   // A run of real browsers only has no simulated cases: empty charts would only be noise.
   // Invalid cases are named in the verdict and kept in the figures table, but not charted.
   const valid = validOnly(run);
-  const charts = valid.cases.length > 0 ? buildCharts(valid) : [];
+  // The load charts take every case, so an invalid one is a gap in its line rather than missing.
+  const charts = valid.cases.length > 0 ? [...buildCharts(valid), ...loadCharts(run)] : [];
   return {
     html: renderHtml(run, charts),
     svgs: charts.map((spec) => ({ name: `${spec.name}.svg`, svg: renderSvg(spec) })),
@@ -159,7 +161,7 @@ function verdict(full: RunFile): string[] {
       `Duplicated or out-of-order deliveries: ${list(disordered.map((c) => `${esc(c.id)} (${words(c.totals.delivery.duplicated, 0)} duplicated, ${words(c.totals.delivery.out_of_order, 0)} out of order)`))}.`,
     );
   }
-  lines.push(...noiseLines(run), ...thresholdLines(full));
+  lines.push(...noiseLines(run), ...thresholdLines(full), ...findMaxLines(full));
   const warned = full.cases.filter((c) => c.warnings.length > 0);
   if (warned.length > 0) {
     const count = total(warned.map((c) => c.warnings.length));
@@ -217,6 +219,32 @@ function thresholdLines(run: RunFile): string[] {
       ? `Thresholds: ${held}.`
       : `<b>Thresholds broken</b> (exit 99): ${list(broken.map((r) => `${esc(r.expression)} in ${esc(r.case)} (${esc(String(r.value))})`))}; ${held}.`,
   ];
+}
+
+/** `--find-max`: the largest load each layout held, and what broke it at the next step. */
+function findMaxLines(run: RunFile): string[] {
+  const f = run.find_max;
+  if (!f) return [];
+  const each = f.lines.map(
+    (l) =>
+      `<b>${esc(l.id)}</b> ${esc(heldText(l))}` +
+      (l.broke_at ? `, broke at ${l.broke_at.tabs} tabs: ${esc(l.reason ?? '')}` : ', to the end of the schedule'),
+  );
+  return [
+    `Largest load held (<code>--find-max ${esc(f.expressions.join(','))}</code>, users doubled from ${f.schedule[0]?.users ?? '?'}): ${list(each)}.`,
+  ];
+}
+
+/** Each figure against load, when the run swept it; the verdict's find-max line says where each layout stopped. */
+function loadSection(charts: ChartSpec[]): string {
+  const own = charts.filter((spec) => spec.section === 'load');
+  if (own.length === 0) return '';
+  return `<section id="load">
+<h2>How it grows</h2>
+<p class="meta">Each figure against the tabs offered (users × browsers × tabs per browser), one line per layout; a point is the mean of the valid runs at that load. A gap is a load whose every run was invalid, or that the layout never reached (find-max stopped it): no figure, not 0.</p>
+<div class="charts">${own.map(chartDiv).join('')}</div>
+</section>
+`;
 }
 
 function atAGlance(full: RunFile): string {
@@ -455,7 +483,7 @@ function casesSections(run: RunFile, charts: ChartSpec[]): string {
     .join('\n')}</ul>
 <div class="scroll">${atAGlance(run)}</div>
 </section>
-${faultSection(run, esc)}<section id="key">
+${loadSection(charts)}${faultSection(run, esc)}<section id="key">
 <h2>Connections and conflicts</h2>
 <div class="charts">${section('key')}</div>
 </section>

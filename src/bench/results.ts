@@ -254,6 +254,17 @@ const validity = Closed(
 );
 export type Validity = Static<typeof validity>;
 
+const loadRecord = Closed(
+  {
+    users: Type.Number(),
+    browsers_per_user: Type.Number(),
+    tabs_per_browser: Type.Number(),
+    tabs: Type.Number({ description: 'users x browsers per user x tabs per browser: the tabs the case asks for.' }),
+  },
+  { description: 'The load a case offers its layout (`--users`, `--browsers`, `--tabs`).' },
+);
+export type LoadRecord = Static<typeof loadRecord>;
+
 const caseResult = Closed({
   id: Type.String({
     description: 'e.g. "cluster-fork presence=upsert": the layout plus whatever the sweep varied.',
@@ -278,6 +289,8 @@ const caseResult = Closed({
   // Optional: k6's handleSummary writes a case without them (the bench adds them) and older runs lack them.
   generator: Type.Optional(generatorFigures),
   validity: Type.Optional(validity),
+  // Optional: runs written before load was an axis lack it; their load is the run's profile.
+  load: Type.Optional(loadRecord),
 });
 export type CaseResult = Static<typeof caseResult>;
 
@@ -339,6 +352,33 @@ const thresholdResult = Closed({
 });
 export type ThresholdResult = Static<typeof thresholdResult>;
 
+const findMaxLine = Closed({
+  id: Type.String({ description: 'The case id without its load and repeat, e.g. "cluster-fork presence=upsert".' }),
+  held: Type.Union([loadRecord, Type.Null()], {
+    description:
+      'The largest load at which every run of the line was valid and held every expression; null: not even the first.',
+  }),
+  broke_at: Type.Union([loadRecord, Type.Null()], {
+    description: 'The load that broke it; null: the schedule ended first, so `held` is a lower bound.',
+  }),
+  reason: Type.Unsafe<string | null>({
+    type: ['string', 'null'],
+    description:
+      'What broke at `broke_at`: an expression with its value, an invalid case with why, or a case that failed to run.',
+  }),
+});
+export type FindMaxLine = Static<typeof findMaxLine>;
+
+const findMax = Closed(
+  {
+    expressions: Type.Array(Type.String(), { description: 'As given to `--find-max`, e.g. "delivery_p99_ms<1000".' }),
+    schedule: Type.Array(loadRecord, { description: 'The loads in the order they were tried (doubling users).' }),
+    lines: Type.Array(findMaxLine),
+  },
+  { description: '`busbench bench --find-max`: the largest load each layout held.' },
+);
+export type FindMax = Static<typeof findMax>;
+
 /**
  * run.json's JSON Schema (draft-07), for ajv. `JSON.stringify(RUN_SCHEMA)` is the same schema as a
  * standalone file for readers outside TypeScript: TypeBox's own marks are symbol keys, which it drops.
@@ -371,6 +411,7 @@ export const RUN_SCHEMA = Closed(
     }),
     browser: Type.Optional(Type.Array(browserResult, { description: 'Written by `busbench bench --browser`.' })),
     thresholds: Type.Optional(Type.Array(thresholdResult, { description: 'One per `--threshold` and valid case.' })),
+    find_max: Type.Optional(findMax),
   },
   {
     $schema: 'http://json-schema.org/draft-07/schema#',

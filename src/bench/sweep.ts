@@ -1,6 +1,6 @@
 // What a bench run measures: the profile with the flags applied, and the cases of the sweep
-// (layout x presence x isolation x dispatch x repeat), each with the exact server settings
-// its layout runs with.
+// (layout x load x presence x isolation x dispatch x repeat), each with the exact profile and
+// server settings it runs with.
 import { PROFILES, type Profile, quickProfile } from '../../loadtests/lib/profiles.js';
 import {
   type Config,
@@ -11,11 +11,19 @@ import {
   type TopologyName,
 } from '../lib/server-options.js';
 import type { BenchOptions } from './options.js';
+import type { LoadRecord } from './results.js';
+
+/** What a case offers its layout: simulated users, and the tabs of each of their browsers. */
+export interface Load {
+  users: number;
+  tabsPerBrowser: number;
+}
 
 export interface Case {
-  /** e.g. "cluster-fork presence=upsert #2": the layout plus whatever the sweep varies. */
+  /** e.g. "cluster-fork users=40 presence=upsert #2": the layout plus whatever the sweep varies. */
   id: string;
   topology: TopologyName;
+  load: Load;
   presence: PresenceStrategy;
   isolation: IsolationLevel;
   dispatch: DispatchMode;
@@ -29,9 +37,10 @@ export function resolveProfile(options: BenchOptions): Profile {
   const pick = <T>(flag: T | null, fallback: T): T => (flag === null ? fallback : flag);
   return {
     ...base,
-    users: pick(options.profileUsers, base.users),
+    // A swept load starts at its first value; each case's own is caseProfile()'s.
+    users: pick(options.profileUsers?.[0] ?? null, base.users),
     browsersPerUser: pick(options.browsers, base.browsersPerUser),
-    tabsPerBrowser: pick(options.tabs, base.tabsPerBrowser),
+    tabsPerBrowser: pick(options.tabs?.[0] ?? null, base.tabsPerBrowser),
     tabMode: pick(options.tabMode, base.tabMode),
     connectionsPerOrigin: pick(options.connections, base.connectionsPerOrigin),
     windowsPerBrowser: pick(options.windows, base.windowsPerBrowser),
@@ -46,8 +55,27 @@ export function resolveProfile(options: BenchOptions): Profile {
   };
 }
 
-/** The cross product of the sweep, named by what varies. */
-export function casesOf(options: BenchOptions, profile: Profile, server: Config): Case[] {
+/** The loads of the sweep: every --users value crossed with every --tabs value, in the order given. */
+export function loadsOf(options: BenchOptions, profile: Profile): Load[] {
+  // The browser bench sizes its own load (--browser-count, --browser-tabs).
+  if (options.browser) return [{ users: profile.users, tabsPerBrowser: profile.tabsPerBrowser }];
+  const users = options.profileUsers ?? [profile.users];
+  const tabs = options.tabs ?? [profile.tabsPerBrowser];
+  return users.flatMap((u) => tabs.map((t) => ({ users: u, tabsPerBrowser: t })));
+}
+
+/**
+ * The cross product of the sweep, named by what varies. `loads`: the sweep's by default;
+ * `--find-max` passes one step's, and names the users in every id as its steps vary them.
+ */
+export function casesOf(
+  options: BenchOptions,
+  profile: Profile,
+  server: Config,
+  loads: Load[] = loadsOf(options, profile),
+): Case[] {
+  const namesUsers = new Set(loads.map((l) => l.users)).size > 1 || options.findMax !== null;
+  const namesTabs = new Set(loads.map((l) => l.tabsPerBrowser)).size > 1;
   const sweep = {
     presence: options.presences ?? [profile.presence as PresenceStrategy],
     isolation: options.isolations ?? [profile.isolation as IsolationLevel],
@@ -55,20 +83,38 @@ export function casesOf(options: BenchOptions, profile: Profile, server: Config)
   };
   const cases: Case[] = [];
   for (const topology of options.layouts)
-    for (const presence of sweep.presence)
-      for (const isolation of sweep.isolation)
-        for (const dispatch of sweep.dispatch)
-          for (let r = 1; r <= options.repeat; r++) {
-            // A bus on its own origin is a different deployment (a second 6-connection budget): named so.
-            const separateBus = topology === 'dedicated-longpoll' && server.busOrigin === 'separate';
-            const parts: string[] = [separateBus ? `${topology} (bus on its own origin)` : topology];
-            if (sweep.presence.length > 1) parts.push(`presence=${presence}`);
-            if (sweep.isolation.length > 1) parts.push(`isolation=${isolation}`);
-            if (sweep.dispatch.length > 1) parts.push(`dispatch=${dispatch}`);
-            if (options.repeat > 1) parts.push(`#${r}`);
-            cases.push({ id: parts.join(' '), topology, presence, isolation, dispatch });
-          }
+    for (const load of loads)
+      for (const presence of sweep.presence)
+        for (const isolation of sweep.isolation)
+          for (const dispatch of sweep.dispatch)
+            for (let r = 1; r <= options.repeat; r++) {
+              // A bus on its own origin is a different deployment (a second 6-connection budget): named so.
+              const separateBus = topology === 'dedicated-longpoll' && server.busOrigin === 'separate';
+              const parts: string[] = [separateBus ? `${topology} (bus on its own origin)` : topology];
+              if (namesUsers) parts.push(`users=${load.users}`);
+              if (namesTabs) parts.push(`tabs=${load.tabsPerBrowser}`);
+              if (sweep.presence.length > 1) parts.push(`presence=${presence}`);
+              if (sweep.isolation.length > 1) parts.push(`isolation=${isolation}`);
+              if (sweep.dispatch.length > 1) parts.push(`dispatch=${dispatch}`);
+              if (options.repeat > 1) parts.push(`#${r}`);
+              cases.push({ id: parts.join(' '), topology, load, presence, isolation, dispatch });
+            }
   return cases;
+}
+
+/** The profile one case runs: the run's, at the case's load. */
+export function caseProfile(profile: Profile, c: Case): Profile {
+  return { ...profile, users: c.load.users, tabsPerBrowser: c.load.tabsPerBrowser };
+}
+
+/** The load as run.json records it, with the tabs it adds up to. */
+export function loadRecord(profile: Profile, load: Load): LoadRecord {
+  return {
+    users: load.users,
+    browsers_per_user: profile.browsersPerUser,
+    tabs_per_browser: load.tabsPerBrowser,
+    tabs: load.users * profile.browsersPerUser * load.tabsPerBrowser,
+  };
 }
 
 /** The exact server settings of one case: the user's, with what the profile and the sweep decide. */
@@ -81,7 +127,7 @@ export function caseConfig(server: Config, profile: Profile, c: Case): Config {
     presence: c.presence,
     isolation: c.isolation,
     dispatch: c.dispatch,
-    users: profile.users,
+    users: c.load.users,
     channels: profile.channels,
     channelsPerUser: profile.channelsPerUser,
     pollTimeout: profile.pollTimeout,
