@@ -33,7 +33,7 @@ test('a profile-decided default reads (profile) and an empty one (empty)', () =>
   const blocks = renderBlocks();
   assert.match(
     blocks['bench-options'],
-    /\| `--users <n>` +\| `BUSBENCH_BENCH_USERS` +\| \(profile\) +\| simulated users +\|/,
+    /\| `--browsers <n>` +\| `BUSBENCH_BROWSERS` +\| \(profile\) +\| browsers per user +\|/,
   );
   assert.match(blocks['server-options'], /\| `--database-url <url>` +\| `DATABASE_URL` +\| \(empty\) +\|/);
   assert.match(blocks['server-options'], /\| `--topology <name>` +\| `BUSBENCH_TOPOLOGY` +\| `single-process` +\|/);

@@ -13,12 +13,14 @@ import { loadCharts } from '../src/bench/charts.js';
 import { findMaxSchedule } from '../src/bench/find-max.js';
 import { BENCH_OPTIONS } from '../src/bench/options.js';
 import { groupRepeats, loadLineId } from '../src/bench/repeats.js';
+import { renderReport } from '../src/bench/report.js';
 import type { CaseResult, RunFile } from '../src/bench/results.js';
 import { readRun } from '../src/bench/run-file.js';
 import { caseConfig, caseProfile, casesOf, resolveProfile } from '../src/bench/sweep.js';
 import { ERROR_CODES } from '../src/lib/errors.js';
 import { loadOptions } from '../src/lib/options.js';
 import { loadConfig } from '../src/lib/server-options.js';
+import { renderInChromium, skipWithoutChromium } from './chromium.js';
 import { sampleRun } from './fixtures.js';
 import { adminUrl } from './helpers.js';
 
@@ -168,7 +170,7 @@ test('a bad --users or --tabs list is a usage error before anything runs', async
   }
 });
 
-test('a run over two loads writes a case per load, named by it, and the report draws the load charts', async () => {
+test('a run over two loads writes a case per load, named by it, and the report draws the load charts', async (t) => {
   const ran = await bench([...SHORT, '--users', '2,4', '--tabs', '1']);
   assert.equal(ran.code, 0, ran.stderr);
   const { run, dir } = await runOf(ran);
@@ -194,6 +196,10 @@ test('a run over two loads writes a case per load, named by it, and the report d
   const svgs = await readdir(path.join(dir, 'charts'));
   assert.ok(svgs.includes('load-delivery-p99-ms.svg'), svgs.join(', '));
   assert.match(ran.stdout, /single-process users=4/);
+  if (skipWithoutChromium(t)) return;
+  const rendered = await renderInChromium(path.join(dir, 'report.html'));
+  assert.deepEqual([...rendered.pageErrors, ...rendered.consoleErrors], []);
+  assert.equal(rendered.chartCount, renderReport(run).svgs.length, 'every chart drew, the load charts included');
 });
 
 test('find-max stops at the load that breaks its expression and reports the largest load held', async () => {

@@ -1,6 +1,7 @@
 // `busbench bench`: every case of the sweep (layout x load x presence x isolation x dispatch x
-// repeat) in turn, or the steps of `--find-max`, each through the Lab's lifecycle and one engine (the Node runner, k6, or
-// real Chromium tabs); then results/<timestamp>/ and the comparison table.
+// repeat) in turn, or the steps of `--find-max`, each through the Lab's lifecycle and one
+// engine (the Node runner, k6, or real Chromium tabs); then results/<timestamp>/ and the
+// comparison table.
 import os from 'node:os';
 import path from 'node:path';
 import { errors } from '../lib/errors.js';
