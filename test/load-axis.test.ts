@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { LineSeriesOption } from 'echarts';
 import { loadCharts } from '../src/bench/charts.js';
+import { indistinguishablePairs, repeatedFigures } from '../src/bench/compare.js';
 import { findMaxSchedule } from '../src/bench/find-max.js';
 import { BENCH_OPTIONS } from '../src/bench/options.js';
 import { groupRepeats, loadLineId } from '../src/bench/repeats.js';
@@ -105,6 +106,23 @@ test('repeats at different loads stay apart, and share one line across loads', (
     ],
   );
   assert.deepEqual([...new Set(ids.map(loadLineId))], ['single-process']);
+});
+
+test('repeats are only called indistinguishable at the same load', () => {
+  const base = sampleRun();
+  const [single] = base.cases;
+  assert.ok(single);
+  const copy = (id: string): CaseResult => ({ ...single, id, validity: { valid: true, reasons: [] } });
+  const run: RunFile = {
+    ...base,
+    cases: ['single-process users=10', 'single-process users=20', 'cluster-fork users=10'].flatMap((id) => [
+      copy(`${id} #1`),
+      copy(`${id} #2`),
+    ]),
+  };
+  const cpu = repeatedFigures(run).find((f) => f.figure.label === 'CPU %');
+  assert.ok(cpu);
+  assert.deepEqual(indistinguishablePairs(cpu), [['single-process users=10', 'cluster-fork users=10']]);
 });
 
 test('find-max doubles the users from the start, within its steps and its users bound', () => {

@@ -2,7 +2,15 @@
 // finishes, and the side-by-side of two runs that `busbench compare` prints. The charts and
 // the report's headline use the same figures, so the terminal and the report never disagree.
 import { total } from '../../loadtests/lib/numbers.js';
-import { groupRepeats, indistinguishable, relativeSpread, type Spread, spreadName, spreadOf } from './repeats.js';
+import {
+  groupRepeats,
+  indistinguishable,
+  loadPart,
+  relativeSpread,
+  type Spread,
+  spreadName,
+  spreadOf,
+} from './repeats.js';
 import type { BrowserResult, CaseResult, RunFile } from './results.js';
 import { failedAttempts, invalidCases, validOnly } from './validity.js';
 
@@ -193,11 +201,15 @@ export function repeatedFigures(run: RunFile): RepeatedFigure[] {
   }));
 }
 
-/** Pairs of cases whose difference in the figure is within their spreads: noise, not a difference. */
+/**
+ * Pairs of cases whose difference in the figure is within their spreads: noise, not a
+ * difference. Only cases at the same load are compared: layouts at two loads differ by design.
+ */
 export function indistinguishablePairs(f: RepeatedFigure): [string, string][] {
   const pairs: [string, string][] = [];
   f.groups.forEach((a, i) => {
     for (const b of f.groups.slice(i + 1)) {
+      if (loadPart(a.id) !== loadPart(b.id)) continue;
       if (a.spread && b.spread && indistinguishable(a.spread, b.spread)) {
         pairs.push([a.id, b.id]);
       }

@@ -127,9 +127,5 @@ export function formatFindMax(f: FindMax): string {
   const all = [header, ...rows];
   const widths = header.map((_, i) => Math.max(...all.map((r) => r[i]?.length ?? 0)));
   const table = all.map((r) => r.map((cell, i) => (i < 3 ? cell.padEnd(widths[i] ?? 0) : cell)).join('  ')).join('\n');
-  const last = f.schedule.at(-1);
-  return (
-    `find-max ${f.expressions.join(', ')}: users doubled from ${f.schedule[0]?.users ?? '?'}` +
-    `${last ? ` up to ${last.users}` : ''} (${f.schedule.length} step${f.schedule.length === 1 ? '' : 's'})\n${table}\n`
-  );
+  return `find-max ${f.expressions.join(', ')}, users doubled each step; tried: ${f.schedule.map((l) => l.users).join(', ')}\n${table}\n`;
 }

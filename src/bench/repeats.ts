@@ -24,6 +24,11 @@ export function loadLineId(id: string): string {
   return repeatGroupId(id).replace(/ (?:users|tabs)=\d+/g, '');
 }
 
+/** The load named in a case id, "users=40 tabs=3" (empty when the run did not vary it). */
+export function loadPart(id: string): string {
+  return (repeatGroupId(id).match(/(?:users|tabs)=\d+/g) ?? []).join(' ');
+}
+
 /** Cases grouped with their repeats, in the order of their first run. */
 export function groupRepeats(cases: CaseResult[]): { id: string; cases: CaseResult[] }[] {
   const groups = new Map<string, CaseResult[]>();

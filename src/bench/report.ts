@@ -231,7 +231,7 @@ function findMaxLines(run: RunFile): string[] {
       (l.broke_at ? `, broke at ${l.broke_at.tabs} tabs: ${esc(l.reason ?? '')}` : ', to the end of the schedule'),
   );
   return [
-    `Largest load held (<code>--find-max ${esc(f.expressions.join(','))}</code>, users doubled from ${f.schedule[0]?.users ?? '?'}): ${list(each)}.`,
+    `Largest load held (<code>--find-max ${esc(f.expressions.join(','))}</code>, users doubled each step; tried: ${f.schedule.map((l) => l.users).join(', ')}): ${list(each)}.`,
   ];
 }
 
