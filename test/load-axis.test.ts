@@ -11,8 +11,9 @@ import { promisify } from 'node:util';
 import type { LineSeriesOption } from 'echarts';
 import { loadCharts } from '../src/bench/charts.js';
 import { indistinguishablePairs, repeatedFigures } from '../src/bench/compare.js';
-import { findMaxSchedule } from '../src/bench/find-max.js';
+import { findMaxSchedule, runFindMax } from '../src/bench/find-max.js';
 import { BENCH_OPTIONS } from '../src/bench/options.js';
+import { Progress } from '../src/bench/progress.js';
 import { groupRepeats, loadLineId } from '../src/bench/repeats.js';
 import { renderReport } from '../src/bench/report.js';
 import type { CaseResult, RunFile } from '../src/bench/results.js';
@@ -136,6 +137,70 @@ test('find-max doubles the users from the start, within its steps and its users 
   );
   assert.deepEqual(findMaxSchedule({ users: 10, tabsPerBrowser: 3 }, 5, 9), []);
   assert.ok(findMaxSchedule({ users: 1, tabsPerBrowser: 2 }, 3, 1000).every((l) => l.tabsPerBrowser === 2));
+});
+
+test('find-max stops each layout at its first bad step: an invalid run, a broken expression or a failed case', async () => {
+  const options = loadOptions(
+    BENCH_OPTIONS,
+    { layouts: 'single-process,cluster-fork,worker-threads', profileUsers: '2', findMax: 'lost==0', repeat: '2' },
+    {},
+  );
+  const profile = resolveProfile(options);
+  const server = loadConfig({}, {});
+  const [template] = sampleRun().cases;
+  assert.ok(template);
+  const asked: string[][] = [];
+  const { findMax, results, failed } = await runFindMax({
+    expressions: options.findMax ?? [],
+    schedule: findMaxSchedule({ users: 2, tabsPerBrowser: 3 }, 4, 1000),
+    casesAt: (load) => casesOf(options, profile, server, [load]),
+    measure: async (cases) => {
+      asked.push(cases.map((c) => c.id));
+      const out = { results: [] as CaseResult[], failed: [] as string[] };
+      for (const c of cases) {
+        // single-process: one invalid repeat at 4 users; cluster-fork loses a message at 8; worker-threads fails at 8.
+        if (c.id === 'worker-threads users=8 #1') {
+          out.failed.push(`${c.id}: the layout did not start`);
+          continue;
+        }
+        const valid = c.id !== 'single-process users=4 #2';
+        const lost = c.id.startsWith('cluster-fork users=8') ? 3 : 0;
+        out.results.push({
+          ...template,
+          id: c.id,
+          topology: c.topology,
+          validity: { valid, reasons: valid ? [] : ['no post was sent'] },
+          totals: { ...template.totals, delivery: { ...template.totals.delivery, lost } },
+        });
+      }
+      return out;
+    },
+    profile,
+    progress: new Progress(),
+  });
+  assert.deepEqual(
+    findMax.lines.map((l) => [l.id, l.held?.users ?? null, l.broke_at?.users ?? null]),
+    [
+      ['single-process', 2, 4],
+      ['cluster-fork', 4, 8],
+      ['worker-threads', 4, 8],
+    ],
+  );
+  const [single, cluster, threads] = findMax.lines;
+  assert.match(single?.reason ?? '', /^single-process users=4 #2 invalid: no post was sent$/);
+  assert.match(cluster?.reason ?? '', /^lost==0 broke in cluster-fork users=8 #1 \(3\)$/);
+  assert.match(threads?.reason ?? '', /^failed to run: worker-threads users=8 #1: the layout did not start$/);
+  assert.deepEqual(
+    findMax.schedule.map((l) => l.users),
+    [2, 4, 8],
+    'the fourth load is not tried: every layout broke',
+  );
+  assert.equal(asked.length, 3);
+  assert.ok(
+    asked[2]?.every((id) => !id.startsWith('single-process')),
+    'a layout that broke runs no more steps',
+  );
+  assert.equal(results.length + failed.length, asked.flat().length, 'every case run is returned');
 });
 
 test('the load charts draw one line per layout against tabs, an invalid case as a gap, never 0', () => {

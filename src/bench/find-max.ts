@@ -55,12 +55,10 @@ export interface FindMaxRun {
  * Why a line broke at this step, or null when it held: every run of it must have run, be
  * valid and hold every expression (with --repeat, one bad run breaks the step).
  */
-export function whyBroken(cases: Case[], measured: Measured, expressions: Threshold[]): string | null {
+function whyBroken(cases: Case[], measured: Measured, expressions: Threshold[]): string | null {
   for (const c of cases) {
-    const failure = measured.failed.find((f) => f.startsWith(`${c.id}: `));
-    if (failure) return `failed to run: ${failure}`;
     const result = measured.results.find((r) => r.id === c.id);
-    if (!result) return `${c.id} has no result`;
+    if (!result) return `failed to run: ${measured.failed.find((f) => f.startsWith(`${c.id}: `)) ?? c.id}`;
     if (result.validity && !result.validity.valid) return `${c.id} invalid: ${result.validity.reasons.join('; ')}`;
     const broken = evaluateThresholds(expressions, [result]).filter((t) => !t.ok);
     if (broken.length > 0) return broken.map((t) => `${t.expression} broke in ${c.id} (${t.value})`).join('; ');
