@@ -245,6 +245,7 @@ test('a bad --users or --tabs list is a usage error before anything runs', async
     [['--tabs', '2,,3'], /E_CONFIG: --tabs must be one integer >= 1 .*"" is not/],
     [['--users', '20,40', '--find-max', 'lost==0'], /E_CONFIG: --find-max steps the load itself/],
     [['--find-max', 'tabs_open<3'], /E_CONFIG: --find-max names no metric "tabs_open"/],
+    [['--browser', '--users', '2,3'], /E_CONFIG: --users and --tabs take one value with --browser/],
   ] as const) {
     const ran = await bench([...args]);
     assert.equal(ran.code, ERROR_CODES.E_CONFIG.exitCode, `${args.join(' ')}: ${ran.stderr}`);

@@ -37,8 +37,11 @@ export async function runBench(options: BenchOptions, server: Config, command: s
   );
   const schedule = options.findMax ? scheduleOf(options, profile) : undefined;
   const loads = schedule ?? loadsOf(options, profile);
-  if (options.browser && loads.length > 1) {
-    throw errors.config('--users', 'takes one value with --browser (its load is --browser-count and --browser-tabs)');
+  if (options.browser && (options.profileUsers?.length ?? 1) * (options.tabs?.length ?? 1) > 1) {
+    throw errors.config(
+      '--users',
+      'and --tabs take one value with --browser (its load is --browser-count and --browser-tabs)',
+    );
   }
   // find-max starts with its first step's cases; the later steps' run on the same layouts.
   const cases = casesOf(options, profile, server, schedule ? loads.slice(0, 1) : loads);
