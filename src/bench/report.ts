@@ -365,6 +365,7 @@ function figuresTable(run: RunFile): string {
       presence: c.presence,
       isolation: c.isolation,
       dispatch: c.dispatch,
+      ...(c.load ? { users: c.load.users, tabs_offered: c.load.tabs } : {}),
       started_at: c.started_at,
       measured_seconds: c.measured_seconds,
       warnings: c.warnings.length,
