@@ -196,11 +196,12 @@ test('every claim not marked as a summary is quoted word for word from its seed 
     t.skip(`no seeds at ${SEEDS_DIR}`);
     return;
   }
-  // The seeds are reStructuredText: the quotes drop its markup (`link`_, *emphasis*, [#note]_).
+  // The seeds are reStructuredText: the quotes drop its markup (``literal``, `link`_, *emphasis*, [#note]_).
   const plain = (text: string) =>
     text
+      .replace(/``/g, '')
       .replace(/\[#\w+\]_/g, '')
-      .replace(/`([^`]+)`_/g, '$1')
+      .replace(/`([^`]+)`_?/g, '$1')
       .replace(/(\w)_\b/g, '$1')
       .replace(/\\ /g, '')
       .replace(/\*/g, '')
