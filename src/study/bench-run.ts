@@ -60,7 +60,7 @@ export async function runBenchChild(
   const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !DROPPED.has(key)));
   const log = createWriteStream(path.join(out, 'bench.log'));
   const child = spawn(process.execPath, [CLI, 'bench', ...benchArgs(flags), '--out', out], {
-    env: { ...env, [OPTIONS.databaseUrl.env]: databaseUrl, CI: 'true' },
+    env: { ...env, [OPTIONS.databaseUrl.env]: databaseUrl },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const tail: string[] = [];

@@ -155,7 +155,7 @@ export function findingsMarkdown(study: StudyFile): string {
   ].join('\n');
 }
 
-function htmlTable(header: string[], rows: string[][]): string {
+function htmlTable(header: string[], rows: string[][], className = 'numbers'): string {
   const head = `<tr>${header.map((h) => `<th>${inline(h)}</th>`).join('')}</tr>`;
   const body = rows
     .map(
@@ -163,7 +163,7 @@ function htmlTable(header: string[], rows: string[][]): string {
         `<tr>${r.map((cell, i) => (i === 0 ? `<th>${inline(cell)}</th>` : `<td>${inline(cell)}</td>`)).join('')}</tr>`,
     )
     .join('\n');
-  return `<div class="scroll"><table class="numbers"><thead>${head}</thead><tbody>${body}</tbody></table></div>`;
+  return `<div class="scroll"><table class="${className}"><thead>${head}</thead><tbody>${body}</tbody></table></div>`;
 }
 
 function findingHtml(f: Finding): string {
@@ -191,6 +191,7 @@ ${f.runs.length > 0 ? `<p class="meta">Runs: ${f.runs.map((r) => `<code>${esc(r)
 const FINDINGS_STYLE = `
 blockquote { margin: 8px 0 12px; padding: 6px 14px; border-left: 4px solid var(--rule); color: var(--ink); }
 p.verdict { font-size: 17px; }
+table.numbers.text td { text-align: left; white-space: normal; min-width: 12em; }
 `;
 
 export function findingsHtml(study: StudyFile): string {
@@ -215,7 +216,7 @@ export function findingsHtml(study: StudyFile): string {
 </header>
 <section id="summary">
 <h2>Summary</h2>
-${htmlTable(['Seed', 'Finding', 'Verdict', 'In one line'], summaryRows(study))}
+${htmlTable(['Seed', 'Finding', 'Verdict', 'In one line'], summaryRows(study), 'numbers text')}
 </section>
 ${study.findings.map(findingHtml).join('\n')}
 <script type="application/json" id="busbench-study">${json(study)}</script>

@@ -14,7 +14,7 @@ export const STUDY_OPTIONS = {
   quick: option({
     env: 'BUSBENCH_STUDY_QUICK',
     flag: '--quick',
-    doc: 'shorter measured windows and one run per case: every seed in at most 4 minutes on a 2-core machine (the default study: at most 20)',
+    doc: 'shorter measured windows and one run per case, for a first look or CI (README, The study, gives the time each took)',
     default: false,
     parse: flag,
   }),

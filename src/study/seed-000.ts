@@ -82,6 +82,13 @@ function backing(groups: Group[]): { cases: Finding['cases']; invalid: string[];
   };
 }
 
+/** The summary of a finding without a verdict: its first invalid case and why. */
+function noVerdict(invalid: string[]): string {
+  const [first] = invalid;
+  if (!first) return 'no verdict';
+  return `invalid: ${first}${invalid.length > 1 ? ` (and ${invalid.length - 1} more)` : ''}`;
+}
+
 function runsOf(...benches: Bench[]): string[] {
   return [...new Set(benches.map((b) => b.folder))];
 }
@@ -190,7 +197,7 @@ const layouts: Experiment = {
     const [wtPool, dlPool, cfPool] = [0, 1, 2].map((i) => pools[i] as Figure) as [Figure, Figure, Figure];
     const direction = compare(dl, wt);
     let verdict: Verdict = 'no verdict';
-    let summary = 'invalid cases: see below';
+    let summary = noVerdict(invalid);
     if (ok && direction !== null) {
       verdict = direction === 'more' ? 'reproduced' : 'not reproduced';
       const times = (mean(wt) ?? 0) > 0 ? ` (${num((mean(dl) ?? 0) / (mean(wt) ?? 1))} x)` : '';
@@ -276,7 +283,7 @@ const isolation: Experiment = {
     const rr40001 = sumOver(rr, serializationFailures);
     const rrMessages = Object.keys(rrText['40001'] ?? {});
     let verdict: Verdict = 'no verdict';
-    let summary = 'invalid cases: see below';
+    let summary = noVerdict(invalid);
     const reasons = [...invalid];
     if (ok && rr40001 === 0) {
       reasons.push(`${rr.id}: no 40001 in the window, so there is no message to read; measure longer`);
@@ -363,7 +370,7 @@ const busConnections: Experiment = {
       0,
     );
     let verdict: Verdict = 'no verdict';
-    let summary = 'invalid cases: see below';
+    let summary = noVerdict(invalid);
     const total = mean(busAll);
     if (ok && total !== null) {
       const single = total - noise(busAll) <= 1;
@@ -453,7 +460,7 @@ const hiddenSlowdown: Experiment = {
     })();
     const lo = ((mean(cb) ?? 0) - noise(cb)) / ((mean(ca) ?? 0) + noise(ca) || 1);
     let verdict: Verdict = 'no verdict';
-    let summary = 'invalid cases: see below';
+    let summary = noVerdict(invalid);
     const direction = compare(cb, ca);
     if (ok && direction !== null) {
       const range = `${num(Math.max(0, lo))}-${Number.isFinite(hi) ? num(hi) : 'unbounded'} x given the noise`;
@@ -548,7 +555,7 @@ const leaderTab: Experiment = {
     const [ce, cl] = conflicts as [Figure, Figure];
     const [be, bl] = perBrowser as [Figure, Figure];
     let verdict: Verdict = 'no verdict';
-    let summary = 'invalid cases: see below';
+    let summary = noVerdict(invalid);
     const fewerConflicts = compare(ce, cl);
     const fewerConnections = compare(be, bl);
     if (ok && fewerConflicts !== null && fewerConnections !== null) {
