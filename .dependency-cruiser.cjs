@@ -73,6 +73,23 @@ module.exports = {
       '^src/bench/',
       ['^src/bench/', '^src/lib/', '^loadtests/lib/', '^web/tab-state\\.ts$', '^src/topologies/layout-process\\.ts$'],
     ),
+    onlyFrom(
+      'study-imports-only-study-bench-and-lib',
+      'A study designs experiments and reads their results: it runs the bench (as `busbench bench` ' +
+        'child processes) and reads run.json through the bench modules, so it measures what the bench ' +
+        'measures and nothing in-process. The layouts, the app core and the cli are out of its reach.',
+      '^src/study/',
+      ['^src/study/', '^src/bench/', '^src/lib/'],
+    ),
+    {
+      name: 'only-cli-and-tests-import-study',
+      comment:
+        'The study sits on top of the bench: only the command line that runs it and the tests may ' +
+        'import it. A layout, the app or the bench importing it would turn the layers upside down.',
+      severity: 'error',
+      from: { pathNot: '^(src/study|src/cli|test)/' },
+      to: { path: '^src/study/' },
+    },
     {
       name: 'cli-imports-only-src-and-loadtests-lib',
       comment:

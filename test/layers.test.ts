@@ -163,6 +163,33 @@ const CASES: Case[] = [
     ],
   },
   {
+    name: 'src/study may import the bench and lib but not a layout or the app, and only the cli and tests import it',
+    files: {
+      'src/bench/bench.ts': 'export const b = 1;\n',
+      'src/lib/net.ts': 'export const port = 1;\n',
+      'src/app/y.ts': 'export const y = 1;\n',
+      'src/topologies/index.ts': 'export const t = 1;\n',
+      'src/study/study.ts': [
+        "import { b } from '../bench/bench.js';",
+        "import { port } from '../lib/net.js';",
+        "import { y } from '../app/y.js';",
+        "import { t } from '../topologies/index.js';",
+        'export const s = b + port + y + t;',
+        '',
+      ].join('\n'),
+      'src/cli/main.ts': 'export const m = 1;\n',
+      'src/cli/study.ts': "import { s } from '../study/study.js';\nexport const c = s;\n",
+      'test/study.test.ts': "import { s } from '../src/study/study.js';\nexport const x = s;\n",
+      'src/bench/uses-study.ts': "import { s } from '../study/study.js';\nexport const u = s;\n",
+    },
+    violations: [
+      'study-imports-only-study-bench-and-lib: src/study/study.ts → src/app/y.ts',
+      'study-imports-only-study-bench-and-lib: src/study/study.ts → src/topologies/index.ts',
+      'bench-talks-to-a-layout-only-from-outside: src/bench/uses-study.ts → src/study/study.ts',
+      'only-cli-and-tests-import-study: src/bench/uses-study.ts → src/study/study.ts',
+    ],
+  },
+  {
     name: 'a plain-JS k6 script importing src/ or web/ fails loadtests-not-to-src-or-web',
     files: {
       'src/lib/net.ts': 'export const port = 1;\n',

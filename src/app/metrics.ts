@@ -30,6 +30,7 @@ export class Metrics {
   readonly txFailures: client.Counter<'endpoint' | 'sqlstate'>;
   readonly txRetries: client.Counter<'endpoint'>;
   readonly txFinalFailures: client.Counter<'endpoint' | 'sqlstate'>;
+  readonly txFailureMessages: client.Counter<'sqlstate' | 'message'>;
 
   readonly parkedPolls: client.Gauge<'process'>;
   readonly busWakeups: client.Counter<'dispatch'>;
@@ -85,6 +86,15 @@ export class Metrics {
       'busbench_tx_final_failures_total',
       'Units of work that ended without commit after their last try',
       ['endpoint', 'sqlstate'],
+    );
+    // PostgreSQL's own words for each failure ("could not serialize access due to concurrent
+    // update" or "... due to read/write dependencies among transactions" under one 40001): only
+    // retryable SQLSTATEs are counted, whose messages are a handful of fixed texts, so the label
+    // stays small.
+    this.txFailureMessages = counter(
+      'busbench_tx_failure_messages_total',
+      "Failed attempts by retryable SQLSTATE and PostgreSQL's message text",
+      ['sqlstate', 'message'],
     );
 
     this.parkedPolls = gauge('busbench_bus_parked_polls', 'Polls waiting for a notification');

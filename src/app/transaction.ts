@@ -56,12 +56,19 @@ export type TransactionResult<T> = { committed: true; value: T } | { committed: 
  * error (seed 003: a concurrent update re-raised as a ValidationError was never retried).
  */
 export function findRetryableSqlstate(err: unknown): string | undefined {
+  return findRetryable(err)?.sqlstate;
+}
+
+/** The retryable database error inside `err` (itself or a `cause`): its SQLSTATE and PostgreSQL's message. */
+export function findRetryable(err: unknown): { sqlstate: string; message: string } | undefined {
   const seen = new Set<unknown>();
   let current: unknown = err;
   while (current && typeof current === 'object' && !seen.has(current)) {
     seen.add(current);
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && RETRYABLE_SQLSTATES.has(code)) return code;
+    const { code, message } = current as { code?: unknown; message?: unknown };
+    if (typeof code === 'string' && RETRYABLE_SQLSTATES.has(code)) {
+      return { sqlstate: code, message: typeof message === 'string' ? message : '' };
+    }
     current = (current as { cause?: unknown }).cause;
   }
   return undefined;
@@ -95,15 +102,17 @@ export async function runTransaction<T>(
       await client.query('COMMIT');
     } catch (err) {
       client.release(await rollback(client, err));
-      const sqlstate = findRetryableSqlstate(err);
-      if (!sqlstate) {
+      const retryable = findRetryable(err);
+      if (!retryable) {
         const code = (err as { code?: unknown }).code;
         if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code))
           metrics.txFailures.inc({ endpoint, sqlstate: code });
         // Not retried: whether a COMMIT the server never answered took effect is unknown.
         throw connectionLost(err) ? errors.databaseUnavailable() : err;
       }
+      const { sqlstate, message } = retryable;
       metrics.txFailures.inc({ endpoint, sqlstate });
+      metrics.txFailureMessages.inc({ sqlstate, message });
       if (onConflict === 'raise') throw new RetryableConflict(endpoint, sqlstate);
       if (attempt >= maxTries) {
         metrics.txFinalFailures.inc({ endpoint, sqlstate });

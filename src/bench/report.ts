@@ -24,7 +24,7 @@ import { failedAttempts, invalidCases, validityOf, validOnly } from './validity.
 
 // echarts.common has every piece the charts use (line, bar, markArea, legend, tooltip,
 // dataZoom) at two thirds of the full build's size.
-const ECHARTS_BROWSER_BUILD = 'echarts/dist/echarts.common.min.js';
+export const ECHARTS_BROWSER_BUILD = 'echarts/dist/echarts.common.min.js';
 
 export interface Report {
   html: string;
@@ -44,7 +44,7 @@ export function renderReport(run: RunFile): Report {
   };
 }
 
-function renderSvg(spec: ChartSpec): string {
+export function renderSvg(spec: Pick<ChartSpec, 'width' | 'height' | 'option'>): string {
   const chart = echarts.init(null, null, { renderer: 'svg', ssr: true, width: spec.width, height: spec.height });
   try {
     chart.setOption(spec.option);
@@ -423,7 +423,7 @@ function configSection(run: RunFile): string {
   );
 }
 
-const STYLE = `
+export const STYLE = `
 :root { color-scheme: light; --ink: #1d2329; --muted: #5f6b76; --rule: #dde2e6; }
 * { box-sizing: border-box; }
 body { margin: 0 auto; max-width: 1480px; padding: 24px 32px 64px; color: var(--ink);
@@ -452,7 +452,7 @@ code { font-size: 13px; }
 `;
 
 // Sets body[data-charts-done] once every chart has drawn, so a headless browser knows when to look.
-const BOOT = `
+export const BOOT = `
 (() => {
   const specs = JSON.parse(document.getElementById('busbench-charts').textContent);
   const charts = [];

@@ -171,7 +171,17 @@ const caseTotals = Closed({
     rollbacks: Type.Number(),
     deadlocks: Type.Number(),
     app: Closed(
-      { total: endpointTx, by_endpoint: Dict(endpointTx) },
+      {
+        total: endpointTx,
+        by_endpoint: Dict(endpointTx),
+        failure_messages: Type.Optional(
+          Dict(Dict(Type.Number()), {
+            description:
+              "SQLSTATE -> PostgreSQL's message text -> failed attempts in the window, e.g. 40001's " +
+              '"could not serialize access due to concurrent update"; only those that occurred.',
+          }),
+        ),
+      },
       { description: 'Counted by the app: PostgreSQL has no counter of serialization failures.' },
     ),
   }),

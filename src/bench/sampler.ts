@@ -226,10 +226,7 @@ export class Sampler {
         apps.set(app, a);
       }
     }
-    const app: { total: EndpointTx; by_endpoint: Record<string, EndpointTx> } = {
-      total: emptyTx(),
-      by_endpoint: {},
-    };
+    const app: CaseTotals['database']['app'] = { total: emptyTx(), by_endpoint: {} };
     if (begin && end) {
       const cpuEnd = byLabel(end.prom, 'process_cpu_seconds_total', 'process');
       const cpuBegin = byLabel(begin.prom, 'process_cpu_seconds_total', 'process');
@@ -257,6 +254,7 @@ export class Sampler {
         app.by_endpoint[endpoint] = tx;
         for (const key of Object.keys(tx) as (keyof EndpointTx)[]) app.total[key] += tx[key];
       }
+      app.failure_messages = failureMessages(begin.prom, end.prom);
     }
     const n = Math.max(1, measured.length);
     return {
@@ -278,6 +276,18 @@ export class Sampler {
       },
     };
   }
+}
+
+/** Failed attempts in the window by SQLSTATE and PostgreSQL's message text; only those that occurred. */
+function failureMessages(begin: PromSample[], end: PromSample[]): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {};
+  for (const s of end) {
+    if (s.name !== 'busbench_tx_failure_messages_total') continue;
+    const { sqlstate = '', message = '' } = s.labels;
+    const count = s.value - sum(begin, s.name, { sqlstate, message });
+    if (count > 0) out[sqlstate] = { ...out[sqlstate], [message]: (out[sqlstate]?.[message] ?? 0) + count };
+  }
+  return out;
 }
 
 function emptyTx(): EndpointTx {

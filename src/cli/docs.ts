@@ -8,6 +8,7 @@ import { BENCH_OPTIONS, CAPACITY_OPTIONS, EXPORTER_OPTIONS } from '../bench/opti
 import { ERROR_CODES } from '../lib/errors.js';
 import type { OptionTable } from '../lib/options.js';
 import { OPTIONS } from '../lib/server-options.js';
+import { STUDY_OPTIONS } from '../study/options.js';
 import { PROFILE_TABLE_HEADER, PROFILE_TABLE_NOTE, profileTableRows } from './profile-table.js';
 import { SERVE_OPTIONS } from './serve.js';
 
@@ -27,6 +28,7 @@ export const OPTION_BLOCKS = {
   'serve-options': SERVE_OPTIONS,
   'capacity-options': CAPACITY_OPTIONS,
   'exporter-options': EXPORTER_OPTIONS,
+  'study-options': STUDY_OPTIONS,
 } satisfies Record<string, OptionTable>;
 
 export type BlockName = keyof typeof OPTION_BLOCKS | 'error-codes' | 'load-profiles';

@@ -7,6 +7,7 @@ import { BENCH_CONTROLLED, BENCH_OPTIONS, CAPACITY_OPTIONS, EXPORTER_OPTIONS } f
 import { BusbenchError, CliError, errors } from '../lib/errors.js';
 import { loadOptions } from '../lib/options.js';
 import { loadConfig, OPTIONS } from '../lib/server-options.js';
+import { STUDY_OPTIONS } from '../study/options.js';
 import { profileFlags, SERVE_OPTIONS, serve } from './serve.js';
 
 const program = new Command('busbench').description(
@@ -160,6 +161,24 @@ addOptions(
   const stop = () => void exporter.close().then(() => process.exit(0));
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+});
+
+addOptions(
+  program
+    .command('study')
+    .description(
+      "measure every claim of the seed documents (../shared/seeds/): each seed's experiments run the bench on fresh databases; write results/study-<timestamp>/ (FINDINGS.md, findings.html, each bench's run folder)",
+    ),
+  STUDY_OPTIONS,
+).action(async (flags: Record<string, unknown>) => {
+  const { runStudy } = await import('../study/study.js');
+  const options = loadOptions(STUDY_OPTIONS, byKey(STUDY_OPTIONS, flags));
+  const { dir, study } = await runStudy(options, `busbench ${process.argv.slice(2).join(' ')}`);
+  const width = Math.max(...study.findings.map((f) => `${f.seed} ${f.id}`.length));
+  for (const f of study.findings) {
+    console.log(`${`${f.seed} ${f.id}`.padEnd(width)}  ${f.verdict}${f.summary ? `: ${f.summary}` : ''}`);
+  }
+  console.log(`findings in ${dir}/: FINDINGS.md, findings.html, study.json, charts/, and each bench's run folder`);
 });
 
 program

@@ -31,11 +31,26 @@ export interface ChartSpec {
   unit: string;
 }
 
+/** A case a finding's figures rest on: its run folder (relative to the study folder) and case id. */
+export interface CaseRef {
+  run: string;
+  id: string;
+  valid: boolean;
+}
+
 export interface Finding {
   seed: string;
   id: string;
+  /** A short heading; the id when absent. */
+  title?: string;
+  /** The verdict in one line, with the figure that carries it (the summary table's row). */
+  summary?: string;
+  /** Every case the figures and the verdict rest on, so a reader (and the test) can check each was valid. */
+  cases?: CaseRef[];
   /** Quoted from the seed. */
   claim: string;
+  /** Where the claim comes from when it is not the seed's own words (then `claim` is a summary, not a quote). */
+  claimFrom?: string;
   /** The seed's file name, under ../shared/seeds/. */
   source: string;
   /** Enough to rerun it by hand: layouts, profile, presence, isolation, flags. */
@@ -57,5 +72,7 @@ export interface Experiment {
   id: string;
   claim: string;
   source: string;
+  title?: string;
+  claimFrom?: string;
   run(ctx: StudyContext): Promise<Finding>;
 }
