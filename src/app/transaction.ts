@@ -55,10 +55,10 @@ export type TransactionResult<T> = { committed: true; value: T } | { committed: 
  * The SQLSTATE of a retryable error, even when application code wrapped it in its own
  * error (seed 003: a concurrent update re-raised as a ValidationError was never retried).
  */
-export function findRetryableSqlstate(err: unknown): string | undefined {
+export function findRetryableSqlstate(err: unknown, unwrap = true): string | undefined {
   const seen = new Set<unknown>();
   let current: unknown = err;
-  while (current && typeof current === 'object' && !seen.has(current)) {
+  while (current && typeof current === 'object' && !seen.has(current) && (unwrap || seen.size === 0)) {
     seen.add(current);
     const code = (current as { code?: unknown }).code;
     if (typeof code === 'string' && RETRYABLE_SQLSTATES.has(code)) return code;
@@ -74,7 +74,7 @@ export function backoffMs(retry: number, baseSeconds: number): number {
 
 export async function runTransaction<T>(
   db: ConnectionSource,
-  config: Pick<Config, 'isolation' | 'maxTries' | 'retryBase'>,
+  config: Pick<Config, 'isolation' | 'maxTries' | 'retryBase'> & Partial<Pick<Config, 'skipUnwrap'>>,
   metrics: Metrics,
   endpoint: string,
   work: (tx: Tx) => Promise<T>,
@@ -95,8 +95,15 @@ export async function runTransaction<T>(
       await client.query('COMMIT');
     } catch (err) {
       client.release(await rollback(client, err));
-      const sqlstate = findRetryableSqlstate(err);
+      const sqlstate = findRetryableSqlstate(err, !config.skipUnwrap);
       if (!sqlstate) {
+        const hidden = findRetryableSqlstate(err);
+        if (hidden) {
+          // --skip-unwrap (seed 003): a conflict the user sees as an application error, counted as what it is.
+          metrics.txFailures.inc({ endpoint, sqlstate: hidden });
+          metrics.txFinalFailures.inc({ endpoint, sqlstate: hidden });
+          throw err;
+        }
         const code = (err as { code?: unknown }).code;
         if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code))
           metrics.txFailures.inc({ endpoint, sqlstate: code });
