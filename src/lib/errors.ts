@@ -261,7 +261,10 @@ export const errors = {
   /** `cause` is kept, as Odoo's ValidationError kept the OperationalError it replaced (seed 003). */
   validation: (what: string, cause: unknown) =>
     Object.assign(
-      new HttpError('E_VALIDATION', `${what} failed its check (${(cause as Error)?.message ?? cause}); retry the request`),
+      new HttpError(
+        'E_VALIDATION',
+        `${what} failed its check (${(cause as Error)?.message ?? cause}); retry the request`,
+      ),
       { cause },
     ),
   conflict: (unit: string, tries: number, sqlstate: string) =>
