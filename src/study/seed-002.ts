@@ -144,8 +144,8 @@ const serializablePenalty: Experiment = {
         `Serializable changed the server's CPU per commit by ${penaltyText}${differs ? '' : ', within the noise of the runs'}` +
         `${ctx.repeat > 1 ? '' : ' (one run: no spread; --repeat 3 gives one)'}. Its cost is the extra aborts: ` +
         `${show(of(ser.valid, failedPer1000))} failed attempts per 1,000 commits against ` +
-        `${show(of(rr.valid, failedPer1000))} at repeatable read, each one a retried transaction; the commits per ` +
-        `second stayed at ${show(of(ser.valid, commitsPerSecond))} against ${show(of(rr.valid, commitsPerSecond))}.`,
+        `${show(of(rr.valid, failedPer1000))} at repeatable read, each one a retried transaction; commits per second: ` +
+        `${show(of(ser.valid, commitsPerSecond))} against ${show(of(rr.valid, commitsPerSecond))}.`,
       invalid,
       runs: [bench.folder],
     };
