@@ -182,8 +182,9 @@ const keepLast: Experiment = {
   seed: SEED,
   id: 'keeplast',
   claim:
-    'This can be done by using the KeepLast primitive from Odoo: it is basically like a Mutex, except that it cancels ' +
-    'the current action, if any [...] so the web client will only display the second action',
+    'we probably want to stop (as much as possible) the first action, and start immediately the new action, so the ' +
+    'web client will only display the second action, and will do it as fast as possible. This can be done by using ' +
+    'the KeepLast primitive from Odoo',
   source: SOURCE,
   async run(ctx: StudyContext): Promise<Finding> {
     const n = ctx.quick ? 40 : 100;

@@ -27,6 +27,8 @@ const PROFILE = 'presence-storm';
 const CLAIMED_PENALTY_PERCENT = 5;
 /** Posts per second: the profile's 1 leaves a handful in a quick window, where one late post voids a case. */
 const RATE = 4;
+/** Half the profile's 20 users (80 tabs): still two browsers of four tabs per user, lighter on a shared machine. */
+const USERS = 10;
 
 type Bench = { folder: string; run: RunFile };
 type Pick = (c: CaseResult) => number | null;
@@ -74,6 +76,7 @@ const serializablePenalty: Experiment = {
       isolation: 'repeatable-read,serializable',
       quick: true,
       rate: RATE,
+      users: USERS,
       ...(ctx.quick ? {} : { duration: 20 }),
       repeat: ctx.repeat,
     };
@@ -119,7 +122,8 @@ const serializablePenalty: Experiment = {
       source: SOURCE,
       setup:
         `\`busbench bench --layouts single-process --profile ${PROFILE} --isolation repeatable-read,serializable ` +
-        `--quick --rate ${RATE}${ctx.quick ? '' : ' --duration 20'} --repeat ${ctx.repeat}\`: presence-storm's short ` +
+        `--quick --rate ${RATE} --users ${USERS}${ctx.quick ? '' : ' --duration 20'} --repeat ${ctx.repeat}\`: ` +
+        "presence-storm's short " +
         "polls (1 s) rewrite their user's presence row (every-poll presence, retried up to 5 tries). An open model: " +
         'the load sets the requests per second, so the penalty shows in what each commit costs the server (CPU ' +
         'seconds of the serving process over commits), in latency and in failed attempts, not in throughput.',
@@ -166,6 +170,8 @@ const wholeRetry: Experiment = {
       layouts: 'single-process',
       profile: PROFILE,
       quick: true,
+      rate: RATE,
+      users: USERS,
       'max-tries': tries,
       ...(ctx.quick ? {} : { duration: 20 }),
       repeat: ctx.repeat,
@@ -202,7 +208,8 @@ const wholeRetry: Experiment = {
       claim: retryClaim,
       source: SOURCE,
       setup:
-        `\`busbench bench --layouts single-process --profile ${PROFILE} --quick${ctx.quick ? '' : ' --duration 20'} ` +
+        `\`busbench bench --layouts single-process --profile ${PROFILE} --quick --rate ${RATE} --users ${USERS}` +
+        `${ctx.quick ? '' : ' --duration 20'} ` +
         `--max-tries 5\` (whole-transaction retry, Odoo's 5 tries) against the same with \`--max-tries 1\` (no ` +
         `retry: the first 40001 is the user's failure, a 409 E_TX_CONFLICT where Websauna showed a 500); repeatable ` +
         `read; ${ctx.repeat} run(s) each.`,

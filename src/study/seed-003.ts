@@ -249,9 +249,9 @@ const hotRow: Experiment = {
   seed: SEED,
   id: 'hot-row',
   claim:
-    'Reversing the write by writing on SaleOrder instead of ExceptionRule fixes the 2 unexpected locks. [...] ' +
     'the main_exception_ids computed field will continue to lock many sale orders, effectively preventing 2 sales ' +
-    'orders with the same exception to be confirmed at the same time.',
+    'orders with the same exception to be confirmed at the same time. Reversing the write by writing on SaleOrder ' +
+    'instead of ExceptionRule fixes the 2 unexpected locks.',
   source: SOURCE,
   async run(ctx: StudyContext): Promise<Finding> {
     const seconds = ctx.quick ? 8 : 20;
