@@ -95,7 +95,10 @@ const serializablePenalty: Experiment = {
     let verdict: Verdict = 'no verdict';
     const differs = beyondNoise(of(rr.valid, cpuPerCommit), of(ser.valid, cpuPerCommit));
     if (invalid.length === 0 && penalty !== null) {
-      if (!differs && ctx.repeat > 1 && (noisePercent ?? Infinity) > CLAIMED_PENALTY_PERCENT) {
+      if (ctx.repeat < 2) {
+        // Single runs of this case moved by 10 to 46 % on the shared 2-core machine: far more than the claim.
+        invalid.push('one run has no spread, and a couple of percents needs one: rerun with --repeat 3 or more');
+      } else if (!differs && (noisePercent ?? Infinity) > CLAIMED_PENALTY_PERCENT) {
         invalid.push(
           `the runs' spread (+- ${noisePercent?.toFixed(1)} % of the CPU per commit) is larger than the claimed couple ` +
             'of percents: rerun with a larger --repeat',
@@ -242,8 +245,8 @@ const wholeRetry: Experiment = {
         `The conflicts happen either way (${show(of(withRetry.valid, failedPer1000))} and ` +
         `${show(of(without.valid, failedPer1000))} failed attempts per 1,000 commits): two tabs of one user write ` +
         `its presence row at once. Retried (the whole unit of work, up to 5 tries), a failed attempt ran again ` +
-        `(${show(of(withRetry.valid, retries), 0)} retries); ${show(of(withRetry.valid, finalFailures), 0)} units ` +
-        `failed on every try and the user saw ${show(of(withRetry.valid, failedPolls), 0)} failed polls. With one ` +
+        `(${show(of(withRetry.valid, retries), 0)} retries); units of work that failed on every try: ` +
+        `${show(of(withRetry.valid, finalFailures), 0)}, and the user saw ${show(of(withRetry.valid, failedPolls), 0)} failed polls. With one ` +
         `try each failed attempt was final (${show(of(without.valid, finalFailures), 0)}) and the user saw ` +
         `${show(of(without.valid, failedPolls), 0)} failed polls.`,
       invalid,
