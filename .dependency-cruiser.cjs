@@ -77,9 +77,10 @@ module.exports = {
       'study-imports-only-study-bench-and-lib',
       'A study designs experiments and reads their results: it runs the bench (as `busbench bench` ' +
         'child processes) and reads run.json through the bench modules, so it measures what the bench ' +
-        'measures and nothing in-process. The layouts, the app core and the cli are out of its reach.',
+        "measures and nothing in-process (the load generators' own library, loadtests/lib, included: " +
+        'it parses /metrics as the bench does). The layouts, the app core and the cli are out of its reach.',
       '^src/study/',
-      ['^src/study/', '^src/bench/', '^src/lib/'],
+      ['^src/study/', '^src/bench/', '^src/lib/', '^loadtests/lib/'],
     ),
     {
       name: 'only-cli-and-tests-import-study',

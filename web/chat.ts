@@ -10,7 +10,7 @@ import type { Api } from './api.js';
 import type { BusNotification } from './bus-client.js';
 import { type Channel, type ChatMessage, ChatStore } from './chat-store.js';
 import type { ChatView, PresenceRow } from './chat-view.js';
-import { KeepLast, Mutex, SUPERSEDED } from './concurrency.js';
+import { KeepLast, Mutex, SUPERSEDED, WITHOUT_KEEP_LAST, WITHOUT_MUTEX } from './concurrency.js';
 import { ReadSync } from './read-sync.js';
 
 const PRESENCE_REFRESH_MS = 60_000;
@@ -34,13 +34,23 @@ export class Chat {
   readonly #channels: readonly Channel[];
   readonly #store: ChatStore;
   readonly #readSync: ReadSync;
-  readonly #history = new KeepLast();
+  readonly #history: Pick<KeepLast, 'add'>;
   readonly #presence = new KeepLast();
-  readonly #posts = new Mutex();
+  readonly #posts: Pick<Mutex, 'exec'>;
   #selected: number | null = null;
   #renderQueued = false;
 
-  constructor(deps: { api: Api; view: ChatView; userId: number; channels: readonly Channel[] }) {
+  constructor(deps: {
+    api: Api;
+    view: ChatView;
+    userId: number;
+    channels: readonly Channel[];
+    /** false only in seed 001's experiment: the primitive is off, to show what it prevents. */
+    keepLast?: boolean;
+    mutex?: boolean;
+  }) {
+    this.#history = deps.keepLast === false ? WITHOUT_KEEP_LAST : new KeepLast();
+    this.#posts = deps.mutex === false ? WITHOUT_MUTEX : new Mutex();
     this.#api = deps.api;
     this.#view = deps.view;
     this.#userId = deps.userId;

@@ -39,3 +39,10 @@ export class KeepLast {
     }
   }
 }
+
+/**
+ * Stand-ins that turn a primitive off, for seed 001's experiment only (the page's ?keeplast=off
+ * and ?mutex=off): every load is applied as its answer arrives, and every action starts at once.
+ */
+export const WITHOUT_KEEP_LAST: Pick<KeepLast, 'add'> = { add: (load) => load() };
+export const WITHOUT_MUTEX: Pick<Mutex, 'exec'> = { exec: async (action) => action() };

@@ -1,6 +1,7 @@
 // The chat page: log in, pick the tab mode (?mode=every-tab|leader|shared-worker), show the
 // user's channels, and apply the bus's notifications as they come. ?login=user3 logs in at
-// once with the seeded password; ?channel=<id> picks the channel shown first.
+// once with the seeded password; ?channel=<id> picks the channel shown first. ?keeplast=off and
+// ?mutex=off turn a concurrency primitive off, for seed 001's experiment only.
 import { Api } from './api.js';
 import { type BusNotification, Inbox } from './bus-client.js';
 import { Chat, isMessage } from './chat.js';
@@ -109,7 +110,14 @@ async function open(
   const { channels } = await api.call<{ channels: Channel[] }>('GET', '/channels');
   const userId = session.user.id;
   Object.assign(window.busbench, { userId, mode: name });
-  const current = new Chat({ api, view, userId, channels });
+  const current = new Chat({
+    api,
+    view,
+    userId,
+    channels,
+    keepLast: params.get('keeplast') !== 'off',
+    mutex: params.get('mutex') !== 'off',
+  });
   chat = current;
   view.showChat(session.user.login, (body) => {
     if (current.selected !== null)

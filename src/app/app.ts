@@ -11,6 +11,7 @@ import type { Database } from './database.js';
 import { notifyChannels } from './listener.js';
 import { hashPassword } from './migrate.js';
 import { type PresenceStatus, recordPoll, setPresence } from './presence.js';
+import { findRetryableSqlstate, type Tx } from './transaction.js';
 import { idParam, integerField, type Json, MAX_ID, oneOfField, parseJsonObject, stringField } from './validate.js';
 import { type WebFile, webAsset, webPage } from './web-assets.js';
 
@@ -340,7 +341,9 @@ export class App {
       const message = rows[0];
       await insertNotification(tx, channel, { type: 'message', message });
       // Odoo 12+: NOTIFY after commit, or a listener could wake before the row is visible.
-      tx.afterCommit(() => this.#notify([channel]));
+      // --notify-before-commit: Odoo 8.0's order, on its own connection as 8.0's cr2 was.
+      if (this.#config.notifyBeforeCommit) await this.#notify([channel]);
+      else tx.afterCommit(() => this.#notify([channel]));
       // Odoo 8.0 garbage-collected the bus on 1 % of sends; rows older than 2 x TIMEOUT go.
       if (Math.random() < 0.01) tx.afterCommit(() => this.#collectGarbage());
       return message;
@@ -370,12 +373,12 @@ export class App {
     const userId = integerField(call.body().user_id, 'user_id', 1, MAX_ID);
     const { rowCount } = await this.#db.query('SELECT 1 FROM users WHERE id = $1', [userId]);
     if (rowCount === 0) throw errors.notFound(`user ${userId} does not exist`);
-    await this.#db.transaction('chat.members', async (tx) => {
-      await tx.query('INSERT INTO channel_members (channel_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [
-        channelId,
-        userId,
-      ]);
-      this.#cache.invalidateAfterCommit(tx);
+    await this.#changeMembership(channelId, async (tx) => {
+      const { rowCount } = await tx.query(
+        'INSERT INTO channel_members (channel_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING',
+        [channelId, userId],
+      );
+      return rowCount ?? 0;
     });
     return { status: 201, body: { channel_id: channelId, user_id: userId } };
   }
@@ -383,16 +386,42 @@ export class App {
   async #removeMember(call: Call) {
     const channelId = await this.#memberChannel(call);
     const userId = idParam(call.params[1], 'user id');
-    const removed = await this.#db.transaction('chat.members', async (tx) => {
+    const removed = await this.#changeMembership(channelId, async (tx) => {
       const { rowCount } = await tx.query('DELETE FROM channel_members WHERE channel_id = $1 AND user_id = $2', [
         channelId,
         userId,
       ]);
-      if (rowCount) this.#cache.invalidateAfterCommit(tx);
       return rowCount ?? 0;
     });
     if (removed === 0) throw errors.notFound(`user ${userId} is not in channel ${channelId}`);
     return { body: { channel_id: channelId, user_id: userId, removed: true } };
+  }
+
+  /**
+   * A membership change as the ORM makes it (seed 003): `change` writes the relation row and
+   * returns how many it changed; --membership-write hot-row then writes the channel row too.
+   * A retryable error inside comes out re-raised as a validation error (Odoo's
+   * @api.constrains); the retry finds the cause in it unless --skip-unwrap.
+   */
+  #changeMembership(channelId: number, change: (tx: Tx) => Promise<number>): Promise<number> {
+    return this.#db.transaction('chat.members', async (tx) => {
+      try {
+        const changed = await change(tx);
+        if (changed === 0) return 0;
+        if (this.#config.membershipWrite === 'hot-row') {
+          await tx.query(
+            `UPDATE channels SET write_date = now(),
+               member_count = (SELECT count(*) FROM channel_members WHERE channel_id = $1) WHERE id = $1`,
+            [channelId],
+          );
+        }
+        this.#cache.invalidateAfterCommit(tx);
+        return changed;
+      } catch (err) {
+        if (findRetryableSqlstate(err)) throw errors.validation(`membership change in channel ${channelId}`, err);
+        throw err;
+      }
+    });
   }
 
   async #presence(call: Call) {

@@ -167,6 +167,7 @@ export class Bus {
         waiter.woken = false;
         // A wake-up may bring nothing for this poll (a reconnect wakes everyone): keep waiting.
         if (found.length > 0) return found;
+        this.#metrics.busEmptyWakeups.inc({ dispatch: this.#dispatch });
       }
       return [];
     } finally {

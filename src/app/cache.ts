@@ -2,6 +2,9 @@
 // its ormcache (seed 004): a writer bumps the cache_signaling sequence after its commit;
 // every request reads the sequence at its start and clears the cache when it moved. So a
 // process is stale for at most one request, at the cost of one query per request.
+// --cache-signaling off drops both queries: a process then sees only its own changes, and
+// every other process keeps deciding who may read a channel on what it cached before.
+import type { CacheSignaling } from '../lib/server-options.js';
 import type { Database } from './database.js';
 import type { Metrics } from './metrics.js';
 import type { Tx } from './transaction.js';
@@ -9,16 +12,19 @@ import type { Tx } from './transaction.js';
 export class MembershipCache {
   readonly #db: Database;
   readonly #metrics: Metrics;
+  readonly #signaling: CacheSignaling;
   readonly #channelsByUser = new Map<number, Set<number>>();
   #signal: number | undefined;
 
-  constructor(db: Database, metrics: Metrics) {
+  constructor(db: Database, metrics: Metrics, signaling: CacheSignaling = 'on') {
     this.#db = db;
     this.#metrics = metrics;
+    this.#signaling = signaling;
   }
 
   /** Called at the start of every request. */
   async check(): Promise<void> {
+    if (this.#signaling === 'off') return;
     this.#metrics.cacheChecks.inc();
     // A fresh sequence reads last_value 1 both before and after its first nextval();
     // is_called tells the two apart.
@@ -48,6 +54,10 @@ export class MembershipCache {
   /** In a transaction that changed memberships: signal every process once it committed. */
   invalidateAfterCommit(tx: Tx): void {
     tx.afterCommit(async () => {
+      if (this.#signaling === 'off') {
+        this.#channelsByUser.clear();
+        return;
+      }
       const { rows } = await this.#db.query<{ value: number }>("SELECT nextval('cache_signaling') AS value");
       this.#channelsByUser.clear();
       // Current up to its own bump; a later bump by another process moves the value on.

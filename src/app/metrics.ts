@@ -36,6 +36,7 @@ export class Metrics {
   readonly busWakeups: client.Counter<'dispatch'>;
   readonly busFetches: client.Counter<'dispatch' | 'reason'>;
   readonly busWaitersWoken: client.Counter<'dispatch'>;
+  readonly busEmptyWakeups: client.Counter<'dispatch'>;
   readonly listenReconnects: client.Counter<'process'>;
 
   readonly cacheChecks: client.Counter;
@@ -108,6 +109,11 @@ export class Metrics {
     this.busWaitersWoken = counter('busbench_bus_waiters_woken_total', 'Parked polls woken by notifications', [
       'dispatch',
     ]);
+    this.busEmptyWakeups = counter(
+      'busbench_bus_empty_wakeups_total',
+      'Woken parked polls whose fetch found nothing for them (seed 002: NOTIFY before the row was visible)',
+      ['dispatch'],
+    );
     this.listenReconnects = counter(
       'busbench_bus_listen_reconnects_total',
       'Times the LISTEN connection was lost and opened again',

@@ -34,7 +34,7 @@ export async function createAppStack(options: StackOptions): Promise<AppStack> {
   const { config } = options;
   const metrics = new Metrics(config.topology, options.processName, { defaultMetrics: options.defaultMetrics });
   const db = new Database(config, metrics, options.role, options.index);
-  const cache = new MembershipCache(db, metrics);
+  const cache = new MembershipCache(db, metrics, config.cacheSignaling);
   const bus = options.serves === 'app' ? undefined : new Bus(databaseFetch(db, config, metrics), config, metrics);
   let listener: Listener | undefined;
   if (bus && options.notifications === 'listen') {

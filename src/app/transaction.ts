@@ -55,15 +55,18 @@ export type TransactionResult<T> = { committed: true; value: T } | { committed: 
  * The SQLSTATE of a retryable error, even when application code wrapped it in its own
  * error (seed 003: a concurrent update re-raised as a ValidationError was never retried).
  */
-export function findRetryableSqlstate(err: unknown): string | undefined {
-  return findRetryable(err)?.sqlstate;
+export function findRetryableSqlstate(err: unknown, unwrap = true): string | undefined {
+  return findRetryable(err, unwrap)?.sqlstate;
 }
 
-/** The retryable database error inside `err` (itself or a `cause`): its SQLSTATE and PostgreSQL's message. */
-export function findRetryable(err: unknown): { sqlstate: string; message: string } | undefined {
+/**
+ * The retryable database error inside `err` (itself, or with `unwrap` a `cause`): its SQLSTATE
+ * and PostgreSQL's message.
+ */
+export function findRetryable(err: unknown, unwrap = true): { sqlstate: string; message: string } | undefined {
   const seen = new Set<unknown>();
   let current: unknown = err;
-  while (current && typeof current === 'object' && !seen.has(current)) {
+  while (current && typeof current === 'object' && !seen.has(current) && (unwrap || seen.size === 0)) {
     seen.add(current);
     const { code, message } = current as { code?: unknown; message?: unknown };
     if (typeof code === 'string' && RETRYABLE_SQLSTATES.has(code)) {
@@ -81,7 +84,7 @@ export function backoffMs(retry: number, baseSeconds: number): number {
 
 export async function runTransaction<T>(
   db: ConnectionSource,
-  config: Pick<Config, 'isolation' | 'maxTries' | 'retryBase'>,
+  config: Pick<Config, 'isolation' | 'maxTries' | 'retryBase'> & Partial<Pick<Config, 'skipUnwrap'>>,
   metrics: Metrics,
   endpoint: string,
   work: (tx: Tx) => Promise<T>,
@@ -102,8 +105,16 @@ export async function runTransaction<T>(
       await client.query('COMMIT');
     } catch (err) {
       client.release(await rollback(client, err));
-      const retryable = findRetryable(err);
+      const retryable = findRetryable(err, !config.skipUnwrap);
       if (!retryable) {
+        const hidden = findRetryable(err);
+        if (hidden) {
+          // --skip-unwrap (seed 003): a conflict the user sees as an application error, counted as what it is.
+          metrics.txFailures.inc({ endpoint, sqlstate: hidden.sqlstate });
+          metrics.txFailureMessages.inc(hidden);
+          metrics.txFinalFailures.inc({ endpoint, sqlstate: hidden.sqlstate });
+          throw err;
+        }
         const code = (err as { code?: unknown }).code;
         if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code))
           metrics.txFailures.inc({ endpoint, sqlstate: code });

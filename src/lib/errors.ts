@@ -98,6 +98,12 @@ export const ERROR_CODES = {
   },
   E_METHOD: { status: 405, when: 'The path exists but not with that method.' },
   E_TOO_LARGE: { status: 413, when: 'The body is larger than `--body-limit`. The connection is closed.' },
+  E_VALIDATION: {
+    status: 422,
+    when:
+      'A membership change failed its check. With `--skip-unwrap true` (seed 003) this is a concurrent update ' +
+      "re-raised as a validation error, as Odoo's `@api.constrains` does, and never retried: retry the request.",
+  },
   E_TX_CONFLICT: {
     status: 409,
     retryAfter: 1,
@@ -252,6 +258,15 @@ export const errors = {
   methodNotAllowed: (method: string, path: string) => new HttpError('E_METHOD', `${method} is not allowed on ${path}`),
   tooLarge: (limit: number) =>
     new HttpError('E_TOO_LARGE', `request body exceeds ${limit} bytes; send less or raise --body-limit`),
+  /** `cause` is kept, as Odoo's ValidationError kept the OperationalError it replaced (seed 003). */
+  validation: (what: string, cause: unknown) =>
+    Object.assign(
+      new HttpError(
+        'E_VALIDATION',
+        `${what} failed its check (${(cause as Error)?.message ?? cause}); retry the request`,
+      ),
+      { cause },
+    ),
   conflict: (unit: string, tries: number, sqlstate: string) =>
     new HttpError(
       'E_TX_CONFLICT',

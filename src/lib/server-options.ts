@@ -28,6 +28,17 @@ export type DispatchMode = (typeof DISPATCH_MODES)[number];
 export const BUS_ORIGINS = ['same', 'separate'] as const;
 export type BusOrigin = (typeof BUS_ORIGINS)[number];
 
+/**
+ * What a membership change writes (seed 003): 'membership-only', the relation row alone (the
+ * relation written from the member's side); 'hot-row', also the channel row's write_date and
+ * stored member count, as the ORM does when the relation is written from the channel's side.
+ */
+export const MEMBERSHIP_WRITES = ['membership-only', 'hot-row'] as const;
+export type MembershipWrite = (typeof MEMBERSHIP_WRITES)[number];
+
+export const CACHE_SIGNALING = ['on', 'off'] as const;
+export type CacheSignaling = (typeof CACHE_SIGNALING)[number];
+
 export const OPTIONS = {
   topology: option({
     env: 'BUSBENCH_TOPOLOGY',
@@ -165,6 +176,46 @@ export const OPTIONS = {
     doc: "what a conflict in the poll's presence write retries: transaction (that write alone) or whole-request (the whole poll call, Odoo 8.0)",
     default: 'transaction' as PollRetryScope,
     parse: oneOf(POLL_RETRY_SCOPES),
+  }),
+  notifyBeforeCommit: option({
+    env: 'BUSBENCH_NOTIFY_BEFORE_COMMIT',
+    flag: '--notify-before-commit <bool>',
+    doc:
+      "models Odoo 8.0's bug (seed 002): true sends a post's NOTIFY on another connection before the post commits, " +
+      'so a woken poll may fetch before the row is visible (an empty wake-up) and get it only at a later wake-up or ' +
+      'its timeout; false: NOTIFY after the commit (Odoo 12+)',
+    default: false,
+    parse: flag,
+  }),
+  skipUnwrap: option({
+    env: 'BUSBENCH_SKIP_UNWRAP',
+    flag: '--skip-unwrap <bool>',
+    doc:
+      "models seed 003's swallowed retry: true stops the retry looking inside an application error, so a 40001 " +
+      "that the membership check re-raised as a validation error (Odoo's @api.constrains) is not retried and the " +
+      'user gets 422 E_VALIDATION; false: the cause is found and the change retried',
+    default: false,
+    parse: flag,
+  }),
+  membershipWrite: option({
+    env: 'BUSBENCH_MEMBERSHIP_WRITE',
+    flag: '--membership-write <mode>',
+    doc:
+      "what a membership change writes (seed 003): membership-only (the relation row) or hot-row (also the channel's " +
+      'write_date and member count, as the ORM does writing the relation from the channel: concurrent changes of ' +
+      'one channel queue on its row and, at repeatable read, fail with 40001)',
+    default: 'membership-only' as MembershipWrite,
+    parse: oneOf(MEMBERSHIP_WRITES),
+  }),
+  cacheSignaling: option({
+    env: 'BUSBENCH_CACHE_SIGNALING',
+    flag: '--cache-signaling <on|off>',
+    doc:
+      "cross-process membership cache (seed 004): on reads the cache_signaling sequence at every request's start " +
+      '(one query) and bumps it after a membership change, as Odoo does; off models a deployment without ' +
+      'signaling: other processes keep deciding on their stale cache',
+    default: 'on' as CacheSignaling,
+    parse: oneOf(CACHE_SIGNALING),
   }),
   bodyLimit: option({
     env: 'BUSBENCH_BODY_LIMIT',

@@ -1,0 +1,317 @@
+// Seed 001 (web client concurrency): the chat page in real Chromium, its history loads and
+// posts held for a random time each (playwright intercepts them in the browser), so answers
+// come back in random order. With KeepLast a quick channel switch always ends on the channel
+// clicked last; with ?keeplast=off the page shows whichever answer came last. With the Mutex
+// posts reach the server in the order sent; with ?mutex=off they overtake one another.
+
+import pg from 'pg';
+import type { Page, Route } from 'playwright-core';
+import { launchChromium, openTab, tabUrl } from '../bench/browser-tabs.js';
+import type { RunningCase } from '../bench/lifecycle.js';
+import type { Experiment, Finding, StudyContext, Verdict } from './experiment.js';
+import { beyondNoise, meanOf, measureCases, per100, type ServerFlags, serveCommand, show, sleep } from './seed-lab.js';
+
+const SEED = '001';
+const SOURCE = '001_77cc836c686efc24.txt';
+/** Every request to /channels/N/messages waits uniform(0, MAX_DELAY_MS) in the browser first. */
+const MAX_DELAY_MS = 300;
+const USER = 'user3';
+const OPEN_TIMEOUT_MS = 60_000;
+const SETTLE_TIMEOUT_MS = 10_000;
+const POSTS_PER_BURST = 5;
+const FLAGS: ServerFlags = { topology: 'single-process' };
+
+/** A seeded generator (mulberry32): the same delays in every run of a variant. */
+function random(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Requests to the messages endpoints held in the browser, and what is in flight. */
+class Jitter {
+  readonly #next = random(1);
+  pendingGets = 0;
+  startedGets = 0;
+  postsInFlight = 0;
+  maxPostsInFlight = 0;
+  /** Channel ids of history answers, in the order they finished. */
+  readonly finished: number[] = [];
+
+  async attach(page: Page): Promise<void> {
+    const matches = (url: string) => /\/channels\/\d+\/messages/.test(url);
+    const done = (method: string, url: string) => {
+      if (!matches(url)) return;
+      if (method === 'GET') {
+        this.pendingGets--;
+        this.finished.push(Number(/\/channels\/(\d+)\//.exec(url)?.[1]));
+      } else this.postsInFlight--;
+    };
+    page.on('requestfinished', (r) => done(r.method(), r.url()));
+    page.on('requestfailed', (r) => done(r.method(), r.url()));
+    await page.route(/\/channels\/\d+\/messages/, async (route: Route) => {
+      const method = route.request().method();
+      if (method === 'GET') {
+        this.pendingGets++;
+        this.startedGets++;
+      } else {
+        this.postsInFlight++;
+        this.maxPostsInFlight = Math.max(this.maxPostsInFlight, this.postsInFlight);
+      }
+      await sleep(this.#next() * MAX_DELAY_MS);
+      await route.continue();
+    });
+  }
+
+  /** Waits until `gets` history loads have reached the route since `from` started, and everything has finished. */
+  async settled(page: Page, from = this.startedGets, gets = 0): Promise<void> {
+    const deadline = Date.now() + SETTLE_TIMEOUT_MS;
+    while (this.startedGets < from + gets || this.pendingGets > 0 || this.postsInFlight > 0) {
+      if (Date.now() > deadline) throw new Error('requests to the messages endpoints did not finish in 10 s');
+      await sleep(10);
+    }
+    // The answer's render is a microtask away; give it a frame.
+    await page.waitForTimeout(30);
+  }
+}
+
+async function withPage<T>(url: string, switches: string, run: (page: Page, jitter: Jitter) => Promise<T>): Promise<T> {
+  const browser = await launchChromium();
+  try {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+    const page = await openTab(context, `${tabUrl(url, USER, 'every-tab')}&channel=1${switches}`, OPEN_TIMEOUT_MS);
+    await page.waitForFunction("document.getElementById('messages').dataset.channelId === '1'", undefined, {
+      timeout: OPEN_TIMEOUT_MS,
+    });
+    const jitter = new Jitter();
+    await jitter.attach(page);
+    return await run(page, jitter);
+  } finally {
+    await browser.close();
+  }
+}
+
+interface Switched {
+  switches: number;
+  wrong: number;
+  /** Switches whose first channel's answer finished after the second's. */
+  olderLast: number;
+}
+
+async function quickSwitches(url: string, switches: string, n: number): Promise<Switched> {
+  return withPage(url, switches, async (page, jitter) => {
+    const channels = await page.evaluate<number[]>(
+      "[...document.querySelectorAll('#channels button[data-channel-id]')].map((b) => Number(b.dataset.channelId))",
+    );
+    if (channels.length < 3) throw new Error(`${USER} needs 3 channels to switch between, has ${channels.length}`);
+    const pick = random(7);
+    let wrong = 0;
+    let olderLast = 0;
+    for (let i = 0; i < n; i++) {
+      const shown = Number(await page.evaluate<string>("document.getElementById('messages').dataset.channelId"));
+      const others = channels.filter((c) => c !== shown);
+      const first = others[Math.floor(pick() * others.length)] ?? 0;
+      const rest = others.filter((c) => c !== first);
+      const second = rest[Math.floor(pick() * rest.length)] ?? 0;
+      const from = jitter.finished.length;
+      const started = jitter.startedGets;
+      // Two clicks in one task: as quick as a person changing their mind.
+      await page.evaluate(
+        `for (const id of [${first}, ${second}]) document.querySelector('#channels button[data-channel-id="' + id + '"]').click()`,
+      );
+      await jitter.settled(page, started, 2);
+      const order = jitter.finished.slice(from);
+      if (order.lastIndexOf(first) > order.lastIndexOf(second)) olderLast++;
+      const now = Number(await page.evaluate<string>("document.getElementById('messages').dataset.channelId"));
+      if (now !== second) wrong++;
+    }
+    return { switches: n, wrong, olderLast };
+  });
+}
+
+interface Posted {
+  posts: number;
+  outOfOrder: number;
+  maxInFlight: number;
+}
+
+async function postBursts(running: RunningCase, switches: string, bursts: number, tag: string): Promise<Posted> {
+  return withPage(running.layout.url, switches, async (page, jitter) => {
+    for (let b = 0; b < bursts; b++) {
+      const posts = Array.from({ length: POSTS_PER_BURST }, (_, i) => `'${tag}-${b}-${i}'`);
+      await page.evaluate(
+        `Promise.all([${posts.map((id) => `busbench.post(1, 'burst ' + ${id}, ${id})`).join(', ')}])`,
+      );
+      await jitter.settled(page);
+    }
+    const client = new pg.Client({ connectionString: running.databaseUrl, application_name: 'busbench/study/001' });
+    await client.connect();
+    let outOfOrder = 0;
+    let stored = 0;
+    try {
+      const { rows } = await client.query<{ client_id: string }>(
+        'SELECT client_id FROM messages WHERE client_id LIKE $1 ORDER BY id',
+        [`${tag}-%`],
+      );
+      stored = rows.length;
+      // A post is out of order when one sent after it (same burst) was stored before it.
+      const highest = new Map<number, number>();
+      for (const row of rows) {
+        const [, burst = 0, seq = 0] = row.client_id.split('-').map(Number);
+        if ((highest.get(burst) ?? -1) > seq) outOfOrder++;
+        highest.set(burst, Math.max(highest.get(burst) ?? -1, seq));
+      }
+    } finally {
+      await client.end();
+    }
+    if (stored !== bursts * POSTS_PER_BURST) throw new Error(`${stored} of ${bursts * POSTS_PER_BURST} posts stored`);
+    return { posts: stored, outOfOrder, maxInFlight: jitter.maxPostsInFlight };
+  });
+}
+
+const setupCommon =
+  `\`${serveCommand(FLAGS)}\` with the default seed data; the chat page (every-tab mode) in headless Chromium, logged ` +
+  `in as ${USER}; every request to /channels/N/messages held in the browser for uniform(0, ${MAX_DELAY_MS}) ms ` +
+  '(playwright route interception, seeded), so answers come back in random order.';
+
+const keepLast: Experiment = {
+  seed: SEED,
+  id: 'keeplast',
+  claim:
+    'we probably want to stop (as much as possible) the first action, and start immediately the new action, so the ' +
+    'web client will only display the second action, and will do it as fast as possible. This can be done by using ' +
+    'the KeepLast primitive from Odoo',
+  source: SOURCE,
+  async run(ctx: StudyContext): Promise<Finding> {
+    const n = ctx.quick ? 40 : 100;
+    const results = await measureCases(ctx, [{ name: 'single-process', flags: FLAGS }], async (running) => ({
+      with: await quickSwitches(running.layout.url, '', n),
+      without: await quickSwitches(running.layout.url, '&keeplast=off', n),
+    }));
+    const runs = results.get('single-process') ?? [];
+    const withIt = runs.map((r) => r.with);
+    const without = runs.map((r) => r.without);
+    const wrong = (rs: Switched[]) => rs.map((r) => per100(r.wrong, r.switches));
+    const older = (rs: Switched[]) => rs.map((r) => per100(r.olderLast, r.switches));
+    const invalid = [...withIt, ...without].some((r) => r.switches === 0) ? ['no switch was made'] : [];
+    const withWrong = withIt.reduce((a, r) => a + r.wrong, 0);
+    let verdict: Verdict = 'no verdict';
+    if (invalid.length === 0) {
+      const shows = beyondNoise(wrong(withIt), wrong(without)) && (meanOf(wrong(without)) ?? 0) > 0;
+      verdict = shows && withWrong === 0 ? 'reproduced' : 'not reproduced';
+    }
+    const row = (label: string, rs: Switched[]) => ({
+      label,
+      values: {
+        'wrong displays per 100 switches': show(wrong(rs)),
+        'older answer last, per 100 switches': show(older(rs)),
+        switches: show(
+          rs.map((r) => r.switches),
+          0,
+        ),
+      },
+    });
+    return {
+      seed: SEED,
+      id: 'keeplast',
+      claim: keepLast.claim,
+      source: SOURCE,
+      setup:
+        `${setupCommon} ${n} quick switches: two channel clicks in one task (neither the shown one), then a wait ` +
+        'until both answers are in; a wrong display is any channel but the one clicked last. Variants: the page as ' +
+        `shipped and with ?keeplast=off; ${ctx.repeat} run(s).`,
+      columns: ['wrong displays per 100 switches', 'older answer last, per 100 switches', 'switches'],
+      figures: [row('KeepLast', withIt), row('?keeplast=off', without)],
+      chart: {
+        title: 'Quick channel switches that ended on the wrong channel, per 100',
+        kind: 'bar',
+        x: ['KeepLast', '?keeplast=off'],
+        series: [{ name: 'wrong displays per 100 switches', values: [meanOf(wrong(withIt)), meanOf(wrong(without))] }],
+        unit: 'per 100 switches',
+      },
+      verdict,
+      mechanism:
+        `The first channel's answer came back after the second's in ${show(older(withIt))} and ` +
+        `${show(older(without))} of 100 switches: the random delays reorder them either way. KeepLast resolved those ` +
+        `older loads to SUPERSEDED, so ${withWrong} switches ended on the wrong channel; without it the page applied ` +
+        `whichever answer came last: ${show(wrong(without))} wrong displays per 100 switches, close to the share of ` +
+        'switches whose older answer came last.',
+      invalid,
+      runs: [],
+    };
+  },
+};
+
+const mutex: Experiment = {
+  seed: SEED,
+  id: 'mutex',
+  claim:
+    'Many of these interactions can be coordinated with the help of a Mutex: it is basically a queue which wait for ' +
+    'the previous job to be complete before executing the new one.',
+  source: SOURCE,
+  async run(ctx: StudyContext): Promise<Finding> {
+    const bursts = ctx.quick ? 8 : 20;
+    const results = await measureCases(ctx, [{ name: 'single-process', flags: FLAGS }], async (running) => ({
+      with: await postBursts(running, '', bursts, 'with'),
+      without: await postBursts(running, '&mutex=off', bursts, 'without'),
+    }));
+    const runs = results.get('single-process') ?? [];
+    const withIt = runs.map((r) => r.with);
+    const without = runs.map((r) => r.without);
+    const outOfOrder = (rs: Posted[]) => rs.map((r) => per100(r.outOfOrder, r.posts));
+    const inFlight = (rs: Posted[]) => rs.map((r) => r.maxInFlight);
+    const invalid = [...withIt, ...without].some((r) => r.posts === 0) ? ['no post was stored'] : [];
+    const withOut = withIt.reduce((a, r) => a + r.outOfOrder, 0);
+    let verdict: Verdict = 'no verdict';
+    if (invalid.length === 0) {
+      const shows = beyondNoise(outOfOrder(withIt), outOfOrder(without)) && (meanOf(outOfOrder(without)) ?? 0) > 0;
+      verdict = shows && withOut === 0 ? 'reproduced' : 'not reproduced';
+    }
+    const row = (label: string, rs: Posted[]) => ({
+      label,
+      values: {
+        'out-of-order posts per 100': show(outOfOrder(rs)),
+        'most posts in flight at once': show(inFlight(rs), 0),
+        posts: show(
+          rs.map((r) => r.posts),
+          0,
+        ),
+      },
+    });
+    return {
+      seed: SEED,
+      id: 'mutex',
+      claim: mutex.claim,
+      source: SOURCE,
+      setup:
+        `${setupCommon} ${bursts} bursts of ${POSTS_PER_BURST} posts sent at once from the page (window.busbench.post, ` +
+        "the chat's own post path); a post is out of order when one sent after it in its burst was stored first " +
+        `(messages.id). Variants: the page as shipped and with ?mutex=off; ${ctx.repeat} run(s).`,
+      columns: ['out-of-order posts per 100', 'most posts in flight at once', 'posts'],
+      figures: [row('Mutex', withIt), row('?mutex=off', without)],
+      chart: {
+        title: 'Posts stored after a post sent later, per 100',
+        kind: 'bar',
+        x: ['Mutex', '?mutex=off'],
+        series: [
+          { name: 'out-of-order posts per 100', values: [meanOf(outOfOrder(withIt)), meanOf(outOfOrder(without))] },
+        ],
+        unit: 'per 100 posts',
+      },
+      verdict,
+      mechanism:
+        `With the Mutex at most ${show(inFlight(withIt), 0)} post was in flight at a time, so each waited for the ` +
+        `previous answer and ${withOut} posts were stored out of order. Without it up to ${show(inFlight(without), 0)} ` +
+        `posts were in flight at once and the random delays reordered them: ${show(outOfOrder(without))} of 100 ` +
+        'stored after a post sent later.',
+      invalid,
+      runs: [],
+    };
+  },
+};
+
+export const experiments: Experiment[] = [keepLast, mutex];
