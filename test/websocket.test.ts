@@ -2,9 +2,17 @@
 // whichever process holds the socket. Seed (SMALL_DATA): user1 is in channels 1 and 3, user2
 // in 1 and 4; every user is in channel 1.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { accessSync, constants } from 'node:fs';
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
-import { after, before, describe, test } from 'node:test';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { after, before, describe, type TestContext, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import {
   eventually,
@@ -19,6 +27,9 @@ import {
   startLayout,
   TOPOLOGIES,
 } from './helpers.js';
+import { missingTool } from './tools.js';
+
+const NGINX_DIR = fileURLToPath(new URL('../../deploy/nginx', import.meta.url));
 
 interface Frame {
   type: string;
@@ -42,8 +53,14 @@ class Client {
     this.closed = new Promise((done) => ws.once('close', (code, reason) => done({ code, reason: reason.toString() })));
   }
 
-  static open(layout: Layout, token: string, options: WebSocket.ClientOptions = {}): Promise<Client> {
-    const ws = new WebSocket(`${layout.busUrl.replace(/^http/, 'ws')}/websocket?token=${token}`, options);
+  /** A socket to `origin` (the layout's bus origin unless given), the session in the query as a browser sends it. */
+  static open(
+    layout: Layout,
+    token: string,
+    options: WebSocket.ClientOptions = {},
+    origin = layout.busUrl,
+  ): Promise<Client> {
+    const ws = new WebSocket(`${origin.replace(/^http/, 'ws')}/websocket?token=${token}`, options);
     const client = new Client(ws);
     return new Promise((done, fail) => {
       ws.once('open', () => done(client));
@@ -108,6 +125,76 @@ function refusedUpgrade(url: string, headers: Record<string, string> = {}) {
     });
     req.on('error', fail);
   });
+}
+
+/** Debian puts nginx in /usr/sbin, which a non-root PATH lacks. */
+function findNginx(): string | undefined {
+  for (const dir of [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/sbin'].filter(Boolean)) {
+    try {
+      accessSync(join(dir, 'nginx'), constants.X_OK);
+      return join(dir, 'nginx');
+    } catch {}
+  }
+  return undefined;
+}
+
+/**
+ * deploy/nginx/<conf> run for real on a loopback port, its upstreams swapped for the layout's
+ * origins (`upstreams`: config origin -> real origin); resolves to nginx's origin and a stop.
+ */
+async function startNginx(t: TestContext, conf: string, upstreams: Record<string, string>) {
+  const nginx = findNginx();
+  if (missingTool(t, nginx, 'nginx not installed: apt-get install nginx (CI installs it)') || !nginx) return undefined;
+  const dir = await mkdtemp(join(tmpdir(), 'busbench-ws-nginx-'));
+  await cp(NGINX_DIR, dir, { recursive: true });
+  const port = await new Promise<number>((done) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => done(port));
+    });
+  });
+  for (const file of await readdir(dir)) {
+    let text = (await readFile(join(dir, file), 'utf8')).replace(/^(\s*)listen 80;$/m, `$1listen 127.0.0.1:${port};`);
+    for (const [from, to] of Object.entries(upstreams)) text = text.replaceAll(from, to);
+    await writeFile(join(dir, file), text);
+  }
+  const child = spawn(
+    nginx,
+    ['-p', `${dir}/`, '-c', join(dir, conf), '-e', 'stderr', '-g', `pid ${dir}/nginx.pid; daemon off;`],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  let stderr = '';
+  child.stderr?.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  const exited = once(child, 'exit');
+  const origin = `http://127.0.0.1:${port}`;
+  await eventually(async () => {
+    if (child.exitCode !== null) throw new Error(`nginx exited: ${stderr}`);
+    return (await request('GET', `${origin}/healthz`, { timeoutMs: 1000 })).status === 200 ? true : undefined;
+  });
+  return {
+    origin,
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Through nginx: a subscribe gets a post, and a plain GET reaches the app (426), not a 400 of nginx's. */
+async function checkThroughNginx(layout: Layout, origin: string): Promise<void> {
+  const bob = await login(layout, 'user2');
+  const client = await Client.open(layout, bob, {}, origin);
+  client.subscribe(['channel:1'], 0);
+  assert.equal((await post(layout, bob, 1, 'through nginx')).status, 201);
+  await client.until((c) => c.bodies().includes('through nginx'));
+  client.ws.close(1000);
+  const plain = await request('GET', `${origin}/websocket`, { token: bob });
+  assert.equal(plain.status, 426, plain.text);
 }
 
 for (const topology of TOPOLOGIES) {
@@ -313,6 +400,19 @@ describe('websocket: dedicated-longpoll, bus on its own origin', () => {
     assert.equal(refused.status, 404);
     assert.equal(refused.body.error.code, 'E_WRONG_PROCESS');
   });
+
+  test("deploy/nginx's dedicated-longpoll.conf sends /websocket to the bus process with the Upgrade headers", async (t) => {
+    const nginx = await startNginx(t, 'dedicated-longpoll.conf', {
+      'http://dedicated-longpoll:8069': layout.url,
+      'http://dedicated-longpoll:8072': layout.busUrl,
+    });
+    if (!nginx) return;
+    try {
+      await checkThroughNginx(layout, nginx.origin);
+    } finally {
+      await nginx.stop();
+    }
+  });
 });
 
 describe('websocket: shared dispatch', () => {
@@ -339,5 +439,27 @@ describe('websocket: shared dispatch', () => {
     assert.equal((await wakeups()) - before, 1);
     for (const c of clients) assert.deepEqual(c.bodies(), ['shared marker', 'shared broadcast']);
     for (const c of clients) c.ws.close(1000);
+  });
+
+  test("deploy/nginx's single-process.conf passes /websocket on with the Upgrade headers", async (t) => {
+    const nginx = await startNginx(t, 'single-process.conf', { 'http://single-process:8069': layout.url });
+    if (!nginx) return;
+    try {
+      await checkThroughNginx(layout, nginx.origin);
+    } finally {
+      await nginx.stop();
+    }
+  });
+
+  test('every layout config of deploy/nginx has the same /websocket location', async () => {
+    const location = async (layout: string) =>
+      (
+        /location = \/websocket \{([^}]*)\}/.exec(await readFile(join(NGINX_DIR, `${layout}.conf`), 'utf8'))?.[1] ?? ''
+      ).replace(/set \$bus \S+;/, '');
+    const reference = await location('single-process');
+    assert.match(reference, /proxy_set_header Upgrade \$http_upgrade;/);
+    assert.match(reference, /proxy_set_header Connection \$connection_upgrade;/);
+    for (const layout of TOPOLOGIES) assert.equal(await location(layout), reference, layout);
+    assert.match(await readFile(join(NGINX_DIR, 'common.conf'), 'utf8'), /map \$http_upgrade \$connection_upgrade/);
   });
 });
