@@ -322,12 +322,17 @@ for (const topology of TOPOLOGIES) {
     });
 
     test('a binary frame, a frame that is not JSON, or an unknown event closes with 1003', async () => {
-      for (const frame of [Buffer.from('{"event_name":"subscribe"}'), 'not json', '{"event_name":"hello","data":{}}']) {
+      for (const frame of [
+        Buffer.from('{"event_name":"subscribe"}'),
+        'not json',
+        'null',
+        '{"event_name":"hello","data":{}}',
+      ]) {
         const client = await Client.open(layout, bob);
         client.ws.send(frame, { binary: Buffer.isBuffer(frame) });
         assert.equal((await client.closed).code, 1003, String(frame));
       }
-      assert.ok(metric(await metrics(layout), 'busbench_ws_closes_total', { code: '1003' }) >= 3);
+      assert.ok(metric(await metrics(layout), 'busbench_ws_closes_total', { code: '1003' }) >= 4);
     });
 
     test('a frame over 1 MiB closes with 1009', async () => {

@@ -186,8 +186,8 @@ class Session {
       this.close(CLOSE.unsupported, 'frames must be JSON text');
       return;
     }
-    const event = (frame as { event_name?: unknown } | null)?.event_name;
-    const payload = (frame as { data?: unknown }).data;
+    const { event_name: event, data: payload } =
+      typeof frame === 'object' && frame !== null ? (frame as { event_name?: unknown; data?: unknown }) : {};
     if (event !== 'subscribe' && event !== 'update_presence') {
       this.close(CLOSE.unsupported, 'event_name must be subscribe or update_presence');
       return;
