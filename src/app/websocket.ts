@@ -193,7 +193,12 @@ class Session {
       return;
     }
     const op = event === 'subscribe' ? 'subscribe' : 'presence';
-    this.#queue = this.#queue.then(() => this.#run(op, payload));
+    this.#queue = this.#queue
+      .then(() => this.#run(op, payload))
+      .catch((err: unknown) => {
+        console.error(`[busbench] websocket ${op} failed:`, err);
+        this.close(CLOSE.fault, 'server error; reconnect and resubscribe from your last id');
+      });
   }
 
   async #run(op: SocketCall['op'], data: unknown): Promise<void> {
@@ -237,6 +242,10 @@ class Session {
       },
       (err: Error) => {
         if (stop.signal.aborted) return;
+        if (err instanceof HttpError && err.code === 'E_SHUTTING_DOWN') {
+          this.close(CLOSE.shutdown, 'server shutting down');
+          return;
+        }
         console.error(`[busbench] websocket subscription failed: ${err.message}`);
         this.close(CLOSE.fault, 'server error; reconnect and resubscribe from your last id');
       },
