@@ -1,5 +1,5 @@
 // `busbench bench`: every case of the sweep (layout x presence x isolation x dispatch x
-// repeat) in turn, each through the Lab's lifecycle and one engine (the Node runner, k6, or
+// transport x repeat) in turn, each through the Lab's lifecycle and one engine (the Node runner, k6, or
 // real Chromium tabs); then results/<timestamp>/ and the comparison table.
 import os from 'node:os';
 import path from 'node:path';
@@ -124,6 +124,7 @@ export async function runBench(options: BenchOptions, server: Config, command: s
       presence: [...new Set(cases.map((c) => c.presence))],
       isolation: [...new Set(cases.map((c) => c.isolation))],
       dispatch: [...new Set(cases.map((c) => c.dispatch))],
+      transport: [...new Set(cases.map((c) => c.transport))],
       ...(options.browser ? { mode: options.browserModes } : {}),
     },
     cases: results,
