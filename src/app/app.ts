@@ -23,6 +23,8 @@ export interface AppRequest {
   proxied: boolean;
   authorization: string | undefined;
   body: string;
+  /** A GET /websocket that asks to upgrade: answered 200 when the socket may open, else with the refusal. */
+  upgrade?: 'websocket';
 }
 
 export interface AppResponse {
@@ -43,6 +45,23 @@ export interface PollWait {
   last: number;
   timeoutMs: number;
 }
+
+/**
+ * What a websocket asks of the App after it opened, as plain data so that worker-threads can
+ * run it on a request thread: a subscribe (the poll's checks and presence write) or a presence
+ * update (the poll's presence write). `data` is the frame's, unchecked.
+ */
+export interface SocketCall {
+  op: 'subscribe' | 'presence';
+  authorization: string;
+  data: unknown;
+}
+
+/** A subscribe's checked channels and cursor, a presence update's status, or the error a frame reports. */
+export type SocketAnswer =
+  | { channels: string[]; last: number }
+  | { status: PresenceStatus }
+  | { error: ReturnType<HttpError['toJSON']>['error'] };
 
 /** Which paths a process answers: everything, only /bus/* (Odoo's gevent process), or all but /bus/*. */
 export type Serves = 'all' | 'bus' | 'app';
@@ -141,6 +160,7 @@ export class App {
       },
       { method: 'POST', pattern: /^\/session$/, name: 'session.login', public: true, run: (c) => this.#login(c) },
       { method: 'POST', pattern: /^\/bus\/poll$/, name: 'bus.poll', run: (c) => this.#retriedPoll(c) },
+      { method: 'GET', pattern: /^\/websocket$/, name: 'websocket', run: (c, req) => this.#websocket(c, req) },
       { method: 'GET', pattern: /^\/channels$/, name: 'chat.channels', run: (c) => this.#channels(c) },
       { method: 'GET', pattern: /^\/channels\/([^/]+)\/messages$/, name: 'chat.history', run: (c) => this.#history(c) },
       { method: 'POST', pattern: /^\/channels\/([^/]+)\/messages$/, name: 'chat.post', run: (c) => this.#post(c) },
@@ -184,7 +204,7 @@ export class App {
 
   /** dedicated-longpoll: the bus process answers /bus/* only, the workers everything else. */
   #checkServedHere(path: string, host: string | undefined): void {
-    const isBus = path.startsWith('/bus/');
+    const isBus = path.startsWith('/bus/') || path === '/websocket';
     if (this.#serves === 'app' && isBus) throw errors.wrongProcess(path, this.#origin(host, this.#config.busPort));
     if (this.#serves === 'bus' && !isBus && path !== '/config') {
       throw errors.wrongProcess(path, this.#origin(host, this.#config.port));
@@ -278,6 +298,43 @@ export class App {
     const { presence, presenceInterval, pollRetry } = this.#config;
     await recordPoll(this.#db, presence, presenceInterval, call.user.id, status, pollRetry);
     return { wait: { channels, last, timeoutMs: timeout * 1000 } };
+  }
+
+  /** The upgrade of GET /websocket: the same session, served-here and bus checks as a poll; the socket layer opens it. */
+  async #websocket(call: Call, req: AppRequest) {
+    if (!this.#bus) throw errors.notFound('this process serves no bus');
+    if (req.upgrade !== 'websocket') throw errors.upgradeRequired();
+    return { body: { user_id: call.user.id } };
+  }
+
+  /**
+   * A websocket frame's database work, done exactly as a poll does it: a subscribe is a poll's
+   * validation, channel checks and presence write (status online, as Odoo's subscribe), an
+   * update_presence the poll's presence write with the given status.
+   */
+  async socketCall(socket: SocketCall): Promise<SocketAnswer> {
+    try {
+      if (!this.#bus) throw errors.notFound('this process serves no bus');
+      await this.#cache.check();
+      const user = await this.#authenticate(socket.authorization);
+      const data = socket.data;
+      if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+        throw errors.badInput('data', 'must be an object');
+      }
+      const body = data as Json;
+      if (socket.op === 'subscribe') {
+        const result = await this.#retriedPoll({ user, params: [], query: new URLSearchParams(), body: () => body });
+        return { channels: result.wait.channels, last: result.wait.last };
+      }
+      const status: PresenceStatus = oneOfField(body.status, 'status', STATUSES);
+      const { presence, presenceInterval, pollRetry } = this.#config;
+      const write = () => recordPoll(this.#db, presence, presenceInterval, user.id, status, pollRetry);
+      await (pollRetry === 'whole-request' ? this.#db.wholeRequest(write) : write());
+      return { status };
+    } catch (err) {
+      if (!(err instanceof HttpError)) console.error(`[busbench] websocket ${socket.op} failed:`, err);
+      return { error: toPublicError(err).toJSON().error };
+    }
   }
 
   async #readableChannels(user: User, names: unknown[]): Promise<string[]> {
@@ -433,7 +490,8 @@ function decodePathParam(param: string): string {
   }
 }
 
-function publicNotification(n: Notification) {
+/** A notification as clients see it, in a poll's answer and a websocket frame alike. */
+export function publicNotification(n: Notification) {
   return { id: n.id, channel: n.channel, payload: n.payload, created_at: n.created_at };
 }
 

@@ -40,6 +40,9 @@ const FETCH_SQL = `SELECT id, channel, payload, created_at FROM bus_notification
     AND ($1 > 0 OR created_at > now() - make_interval(secs => $3))
   ORDER BY id LIMIT ${FETCH_LIMIT}`;
 
+/** setTimeout's longest delay: a follower sleeps until woken. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Any constant: the key of the transaction-scoped advisory lock that orders bus inserts. */
 const BUS_ORDER_LOCK = 0x6275_7362;
 
@@ -98,6 +101,8 @@ export class Bus {
   readonly #dispatch: DispatchMode;
   readonly #metrics: Metrics;
   readonly #waiters = new Set<Waiter>();
+  /** The waiters that are websockets (follow), not parked polls: --max-parked and the gauge leave them out. */
+  readonly #followers = new Set<Waiter>();
   readonly #byChannel = new Map<string, Set<Waiter>>();
   /** Shared mode: waiters woken while a fetch is in flight wait for the next one. */
   #pending = new Set<Waiter>();
@@ -143,7 +148,8 @@ export class Bus {
     fetchedAfter?: number,
   ): Promise<Notification[]> {
     if (this.#closed) throw errors.shuttingDown();
-    if (this.#waiters.size >= this.#config.maxParked) throw errors.tooManyPolls(this.#config.maxParked);
+    if (this.#waiters.size - this.#followers.size >= this.#config.maxParked)
+      throw errors.tooManyPolls(this.#config.maxParked);
     const waiter: Waiter = { channels, last, woken: false, rows: undefined, wake: undefined, hungUp: false };
     this.#add(waiter);
     // A client that hangs up leaves nobody to answer: its waiter goes at once, not at the timeout.
@@ -171,6 +177,54 @@ export class Bus {
       return [];
     } finally {
       hungUp?.removeEventListener('abort', leave);
+      this.#remove(waiter);
+    }
+  }
+
+  /**
+   * A websocket's subscription: one waiter that stays registered from its first fetch until
+   * `stop` aborts or the bus closes, handing each batch of rows newer than its cursor to
+   * `deliver` in id order and moving the cursor past them. Registered without a gap, it needs
+   * no fetch of its own between wake-ups, so a socket costs a wake-up what a parked poll costs
+   * (one fetch per socket, or its share of the shared one). Rejects when a fetch fails.
+   */
+  async follow(
+    channels: readonly string[],
+    last: number,
+    deliver: (rows: Notification[]) => void,
+    stop: AbortSignal,
+  ): Promise<void> {
+    if (this.#closed) throw errors.shuttingDown();
+    const waiter: Waiter = { channels, last, woken: false, rows: undefined, wake: undefined, hungUp: false };
+    this.#followers.add(waiter);
+    this.#add(waiter);
+    const leave = () => {
+      waiter.hungUp = true;
+      waiter.wake?.();
+    };
+    stop.addEventListener('abort', leave, { once: true });
+    try {
+      let reason: FetchReason = 'initial';
+      while (!this.#closed && !waiter.hungUp) {
+        // Cleared before the fetch, so a wake-up heard while it runs makes the next round fetch again.
+        waiter.woken = false;
+        const handed = waiter.rows;
+        waiter.rows = undefined;
+        const rows = handed ?? (await this.fetch(channels, waiter.last, reason));
+        if (this.#closed || waiter.hungUp) return;
+        const fresh = rows.filter((r) => r.id > waiter.last);
+        if (fresh.length > 0) {
+          deliver(fresh);
+          waiter.last = fresh[fresh.length - 1]?.id ?? waiter.last;
+        }
+        reason = 'wakeup';
+        // A full page: the rest is already there, no wake-up will announce it.
+        if (rows.length === FETCH_LIMIT) continue;
+        await this.#sleep(waiter, MAX_TIMER_MS);
+      }
+    } finally {
+      stop.removeEventListener('abort', leave);
+      this.#followers.delete(waiter);
       this.#remove(waiter);
     }
   }
@@ -278,7 +332,7 @@ export class Bus {
       this.#byChannel.set(channel, set);
       set.add(waiter);
     }
-    this.#metrics.parkedPolls.set({ process: this.#metrics.process }, this.#waiters.size);
+    this.#metrics.parkedPolls.set({ process: this.#metrics.process }, this.#waiters.size - this.#followers.size);
   }
 
   #remove(waiter: Waiter): void {
@@ -289,6 +343,6 @@ export class Bus {
       set?.delete(waiter);
       if (set?.size === 0) this.#byChannel.delete(channel);
     }
-    this.#metrics.parkedPolls.set({ process: this.#metrics.process }, this.#waiters.size);
+    this.#metrics.parkedPolls.set({ process: this.#metrics.process }, this.#waiters.size - this.#followers.size);
   }
 }

@@ -9,6 +9,7 @@ import type { Config } from '../lib/server-options.js';
 import type { AppRequest, AppResponse } from './app.js';
 import { errorResponse, respond } from './app.js';
 import { METRICS_CONTENT_TYPE, type Metrics } from './metrics.js';
+import type { WebSocketEndpoint } from './websocket.js';
 
 export interface HttpServerOptions {
   config: Pick<Config, 'bodyLimit' | 'topology'>;
@@ -21,6 +22,8 @@ export interface HttpServerOptions {
    * apart from client sockets, which the front counts.
    */
   socketsFrom?: 'clients' | 'front';
+  /** Where accepted upgrades of /websocket go; without it the App's answer to the upgrade (a refusal) is all. */
+  websocket?: WebSocketEndpoint;
 }
 
 const CORS = {
@@ -91,6 +94,53 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     socket.on('close', () => metrics.openSockets.dec(processLabel));
   });
 
+  // A websocket's upgrade is a GET /websocket the App answers like any request (session,
+  // served-here and bus checks, in a request thread in worker-threads): 200 opens the socket,
+  // anything else is written back as the HTTP answer and the connection closed.
+  server.on('upgrade', async (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    const url = new URL(req.url ?? '/', 'http://busbench');
+    const token = url.searchParams.get('token');
+    // Browsers cannot set headers on a WebSocket, so the session comes in the query (Odoo reads its cookie).
+    const authorization = req.headers.authorization ?? (token ? `Bearer ${token}` : undefined);
+    const hangUp = new AbortController();
+    socket.once('close', () => hangUp.abort());
+    let response: AppResponse;
+    if (closing) response = errorResponse(errors.shuttingDown(), 'websocket');
+    else if (url.pathname !== '/websocket' || String(req.headers.upgrade).toLowerCase() !== 'websocket') {
+      response = errorResponse(
+        errors.notFound(`no websocket endpoint at ${url.pathname}; use /websocket`),
+        'unmatched',
+      );
+    } else {
+      response = await options
+        .handle(
+          {
+            method: req.method ?? 'GET',
+            // The token stays out of the App's request, and so out of any log line naming the URL.
+            url: url.pathname,
+            host: req.headers.host,
+            proxied: req.headers['x-forwarded-for'] !== undefined,
+            authorization,
+            body: '',
+            upgrade: 'websocket',
+          },
+          hangUp.signal,
+        )
+        .catch((err: unknown) => errorResponse(err, 'websocket'));
+    }
+    const opens = response.status === 200 && options.websocket && authorization && !closing;
+    metrics.httpRequests.inc({ endpoint: response.endpoint, status: opens ? '101' : String(response.status) });
+    if (socket.destroyed) return;
+    if (opens) {
+      options.websocket?.accept(req, socket, head, authorization);
+      return;
+    }
+    if (response.status === 200)
+      response = errorResponse(errors.notFound('this process serves no websocket'), 'websocket');
+    socket.end(rawResponse(response));
+  });
+
   async function route(req: http.IncomingMessage, hungUp: AbortSignal): Promise<AppResponse> {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'OPTIONS') return { status: 204, endpoint: 'cors', headers: {}, body: '' };
@@ -144,6 +194,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
         closing = true;
         server.close(() => done());
         server.closeIdleConnections();
+        void options.websocket?.close();
       }),
   };
 }
@@ -161,7 +212,10 @@ function parserRejection(err: NodeJS.ErrnoException, server: http.Server): HttpE
 
 /** What writeHead and end would send; the socket has no ServerResponse yet, so it is written by hand. */
 function rawErrorResponse(error: HttpError): string {
-  const { status, headers, body } = errorResponse(error, 'unmatched');
+  return rawResponse(errorResponse(error, 'unmatched'));
+}
+
+function rawResponse({ status, headers, body }: AppResponse): string {
   const lines = Object.entries({
     ...CORS,
     ...headers,

@@ -42,6 +42,12 @@ export class Metrics {
 
   readonly workerRestarts: client.Counter;
 
+  readonly wsOpenSockets: client.Gauge<'process'>;
+  readonly wsFrames: client.Counter<'direction'>;
+  readonly wsSubscriptions: client.Counter;
+  readonly wsPings: client.Counter;
+  readonly wsCloses: client.Counter<'code'>;
+
   constructor(topology: TopologyName, processName: string, options: { defaultMetrics?: boolean } = {}) {
     this.process = processName;
     this.registry.setDefaultLabels({ topology });
@@ -108,6 +114,20 @@ export class Metrics {
     this.cacheInvalidations = counter('busbench_cache_invalidations_total', 'Membership caches cleared by signaling');
 
     this.workerRestarts = counter('busbench_worker_restarts_total', 'Crashed worker processes restarted');
+
+    this.wsOpenSockets = gauge('busbench_ws_open_sockets', 'Open websockets (upgraded connections on /websocket)');
+    this.wsFrames = counter('busbench_ws_frames_total', 'Websocket data frames, in (from clients) or out', [
+      'direction',
+    ]);
+    this.wsSubscriptions = counter('busbench_ws_subscriptions_total', 'Websocket subscribe frames that took effect');
+    this.wsPings = counter('busbench_ws_pings_total', 'Pings sent to websockets idle for --ws-ping-interval');
+    this.wsCloses = counter('busbench_ws_closes_total', 'Websockets closed, by close code (1006: no close frame)', [
+      'code',
+    ]);
+    for (const direction of ['in', 'out']) this.wsFrames.inc({ direction }, 0);
+    this.wsSubscriptions.inc(0);
+    this.wsPings.inc(0);
+    this.wsOpenSockets.set({ process: processName }, 0);
 
     for (const endpoint of TX_ENDPOINTS) {
       for (const c of [this.txAttempts, this.txCommits, this.txRetries]) c.inc({ endpoint }, 0);

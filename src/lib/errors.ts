@@ -97,6 +97,10 @@ export const ERROR_CODES = {
     when: 'dedicated-longpoll: `/bus/*` was sent to a worker, or anything else to the bus process. The message names the right origin.',
   },
   E_METHOD: { status: 405, when: 'The path exists but not with that method.' },
+  E_UPGRADE_REQUIRED: {
+    status: 426,
+    when: '`GET /websocket` without `Upgrade: websocket`: the endpoint only opens websockets.',
+  },
   E_TOO_LARGE: { status: 413, when: 'The body is larger than `--body-limit`. The connection is closed.' },
   E_TX_CONFLICT: {
     status: 409,
@@ -250,6 +254,11 @@ export const errors = {
   wrongProcess: (path: string, where: string) =>
     new HttpError('E_WRONG_PROCESS', `${path} is not served here in this layout; send it to ${where}`),
   methodNotAllowed: (method: string, path: string) => new HttpError('E_METHOD', `${method} is not allowed on ${path}`),
+  upgradeRequired: () =>
+    new HttpError(
+      'E_UPGRADE_REQUIRED',
+      '/websocket only opens websockets; connect with a WebSocket client (Upgrade: websocket)',
+    ),
   tooLarge: (limit: number) =>
     new HttpError('E_TOO_LARGE', `request body exceeds ${limit} bytes; send less or raise --body-limit`),
   conflict: (unit: string, tries: number, sqlstate: string) =>

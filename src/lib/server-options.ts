@@ -166,6 +166,13 @@ export const OPTIONS = {
     default: 'transaction' as PollRetryScope,
     parse: oneOf(POLL_RETRY_SCOPES),
   }),
+  wsPingInterval: option({
+    env: 'BUSBENCH_WS_PING_INTERVAL',
+    flag: '--ws-ping-interval <s>',
+    doc: 'a websocket that sent nothing for this long gets a ping, and is closed if nothing comes back within as long again (Odoo 16: 45); 0: never ping',
+    default: 45,
+    parse: seconds,
+  }),
   bodyLimit: option({
     env: 'BUSBENCH_BODY_LIMIT',
     flag: '--body-limit <bytes>',

@@ -7,6 +7,7 @@
 // status and headers (Retry-After) through, and closes the upstream request when the client
 // hangs up, so a parked poll's waiter is dropped at once rather than at its timeout.
 import http from 'node:http';
+import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Pool } from 'undici';
@@ -96,10 +97,40 @@ export async function startFront(options: FrontOptions): Promise<Front> {
     socket.on('close', () => metrics.openSockets.dec(processLabel));
   });
 
+  // /websocket goes to the bus process as nginx's `proxy_pass` with the Upgrade headers does
+  // it: the request head is replayed on a new connection, then bytes flow both ways until either
+  // side closes. The bus process decides the upgrade (101, or 401 and the rest) itself.
+  server.on('upgrade', (req: http.IncomingMessage, client: Duplex, head: Buffer) => {
+    client.on('error', () => client.destroy());
+    const path = (req.url ?? '/').split('?')[0];
+    if (closing || path !== '/websocket') {
+      const error = closing
+        ? errors.shuttingDown()
+        : errors.notFound(`no websocket endpoint at ${path}; use /websocket`);
+      client.end(rawAnswer(error));
+      return;
+    }
+    const target = new URL(options.bus);
+    const upstream = net.connect(Number(target.port), target.hostname);
+    upstream.on('connect', () => {
+      upstream.write(upgradeHead(req));
+      if (head.length > 0) upstream.write(head);
+      upstream.pipe(client);
+      client.pipe(upstream);
+    });
+    upstream.on('error', (err: NodeJS.ErrnoException) => {
+      if (upstream.bytesRead === 0 && client.writable) {
+        client.end(rawAnswer(errors.upstreamUnavailable('the bus process', err.code ?? err.message)));
+      } else client.destroy();
+    });
+    upstream.on('close', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+  });
+
   async function forward(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     if (closing) return answerError(res, errors.shuttingDown());
     const url = req.url ?? '/';
-    const isBus = url.startsWith('/bus/');
+    const isBus = url.startsWith('/bus/') || url.split('?')[0] === '/websocket';
     const upstream = isBus ? bus : nextWorker();
     const hangUp = new AbortController();
     // The client went away before its answer: the upstream request is cut, so the bus process
@@ -166,6 +197,29 @@ export async function startFront(options: FrontOptions): Promise<Front> {
       await Promise.all([...workers, bus].map((u) => u.pool.destroy()));
     },
   };
+}
+
+/** The refusal of an upgrade, written on the socket (there is no ServerResponse for one). */
+function rawAnswer(error: HttpError): string {
+  const { status, headers, body } = errorResponse(error, 'unmatched');
+  const lines = Object.entries({ ...headers, 'content-length': String(Buffer.byteLength(body)), connection: 'close' });
+  return [`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}`, ...lines.map(([n, v]) => `${n}: ${v}`), '', body].join(
+    '\r\n',
+  );
+}
+
+/** The upgrade request as the bus process gets it: the client's headers, Upgrade and Connection kept, plus X-Forwarded-For. */
+function upgradeHead(req: http.IncomingMessage): string {
+  const lines = [`${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/1.1`];
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+    const name = req.rawHeaders[i] ?? '';
+    if (/^x-forwarded-(for|proto)$/i.test(name)) continue;
+    lines.push(`${name}: ${req.rawHeaders[i + 1]}`);
+  }
+  const client = req.socket.remoteAddress ?? '';
+  const before = req.headers['x-forwarded-for'];
+  lines.push(`X-Forwarded-For: ${before ? `${before}, ${client}` : client}`, 'X-Forwarded-Proto: http');
+  return `${lines.join('\r\n')}\r\n\r\n`;
 }
 
 /** The client's headers minus the hop-by-hop ones, with the client's address as X-Forwarded-For. */

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createHttpServer } from '../app/http-server.js';
 import type { Metrics } from '../app/metrics.js';
 import { type AppStack, createAppStack, type StackOptions } from '../app/stack.js';
+import { createWebSocketEndpoint } from '../app/websocket.js';
 
 export interface ServingProcess {
   port: number;
@@ -22,12 +23,22 @@ export async function startServingProcess(
   },
 ): Promise<ServingProcess> {
   const stack = await createAppStack({ ...options, notifications: 'listen', defaultMetrics: true });
+  const { bus } = stack;
+  // Only a process with a bus holds websockets (dedicated-longpoll's bus process, not its workers).
+  const websocket = bus
+    ? createWebSocketEndpoint({
+        host: { call: (c) => stack.app.socketCall(c), bus },
+        metrics: stack.metrics,
+        pingIntervalMs: options.config.wsPingInterval * 1000,
+      })
+    : undefined;
   const http = createHttpServer({
     config: options.config,
     metrics: stack.metrics,
     handle: (req, hungUp) => stack.app.handle(req, hungUp),
     layoutMetrics: () => options.layoutMetrics(stack.metrics),
     socketsFrom: options.socketsFrom,
+    websocket,
   });
   const port = await http.listen(options.port, options.config.host, options.exclusive);
   return {

@@ -12,11 +12,19 @@
 // and later requests queue (busbench_queued_requests); the main thread then relays each
 // NOTIFY to the threads.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type AppRequest, type AppResponse, answerPoll, errorResponse } from '../app/app.js';
+import {
+  type AppRequest,
+  type AppResponse,
+  answerPoll,
+  errorResponse,
+  type SocketAnswer,
+  type SocketCall,
+} from '../app/app.js';
 import { Bus, type BusFetch } from '../app/bus.js';
 import { createHttpServer } from '../app/http-server.js';
 import { aggregateMetrics, Metrics } from '../app/metrics.js';
 import { createListener } from '../app/stack.js';
+import { createWebSocketEndpoint } from '../app/websocket.js';
 import { HttpError } from '../lib/errors.js';
 import { origin } from '../lib/net.js';
 import { type RequestThreads, requestThreads, startRequestThreads, threadPoolSize } from './threads/pool.js';
@@ -41,12 +49,24 @@ export const workerThreads: Topology = {
   async start(config) {
     const metrics = new Metrics(config.topology, 'main', { defaultMetrics: true });
     const threads = await startRequestThreads(config, metrics);
-    const dispatcher = config.pollHoldsThread ? undefined : new Bus(fetchOnThread(threads), config, metrics);
+    // The main thread's bus: the dispatcher of parked polls and, in either mode, of websockets,
+    // which live in the main thread as Odoo's are held by its event loop, not by request threads.
+    const bus = new Bus(fetchOnThread(threads), config, metrics);
+    const dispatcher = config.pollHoldsThread ? undefined : bus;
     const listener = createListener(
       config,
       0,
       metrics,
-      dispatcher ?? { wake: (channels) => threads.wake(channels), wakeAll: () => threads.wake('all') },
+      dispatcher ?? {
+        wake: (channels) => {
+          threads.wake(channels);
+          bus.wake(channels);
+        },
+        wakeAll: () => {
+          threads.wake('all');
+          bus.wakeAll();
+        },
+      },
     );
     let nextTaskId = 1;
     const handle = async (request: AppRequest, hungUp: AbortSignal): Promise<AppResponse> => {
@@ -62,10 +82,16 @@ export const workerThreads: Topology = {
         return errorResponse(err, 'unmatched');
       }
     };
+    const websocket = createWebSocketEndpoint({
+      host: { call: (call) => callOnThread(threads, call), bus },
+      metrics,
+      pingIntervalMs: config.wsPingInterval * 1000,
+    });
     const http = createHttpServer({
       config,
       metrics,
       handle,
+      websocket,
       layoutMetrics: async () =>
         aggregateMetrics([await metrics.registry.getMetricsAsJSON(), ...(await threads.collectMetrics())]),
     });
@@ -83,7 +109,7 @@ export const workerThreads: Topology = {
       busUrl: null,
       async close() {
         const closed = http.close();
-        dispatcher?.close();
+        bus.close();
         threads.stopPolls();
         await threads.settle();
         await Promise.race([closed, sleep(1000)]);
@@ -94,6 +120,13 @@ export const workerThreads: Topology = {
     };
   },
 };
+
+/** A websocket frame's database work, run on a request thread like a poll's. */
+async function callOnThread(threads: RequestThreads, call: SocketCall): Promise<SocketAnswer> {
+  const result = await threads.run({ type: 'socket', call });
+  if (result.type === 'socket') return result.answer;
+  throw new Error(`unreachable: a socket task answered ${result.type}`);
+}
 
 /** The dispatcher's fetches: the bus query, run on a request thread's pool. */
 function fetchOnThread(threads: RequestThreads): BusFetch {

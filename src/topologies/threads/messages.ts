@@ -1,6 +1,6 @@
 // What the main thread and the request threads of worker-threads say to each other: tasks
 // (piscina's run() and its result) and commands over one BroadcastChannel.
-import type { AppRequest, AppResponse, PollWait } from '../../app/app.js';
+import type { AppRequest, AppResponse, PollWait, SocketAnswer, SocketCall } from '../../app/app.js';
 import type { FetchReason, Notification } from '../../app/bus.js';
 import type { MetricsJson } from '../../app/metrics.js';
 import type { HttpErrorCode } from '../../lib/errors.js';
@@ -13,13 +13,16 @@ export const THREAD_CHANNEL = 'busbench:threads';
  */
 export type ThreadTask =
   | { type: 'request'; id: number; request: AppRequest }
-  | { type: 'fetch'; channels: string[]; last: number; reason: FetchReason };
+  | { type: 'fetch'; channels: string[]; last: number; reason: FetchReason }
+  /** A websocket frame's database work; the socket itself stays in the main thread. */
+  | { type: 'socket'; call: SocketCall };
 
 export type TaskResult =
   | { type: 'answer'; response: AppResponse }
   /** The request is a poll, done up to parking: the main thread's dispatcher waits for it. */
   | { type: 'park'; wait: PollWait }
   | { type: 'rows'; rows: Notification[] }
+  | { type: 'socket'; answer: SocketAnswer }
   /** A fetch failed with this error; the dispatcher answers the poll with it. */
   | { type: 'failed'; error: { code: HttpErrorCode; message: string; field: string | undefined } };
 

@@ -72,6 +72,7 @@ export default async function run(task: ThreadTask): Promise<TaskResult> {
       return { type: 'failed', error: { code: err.code as HttpErrorCode, message: err.message, field: err.field } };
     }
   }
+  if (task.type === 'socket') return { type: 'socket', answer: await app.socketCall(task.call) };
   if (!config.pollHoldsThread) {
     const answer = await app.handleUntilParked(task.request);
     if (!('wait' in answer)) return { type: 'answer', response: answer };
