@@ -34,6 +34,12 @@ export function derive(t, seconds) {
 }
 
 /**
+ * Below this many held connections the RSS growth is the heap and JIT warming up, not the
+ * connections (12 idle websockets "cost" 600 KB each here): no per-connection figure.
+ */
+export const MIN_HELD_FOR_MEMORY = 1000;
+
+/**
  * What the transports are compared on, where the run measured it: the layout's sockets per
  * 1,000 tabs, and the memory each held connection (open websocket or parked poll) costs.
  * @param {Pick<CaseTotals, 'client' | 'server'>} t
@@ -48,7 +54,9 @@ function transportFigures(t) {
   }
   if (s.rss_growth_bytes !== undefined && s.mean_held_connections !== undefined) {
     const growth = s.rss_growth_bytes;
-    out.rss_bytes_per_connection = growth === null || growth <= 0 ? null : rate(growth, s.mean_held_connections);
+    const held = s.mean_held_connections;
+    out.rss_bytes_per_connection =
+      growth === null || growth <= 0 || held < MIN_HELD_FOR_MEMORY ? null : rate(growth, held);
   }
   return out;
 }

@@ -7,7 +7,7 @@ import { errors } from '../lib/errors.js';
 import type { Config } from '../lib/server-options.js';
 import { browserProfile, runBrowserBench } from './browser-bench.js';
 import { assertChromium } from './browser-tabs.js';
-import { formatBrowser, formatComparison, formatSpread, TRANSACTION_COLUMNS } from './compare.js';
+import { formatBrowser, formatComparison, formatSpread, formatTransports, TRANSACTION_COLUMNS } from './compare.js';
 import { faultPlan, withFaultWindow } from './faults.js';
 import { assertK6, K6_THRESHOLDS_FAILED, runK6Case } from './k6-engine.js';
 import { Lab, type RunningCase } from './lifecycle.js';
@@ -134,6 +134,8 @@ export async function runBench(options: BenchOptions, server: Config, command: s
   const files = await writeRunFiles(dir, run);
   process.stdout.write(`\n${options.browser ? formatBrowser(browser) : formatComparison(run)}\n`);
   if (!options.browser) process.stdout.write(`${TRANSACTION_COLUMNS}\n`);
+  const transports = formatTransports(run);
+  if (transports) process.stdout.write(`\nlong polling and websockets:\n${transports}`);
   // Computed once the case is done, so its own "done" line could not say it.
   if (unstable.length > 0) process.stdout.write(`\nnot stable:\n${unstable.join('\n')}\n`);
   const faultTable = formatFaults(run);

@@ -218,7 +218,7 @@ const caseTotals = Closed({
       rss_bytes_per_connection: Type.Optional(
         NullableNumber({
           description:
-            'Memory per held connection: rss_growth_bytes over mean_held_connections (open websockets, or parked polls with long polling); null when nothing was held or the growth was not positive.',
+            'Memory per held connection: rss_growth_bytes over mean_held_connections (open websockets, or parked polls with long polling); null under 1,000 held connections (MIN_HELD_FOR_MEMORY: the growth is then the heap warming up) or when the growth was not positive.',
         }),
       ),
     },
