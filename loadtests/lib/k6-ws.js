@@ -20,9 +20,6 @@ function websockets() {
 // Module scope: k6 allows require() in the init context only.
 const { WebSocket } = websockets();
 
-/** The standard readyState of an open socket. */
-const OPEN = 1;
-
 export class K6SocketTransport extends K6Transport {
   /**
    * @param {string} url
@@ -57,8 +54,9 @@ export class K6SocketTransport extends K6Transport {
     ws.onclose = (/** @type {unknown} */ e) => finish(closeCode(e));
     ws.onerror = () => finish(1006);
     return {
+      // Tracked here rather than read from readyState, which k6 v0.46 hands out as an object, not a number.
       send: (text) => {
-        if (!closed && ws.readyState === OPEN) ws.send(text);
+        if (opened && !closed) ws.send(text);
       },
       close: () => {
         if (closed) return;
