@@ -104,7 +104,7 @@ export class SocketBrowser extends Browser {
         message: (text) => {
           const frame = parseFrame(text);
           if (frame.type !== 'notifications' || !Array.isArray(frame.notifications)) return;
-          if (o.onPoll) o.onPoll(frame.notifications.length > 0);
+          // No onPoll: a pushed frame is not a poll, and the poll counters must not count it.
           for (const n of frame.notifications) {
             for (const receiver of receivers) {
               receiver.apply(n);
