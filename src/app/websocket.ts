@@ -186,14 +186,19 @@ class Session {
       this.close(CLOSE.unsupported, 'frames must be JSON text');
       return;
     }
-    const event = (frame as { event_name?: unknown } | null)?.event_name;
-    const payload = (frame as { data?: unknown }).data;
+    const { event_name: event, data: payload } =
+      typeof frame === 'object' && frame !== null ? (frame as { event_name?: unknown; data?: unknown }) : {};
     if (event !== 'subscribe' && event !== 'update_presence') {
       this.close(CLOSE.unsupported, 'event_name must be subscribe or update_presence');
       return;
     }
     const op = event === 'subscribe' ? 'subscribe' : 'presence';
-    this.#queue = this.#queue.then(() => this.#run(op, payload));
+    this.#queue = this.#queue
+      .then(() => this.#run(op, payload))
+      .catch((err: unknown) => {
+        console.error(`[busbench] websocket ${op} failed:`, err);
+        this.close(CLOSE.fault, 'server error; reconnect and resubscribe from your last id');
+      });
   }
 
   async #run(op: SocketCall['op'], data: unknown): Promise<void> {
@@ -237,6 +242,10 @@ class Session {
       },
       (err: Error) => {
         if (stop.signal.aborted) return;
+        if (err instanceof HttpError && err.code === 'E_SHUTTING_DOWN') {
+          this.close(CLOSE.shutdown, 'server shutting down');
+          return;
+        }
         console.error(`[busbench] websocket subscription failed: ${err.message}`);
         this.close(CLOSE.fault, 'server error; reconnect and resubscribe from your last id');
       },
