@@ -121,6 +121,23 @@ test('a websocket tab subscribes with its channels over the bus origin, and afte
   assert.ok((sockets[1] as Scripted).closedByClient);
 });
 
+test('a websocket tab whose subscribe is refused with an error frame starts over on a new socket from its last id', async () => {
+  const { b, sockets } = socketBrowser(1, 'every-tab');
+  await b.open();
+  b.start();
+  await until(() => sockets[0]?.sent.length === 1);
+  const first = sockets[0] as Scripted;
+  first.events.message(JSON.stringify({ type: 'notifications', notifications: [notification(5, 1, 10_050)] }));
+  first.events.message(JSON.stringify({ type: 'error', error: { code: 'E_BUSY', message: 'busy' } }));
+  assert.ok(first.closedByClient, 'the refused socket is closed, not left open unsubscribed');
+  await until(() => sockets[1]?.sent.length === 1);
+  await b.stop();
+  assert.deepEqual((sockets[1] as Scripted).sent[0], {
+    event_name: 'subscribe',
+    data: { channels: ['channel:1', 'channel:3', 'user:7'], last: 5 },
+  });
+});
+
 test('shared-worker mode holds one socket per browser and every tab applies what it brings', async () => {
   const { b, receipts, sockets } = socketBrowser(3, 'shared-worker');
   await b.open();

@@ -103,6 +103,13 @@ export class SocketBrowser extends Browser {
         },
         message: (text) => {
           const frame = parseFrame(text);
+          // A refused subscribe (a busy layout's 503) leaves the socket open and unsubscribed.
+          // Resubscribing on it could race the old subscription's pushes into duplicates, so
+          // the tab starts over: close, reconnect, subscribe from the last id it applied.
+          if (frame.type === 'error') {
+            socket.close();
+            return;
+          }
           if (frame.type !== 'notifications' || !Array.isArray(frame.notifications)) return;
           // No onPoll: a pushed frame is not a poll, and the poll counters must not count it.
           for (const n of frame.notifications) {

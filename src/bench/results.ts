@@ -148,7 +148,7 @@ const caseTotals = Closed({
     websocket_closes: Type.Optional(
       Dict(Type.Number(), {
         description:
-          "Websocket transport: close code -> sockets closed in the window by the server or the network (each then reconnected from its last id); the runner's own closes at the end left out.",
+          "Websocket transport: close code -> sockets closed in the window by the server, the network, or the tab after an error frame (each then reconnected from its last id); the runner's own closes at the end left out.",
       }),
     ),
   }),
