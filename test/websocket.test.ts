@@ -460,6 +460,38 @@ describe('websocket: shared dispatch', () => {
     for (const c of clients) c.ws.close(1000);
   });
 
+  test('a wake-up with more rows than one fetch reads reaches every socket whole, once, in order', async () => {
+    const alice = await login(layout, 'user1');
+    const bob = await login(layout, 'user2');
+    const [both, one] = await Promise.all([alice, bob].map((t) => Client.open(layout, t)));
+    assert.ok(both && one);
+    assert.equal((await post(layout, alice, 1, 'bulk marker')).status, 201);
+    const last = (await poll(layout, bob, ['channel:1'], 0, 0)).body.last - 1;
+    both.subscribe(['channel:1', 'channel:3'], last);
+    one.subscribe(['channel:1'], last);
+    for (const c of [both, one]) await c.until((x) => x.bodies().includes('bulk marker'));
+    // 1500 rows on two channels in one commit and one NOTIFY: the shared fetch for both sockets
+    // reads 1000 of them (its LIMIT), of which only about 500 are the channel:1 socket's.
+    await sql(
+      layout.databaseUrl,
+      `INSERT INTO bus_notifications (channel, payload)
+       SELECT CASE WHEN i % 2 = 1 THEN 'channel:1' ELSE 'channel:3' END,
+              jsonb_build_object('type', 'message', 'message', jsonb_build_object('body', 'bulk ' || i))
+       FROM generate_series(1, 1500) i ORDER BY i`,
+    );
+    await sql(layout.databaseUrl, `SELECT pg_notify('imbus', '["channel:1","channel:3"]')`);
+    const bulk = Array.from({ length: 1500 }, (_, i) => `bulk ${i + 1}`);
+    const expected = new Map([
+      [both, ['bulk marker', ...bulk]],
+      [one, ['bulk marker', ...bulk.filter((_, i) => i % 2 === 0)]],
+    ]);
+    for (const [c, bodies] of expected) {
+      await c.until((x) => x.bodies().length >= bodies.length);
+      assert.deepEqual(c.bodies(), bodies);
+    }
+    for (const c of [both, one]) c.ws.close(1000);
+  });
+
   test("deploy/nginx's single-process.conf passes /websocket on with the Upgrade headers", async (t) => {
     const nginx = await startNginx(t, 'single-process.conf', { 'http://single-process:8069': layout.url });
     if (!nginx) return;

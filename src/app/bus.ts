@@ -291,7 +291,9 @@ export class Bus {
           );
           // The batch read from its lowest cursor; a waiter further ahead may find its rows
           // past the LIMIT, so it fetches on its own rather than sleeping on an empty slice.
-          w.rows = mine.length === 0 && truncated ? undefined : mine;
+          // A follower fetches on its own after any cut batch: a poll's client asks again from
+          // its new cursor, a follower would otherwise sleep on the part it got.
+          w.rows = truncated && (mine.length === 0 || this.#followers.has(w)) ? undefined : mine;
           this.#wakeWaiter(w);
         }
       }

@@ -210,8 +210,11 @@ function parserRejection(err: NodeJS.ErrnoException, server: http.Server): HttpE
   return undefined;
 }
 
-/** What writeHead and end would send; the socket has no ServerResponse yet, so it is written by hand. */
-function rawErrorResponse(error: HttpError): string {
+/**
+ * What writeHead and end would send, for a socket that has no ServerResponse: one the parser
+ * refused, or an upgrade that is refused.
+ */
+export function rawErrorResponse(error: HttpError): string {
   return rawResponse(errorResponse(error, 'unmatched'));
 }
 

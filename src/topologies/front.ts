@@ -12,7 +12,7 @@ import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Pool } from 'undici';
 import { errorResponse } from '../app/app.js';
-import { faceClients } from '../app/http-server.js';
+import { faceClients, rawErrorResponse } from '../app/http-server.js';
 import type { Metrics } from '../app/metrics.js';
 import { errors, type HttpError } from '../lib/errors.js';
 
@@ -107,7 +107,7 @@ export async function startFront(options: FrontOptions): Promise<Front> {
       const error = closing
         ? errors.shuttingDown()
         : errors.notFound(`no websocket endpoint at ${path}; use /websocket`);
-      client.end(rawAnswer(error));
+      client.end(rawErrorResponse(error));
       return;
     }
     const target = new URL(options.bus);
@@ -120,7 +120,7 @@ export async function startFront(options: FrontOptions): Promise<Front> {
     });
     upstream.on('error', (err: NodeJS.ErrnoException) => {
       if (upstream.bytesRead === 0 && client.writable) {
-        client.end(rawAnswer(errors.upstreamUnavailable('the bus process', err.code ?? err.message)));
+        client.end(rawErrorResponse(errors.upstreamUnavailable('the bus process', err.code ?? err.message)));
       } else client.destroy();
     });
     upstream.on('close', () => client.destroy());
@@ -197,15 +197,6 @@ export async function startFront(options: FrontOptions): Promise<Front> {
       await Promise.all([...workers, bus].map((u) => u.pool.destroy()));
     },
   };
-}
-
-/** The refusal of an upgrade, written on the socket (there is no ServerResponse for one). */
-function rawAnswer(error: HttpError): string {
-  const { status, headers, body } = errorResponse(error, 'unmatched');
-  const lines = Object.entries({ ...headers, 'content-length': String(Buffer.byteLength(body)), connection: 'close' });
-  return [`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}`, ...lines.map(([n, v]) => `${n}: ${v}`), '', body].join(
-    '\r\n',
-  );
 }
 
 /** The upgrade request as the bus process gets it: the client's headers, Upgrade and Connection kept, plus X-Forwarded-For. */

@@ -50,7 +50,7 @@ export const workerThreads: Topology = {
     const metrics = new Metrics(config.topology, 'main', { defaultMetrics: true });
     const threads = await startRequestThreads(config, metrics);
     // The main thread's bus: the dispatcher of parked polls and, in either mode, of websockets,
-    // which live in the main thread as Odoo's are held by its event loop, not by request threads.
+    // which live in the main thread and, like a parked poll there, hold no request thread.
     const bus = new Bus(fetchOnThread(threads), config, metrics);
     const dispatcher = config.pollHoldsThread ? undefined : bus;
     const listener = createListener(
