@@ -130,7 +130,8 @@ test("the simulated tabs' modes are the chat page's names, and --tab-mode still 
   assert.equal(tabMode('leader'), 'leader');
   assert.equal(tabMode('leader-tab'), 'leader');
   assert.equal(loadOptions(BENCH_OPTIONS, {}, { BUSBENCH_TAB_MODE: 'leader-tab' }).tabMode, 'leader');
-  assert.throws(() => tabMode('shared-worker'), /must be one of every-tab, leader/);
+  assert.equal(tabMode('shared-worker'), 'shared-worker', "Odoo 16's one connection per browser (issue 15)");
+  assert.throws(() => tabMode('master-tab'), /must be one of every-tab, leader, shared-worker/);
 });
 
 /** A browser whose tab 1 is hidden; records each poll and each sleep, and stops after `polls` polls. */

@@ -21,13 +21,44 @@ export function derive(t, seconds) {
       /** @type {number[]} */ ([]),
     ),
   );
-  return {
-    failures_per_1000_tx: rate(failed, app.commits, 1000),
-    final_failures_per_1000_tx: rate(app.final_failures, app.commits, 1000),
-    db_connections_per_1000_tabs: rate(t.database.peak_connections, t.client.tabs, 1000),
-    http_connections_per_tab: rate(t.client.http_connections_peak, t.client.tabs),
-    requests_per_second: rate(requests, seconds),
-  };
+  return Object.assign(
+    {
+      failures_per_1000_tx: rate(failed, app.commits, 1000),
+      final_failures_per_1000_tx: rate(app.final_failures, app.commits, 1000),
+      db_connections_per_1000_tabs: rate(t.database.peak_connections, t.client.tabs, 1000),
+      http_connections_per_tab: rate(t.client.http_connections_peak, t.client.tabs),
+      requests_per_second: rate(requests, seconds),
+    },
+    transportFigures(t),
+  );
+}
+
+/**
+ * Below this many held connections the RSS growth is the heap and JIT warming up, not the
+ * connections (12 idle websockets "cost" 600 KB each here): no per-connection figure.
+ */
+export const MIN_HELD_FOR_MEMORY = 1000;
+
+/**
+ * What the transports are compared on, where the run measured it: the layout's sockets per
+ * 1,000 tabs, and the memory each held connection (open websocket or parked poll) costs.
+ * @param {Pick<CaseTotals, 'client' | 'server'>} t
+ * @returns {Partial<CaseTotals['derived']>}
+ */
+function transportFigures(t) {
+  const s = t.server;
+  /** @type {Partial<CaseTotals['derived']>} */
+  const out = { server_sockets_per_1000_tabs: rate(s.peak_open_sockets, t.client.tabs, 1000) };
+  if (s.peak_open_websockets !== undefined) {
+    out.websockets_per_1000_tabs = rate(s.peak_open_websockets, t.client.tabs, 1000);
+  }
+  if (s.rss_growth_bytes !== undefined && s.mean_held_connections !== undefined) {
+    const growth = s.rss_growth_bytes;
+    const held = s.mean_held_connections;
+    out.rss_bytes_per_connection =
+      growth === null || growth <= 0 || held < MIN_HELD_FOR_MEMORY ? null : rate(growth, held);
+  }
+  return out;
 }
 
 /**

@@ -5,8 +5,10 @@ import exec from 'k6/execution';
 import http from 'k6/http';
 import { countAgainstHistory } from './delivery.js';
 import { K6Transport, wait, waitUntil } from './k6-transport.js';
+import { K6SocketTransport } from './k6-ws.js';
 import { hiddenTabs, isMeasured, LATE_TOLERANCE_MS, LOST_MARGIN_MS, measureWindow, postOffsets } from './load-plan.js';
 import { Browser } from './tab.js';
+import { SocketBrowser } from './ws-tab.js';
 
 /**
  * The browsers scenario's exec function.
@@ -30,7 +32,8 @@ export function browserVu(settings, metrics) {
     const inMeasure = (/** @type {number} */ due) => isMeasured(due, measure);
     await waitUntil(data.t0 + (index / browsers) * profile.warmup * 500);
 
-    const transport = new K6Transport(
+    const websocket = settings.transport === 'websocket';
+    const transport = new (websocket ? K6SocketTransport : K6Transport)(
       profile.connectionsPerOrigin,
       data.pollTimeout,
       {
@@ -44,7 +47,8 @@ export function browserVu(settings, metrics) {
       },
       inMeasure,
     );
-    const b = new Browser({
+    /** @type {import('./tab.js').BrowserOptions} */
+    const options = {
       id: index + 1,
       login: `user${(index % profile.users) + 1}`,
       appUrl: data.appUrl,
@@ -65,7 +69,11 @@ export function browserVu(settings, metrics) {
         }
       },
       onPoll: (withData) => c.polls.add(1, { result: withData ? 'data' : 'empty' }),
-    });
+    };
+    const b =
+      transport instanceof K6SocketTransport
+        ? new SocketBrowser(Object.assign({}, options, { transport, presenceInterval: profile.presenceInterval }))
+        : new Browser(options);
     // A browser that has not logged in by the end of the measurement never takes part, as
     // in the Node runner, whose timeline does not wait for logins either.
     const opened = await Promise.race([

@@ -2,6 +2,7 @@
 // loadtests/*.js documents each name read here, and test/k6.test.ts checks that it does.
 import { ARRIVALS } from './load-plan.js';
 import { normalizeTabMode, PROFILES, SIMULATED_TAB_MODES } from './profiles.js';
+import { BUS_TRANSPORTS } from './ws-tab.js';
 
 /**
  * @typedef {object} K6Settings
@@ -18,6 +19,7 @@ import { normalizeTabMode, PROFILES, SIMULATED_TAB_MODES } from './profiles.js';
  * @property {number} t0 When the run's timeline starts (ms since the epoch), or 0 for setup()'s clock.
  * @property {string} runTag Marks the run's posts, or '' for one setup() makes up.
  * @property {string} doneUrl Told (POST) when a browser's delivery check is done, or ''.
+ * @property {import('./ws-tab.js').BusTransport} transport How the tabs hear the bus: long polls or websockets.
  */
 
 /** @param {string} name @param {string} fallback */
@@ -72,6 +74,16 @@ export function resolveProfile(scriptProfile) {
 }
 
 /**
+ * @param {string} raw
+ * @returns {import('./ws-tab.js').BusTransport}
+ */
+function busTransport(raw) {
+  const found = BUS_TRANSPORTS.find((t) => t === raw);
+  if (!found) throw new Error(`TRANSPORT must be one of ${BUS_TRANSPORTS.join(', ')} (got "${raw}")`);
+  return found;
+}
+
+/**
  * Everything the run takes from its environment. Read in the init context, so every VU's
  * runtime (each reads its own copy of __ENV) comes to the same settings.
  * @param {string} scriptProfile
@@ -94,5 +106,6 @@ export function k6Settings(scriptProfile) {
     t0: numberEnv('T0', 0),
     runTag: env('RUN_TAG', ''),
     doneUrl: env('DONE_URL', ''),
+    transport: busTransport(env('TRANSPORT', 'longpoll')),
   };
 }

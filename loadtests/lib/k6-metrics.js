@@ -42,6 +42,7 @@ const COUNTERS = /** @type {const} */ ([
  * @property {Trend} postQueuedMs The same for chat posts.
  * @property {Trend} serverSockets
  * @property {Trend} parkedPolls
+ * @property {Trend} serverWebsockets
  * @property {Trend} dbConnections
  * @property {Record<(typeof COUNTERS)[number], Counter>} counters
  * @property {Record<keyof typeof TX_METRICS, Counter>} tx The app's transaction counters.
@@ -68,6 +69,7 @@ export function createMetrics() {
     postQueuedMs: new Trend(M.postQueuedMs, true),
     serverSockets: new Trend(M.serverSockets),
     parkedPolls: new Trend(M.parkedPolls),
+    serverWebsockets: new Trend(M.serverWebsockets),
     dbConnections: new Trend(M.dbConnections),
     counters,
     tx,

@@ -25,7 +25,7 @@ function k6Options(settings) {
   const profile = settings.profile;
   const M = K6_METRICS;
   /** @type {Record<string, string>} */
-  const tags = { topology: settings.topology, profile: profile.name };
+  const tags = { topology: settings.topology, profile: profile.name, transport: settings.transport };
   if (settings.testid) tags.testid = settings.testid;
   // Long enough for the last parked polls to come back after the drain (k6 cannot cancel them).
   const maxSeconds = Math.ceil(profile.warmup + profile.duration + profile.drain + profile.pollTimeout + 30);
@@ -117,6 +117,7 @@ function k6HandleSummary(settings) {
       testid: settings.testid,
       command: `k6 run loadtests/${settings.scriptProfile}.js`,
       thresholdsFailed,
+      transport: settings.transport,
     });
     const d = run.cases[0] ? run.cases[0].totals.delivery : undefined;
     const lines = [

@@ -102,6 +102,7 @@ export function samplerVu(settings, metrics) {
       if (measured) {
         metrics.serverSockets.add(sum(app, 'busbench_http_open_sockets'));
         metrics.parkedPolls.add(sum(app, 'busbench_bus_parked_polls'));
+        metrics.serverWebsockets.add(sum(app, 'busbench_ws_open_sockets'));
         if (settings.dbMetricsUrl) metrics.dbConnections.add(sum(db, 'busbench_db_connections'));
       }
       const point = { at: now, counters: countersOf(app, db) };

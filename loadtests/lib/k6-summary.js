@@ -31,6 +31,7 @@ export const K6_METRICS = Object.assign({}, LOAD_METRICS, {
   postQueuedMs: 'busbench_post_queued_ms',
   serverSockets: 'busbench_server_open_sockets',
   parkedPolls: 'busbench_server_parked_polls',
+  serverWebsockets: 'busbench_server_open_websockets',
   dbConnections: 'busbench_db_connections_sampled',
   dbCommits: 'busbench_db_commits',
   dbRollbacks: 'busbench_db_rollbacks',
@@ -48,9 +49,10 @@ export const K6_METRICS = Object.assign({}, LOAD_METRICS, {
  * endpoint and status. k6's summary keeps a tag combination only as a threshold's submetric,
  * so k6-run.js declares one (always true) per pair; a status outside this list is "other".
  */
-export const REQUEST_ENDPOINTS = ['session.login', 'chat.channels', 'bus.poll', 'chat.post'];
+export const REQUEST_ENDPOINTS = ['session.login', 'chat.channels', 'bus.poll', 'chat.post', 'bus.websocket'];
 export const REQUEST_STATUSES = [
   'error',
+  '101',
   '200',
   '201',
   '400',
@@ -118,6 +120,7 @@ export const SUMMARY_TREND_STATS = ['avg', 'min', 'med', 'max', 'p(90)', 'p(99)'
  * @property {string} testid
  * @property {string} command
  * @property {boolean} thresholdsFailed
+ * @property {import('./ws-tab.js').BusTransport} [transport] longpoll when not given.
  */
 
 /**
@@ -218,7 +221,12 @@ export function k6RunFile(data, setup, ctx) {
       out_of_order: count(data, M.outOfOrder),
       latency_ms: percentiles(data, M.deliveryLatency),
     },
-    server: { peak_open_sockets: serverSockets, peak_parked_polls: value(data, M.parkedPolls, 'max'), processes: [] },
+    server: {
+      peak_open_sockets: serverSockets,
+      peak_parked_polls: value(data, M.parkedPolls, 'max'),
+      peak_open_websockets: value(data, M.serverWebsockets, 'max'),
+      processes: [],
+    },
     database: {
       connections_by_app: [],
       peak_connections: dbPeak,
@@ -274,6 +282,7 @@ export function k6RunFile(data, setup, ctx) {
         presence: String(setup.server.presence || p.presence),
         isolation: String(setup.server.isolation || p.isolation),
         dispatch: String(setup.server.dispatch || 'unknown'),
+        transport: ctx.transport || 'longpoll',
         server_config: Object.assign({}, setup.server, {
           testid: ctx.testid,
           app_url: setup.appUrl,

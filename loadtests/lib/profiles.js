@@ -4,11 +4,12 @@
 import { HIDDEN_DELAY } from './load-plan.js';
 
 /**
- * @typedef {'every-tab' | 'leader'} TabMode
- *   every-tab: each tab long-polls (Odoo 8). leader: one tab per browser polls and shares
- *   what it gets with the others (Odoo 9-15, a master tab elected through localStorage).
- *   Named as the chat page's modes (TAB_MODES in web/tab-state.ts), of which the simulated
- *   tabs implement these two.
+ * @typedef {'every-tab' | 'leader' | 'shared-worker'} TabMode
+ *   every-tab: each tab long-polls (Odoo 8), or holds its own websocket. leader: one tab per
+ *   browser polls and shares what it gets with the others (Odoo 9-15, a master tab elected
+ *   through localStorage). shared-worker: one connection per browser, held by a SharedWorker
+ *   for all its tabs (Odoo 16+, with the websocket transport); on the wire the simulated
+ *   tabs do the same as leader. Named as the chat page's modes (TAB_MODES in web/tab-state.ts).
  *
  * @typedef {object} Profile
  * @property {string} name
@@ -40,7 +41,7 @@ import { HIDDEN_DELAY } from './load-plan.js';
  */
 
 /** @type {readonly TabMode[]} */
-export const SIMULATED_TAB_MODES = ['every-tab', 'leader'];
+export const SIMULATED_TAB_MODES = ['every-tab', 'leader', 'shared-worker'];
 
 /**
  * A tab mode as a flag or TAB_MODE spells it: 'leader-tab', the old name of 'leader', reads

@@ -178,9 +178,9 @@ export class Browser {
     return reply;
   }
 
-  /** Starts the poll loops: every tab's, or the leader's only. */
+  /** Starts the poll loops: every tab's, or the leader's (the shared worker's) only. */
   start() {
-    const pollers = this.options.tabMode === 'leader' ? [this.tabs[0]] : this.tabs;
+    const pollers = this.options.tabMode === 'every-tab' ? this.tabs : [this.tabs[0]];
     for (const tab of pollers) if (tab) this.loops.push(this.pollLoop(tab));
   }
 
@@ -188,8 +188,8 @@ export class Browser {
   async pollLoop(tab) {
     const t = this.transport;
     const o = this.options;
-    // In leader mode the others are subscribed through the leader.
-    const receivers = o.tabMode === 'leader' ? this.tabs : [tab];
+    // In leader (and shared-worker) mode the others are subscribed through the one poller.
+    const receivers = o.tabMode === 'every-tab' ? [tab] : this.tabs;
     let first = true;
     let answered = false;
     while (!this.stopped) {

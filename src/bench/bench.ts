@@ -1,6 +1,6 @@
 // `busbench bench`: every case of the sweep (layout x load x presence x isolation x dispatch x
-// repeat) in turn, or the steps of `--find-max`, each through the Lab's lifecycle and one
-// engine (the Node runner, k6, or real Chromium tabs); then results/<timestamp>/ and the
+// transport x repeat) in turn, or the steps of `--find-max`, each through the Lab's lifecycle and
+// one engine (the Node runner, k6, or real Chromium tabs); then results/<timestamp>/ and the
 // comparison table.
 import os from 'node:os';
 import path from 'node:path';
@@ -8,7 +8,7 @@ import { errors } from '../lib/errors.js';
 import type { Config } from '../lib/server-options.js';
 import { browserProfile, runBrowserBench } from './browser-bench.js';
 import { assertChromium } from './browser-tabs.js';
-import { formatBrowser, formatComparison, formatSpread, TRANSACTION_COLUMNS } from './compare.js';
+import { formatBrowser, formatComparison, formatSpread, formatTransports, TRANSACTION_COLUMNS } from './compare.js';
 import { faultPlan, withFaultWindow } from './faults.js';
 import { formatFindMax, type Measured, runFindMax, scheduleOf } from './find-max.js';
 import { assertK6, K6_THRESHOLDS_FAILED, runK6Case } from './k6-engine.js';
@@ -159,6 +159,7 @@ export async function runBench(options: BenchOptions, server: Config, command: s
       presence: [...new Set(cases.map((c) => c.presence))],
       isolation: [...new Set(cases.map((c) => c.isolation))],
       dispatch: [...new Set(cases.map((c) => c.dispatch))],
+      transport: [...new Set(cases.map((c) => c.transport))],
       ...(options.browser ? { mode: options.browserModes } : {}),
       ...(loads.length > 1 || schedule
         ? {
@@ -175,6 +176,8 @@ export async function runBench(options: BenchOptions, server: Config, command: s
   const files = await writeRunFiles(dir, run);
   process.stdout.write(`\n${options.browser ? formatBrowser(browser) : formatComparison(run)}\n`);
   if (!options.browser) process.stdout.write(`${TRANSACTION_COLUMNS}\n`);
+  const transports = formatTransports(run);
+  if (transports) process.stdout.write(`\nlong polling and websockets:\n${transports}`);
   // Computed once the case is done, so its own "done" line could not say it.
   if (unstable.length > 0) process.stdout.write(`\nnot stable:\n${unstable.join('\n')}\n`);
   const faultTable = formatFaults(run);

@@ -91,7 +91,7 @@ function measure(
 ): Promise<CapacityFigures> {
   const { dispatch, poolSize } = running.config;
   const log = (line: string) => running.progress.log(`[capacity ${dispatch}] ${line}`);
-  return withSimulatedLoad(running, profile, async ({ runner, sampler, enter, finish }) => {
+  return withSimulatedLoad(running, profile, { transport: 'longpoll' }, async ({ runner, sampler, enter, finish }) => {
     global.gc?.();
     const before = process.memoryUsage();
     const started = Date.now();

@@ -246,3 +246,56 @@ export function formatSpread(run: RunFile): string {
     );
   return `${table(rows, 3)}\nspread: ${spreadName(kinds)}, over the valid runs\n${noise.join('')}`;
 }
+
+/** What `--transport longpoll,websocket` compares, per layout (and whatever else the sweep varied). */
+export const TRANSPORT_FIGURES: KeyFigure[] = [
+  { label: 'tabs', digits: 0, value: (c) => c.totals.client.tabs },
+  { label: 'server sockets/1k tabs', digits: 0, value: (c) => c.totals.derived.server_sockets_per_1000_tabs ?? null },
+  { label: 'websockets/1k tabs', digits: 0, value: (c) => c.totals.derived.websockets_per_1000_tabs ?? null },
+  { label: 'parked polls peak', digits: 0, value: (c) => c.totals.server.peak_parked_polls },
+  { label: 'DB conns/1k tabs', digits: 1, value: (c) => c.totals.derived.db_connections_per_1000_tabs },
+  { label: 'failures/1k tx', digits: 2, value: (c) => c.totals.derived.failures_per_1000_tx },
+  { label: 'delivery p50 ms', digits: 1, value: (c) => c.totals.delivery.latency_ms.p50 },
+  { label: 'delivery p99 ms', digits: 1, value: (c) => c.totals.delivery.latency_ms.p99 },
+  { label: 'held conns', digits: 0, value: (c) => c.totals.server.mean_held_connections ?? null },
+  {
+    label: 'RSS KB/held conn',
+    digits: 1,
+    value: (c) => {
+      const bytes = c.totals.derived.rss_bytes_per_connection;
+      return bytes === undefined || bytes === null ? null : bytes / 1000;
+    },
+  },
+];
+
+/** What a column of the transport table means, for the line under it. */
+export const TRANSPORT_COLUMNS =
+  "server sockets: the layout's peak client TCP connections (websockets and HTTP keep-alive) from /metrics; " +
+  'held conns: mean open websockets plus parked polls; RSS KB/held conn: RSS growth since before the load over held conns, ' +
+  '"-" under 1,000 held connections, where it is the heap warming up';
+
+/** The case's id without its transport, so a layout's cases on both transports sort together. */
+export function withoutTransport(c: CaseResult): string {
+  return c.id.replace(/ transport=[a-z]+/, '');
+}
+
+/** Valid cases of a run that compared transports, a layout's transports side by side; empty otherwise. */
+export function transportCases(run: RunFile): CaseResult[] {
+  const cases = validOnly(run).cases;
+  if (new Set(cases.map((c) => c.transport ?? 'longpoll')).size < 2) return [];
+  const keys = [...new Set(cases.map(withoutTransport))];
+  return keys.flatMap((key) => cases.filter((c) => withoutTransport(c) === key));
+}
+
+/** Long polling against websockets, per layout; '' when the run measured one transport. */
+export function formatTransports(run: RunFile): string {
+  const cases = transportCases(run);
+  if (cases.length === 0) return '';
+  const header = ['case', 'transport', ...TRANSPORT_FIGURES.map((f) => f.label)];
+  const rows = cases.map((c) => [
+    withoutTransport(c),
+    c.transport ?? 'longpoll',
+    ...TRANSPORT_FIGURES.map((f) => formatNumber(f.value(c), f.digits)),
+  ]);
+  return `${table([header, ...rows], 2)}\n${TRANSPORT_COLUMNS}\n`;
+}

@@ -29,7 +29,7 @@ export function runNodeCase(
   profile: Profile,
   options: NodeEngineOptions,
 ): Promise<CaseResult> {
-  return withSimulatedLoad(running, profile, async (load) => {
+  return withSimulatedLoad(running, profile, { transport: c.transport }, async (load) => {
     const live = options.metricsPort
       ? await serveLoadMetrics(
           load.runner,
@@ -60,6 +60,7 @@ export function runNodeCase(
         presence: c.presence,
         isolation: c.isolation,
         dispatch: c.dispatch,
+        transport: c.transport,
         server_config: running.serverConfig(),
         started_at: startedAt.toISOString(),
         measured_seconds: round(measured),

@@ -2,6 +2,7 @@
 // `busbench db-exporter` take, besides the server settings they pass on to the layouts.
 import { ARRIVALS } from '../../loadtests/lib/load-plan.js';
 import { normalizeTabMode, PROFILE_NAMES, SIMULATED_TAB_MODES } from '../../loadtests/lib/profiles.js';
+import { BUS_TRANSPORTS, type BusTransport } from '../../loadtests/lib/ws-tab.js';
 import { TAB_MODES, type TabModeName } from '../../web/tab-state.js';
 import { errors } from '../lib/errors.js';
 import { flag, integer, listOf, oneOf, option, perSecond, seconds, text, type Values } from '../lib/options.js';
@@ -110,7 +111,7 @@ export const BENCH_OPTIONS = {
   tabMode: profileOption(
     'BUSBENCH_TAB_MODE',
     '--tab-mode <mode>',
-    "every-tab (each tab polls, Odoo 8) or leader (one tab per browser polls, Odoo 9-15; leader-tab, the old spelling, is read as leader) (null: the profile's)",
+    "every-tab (each tab polls or holds a websocket, Odoo 8), leader (one tab per browser polls, Odoo 9-15; leader-tab, the old spelling, is read as leader) or shared-worker (one connection per browser for all its tabs, Odoo 16+) (null: the profile's)",
     (raw, name) => oneOf(SIMULATED_TAB_MODES)(normalizeTabMode(raw), name),
   ),
   connections: profileOption(
@@ -191,6 +192,13 @@ export const BENCH_OPTIONS = {
     "bus dispatch modes to compare (null: the server's --dispatch, per-waiter unless BUSBENCH_DISPATCH says otherwise)",
     listOf(DISPATCH_MODES),
   ),
+  transports: option({
+    env: 'BUSBENCH_TRANSPORTS',
+    flag: '--transport <list>',
+    doc: 'how tabs hear the bus, compared case by case: longpoll (POST /bus/poll) and/or websocket (/websocket, Odoo 16+); posts go over HTTP either way',
+    default: ['longpoll'] as BusTransport[],
+    parse: listOf(BUS_TRANSPORTS),
+  }),
   browser: option({
     env: 'BUSBENCH_BROWSER',
     flag: '--browser',

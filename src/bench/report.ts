@@ -15,6 +15,10 @@ import {
   NOISE_FIGURES,
   repeatedFigures,
   TRANSACTION_COLUMNS,
+  TRANSPORT_COLUMNS,
+  TRANSPORT_FIGURES,
+  transportCases,
+  withoutTransport,
 } from './compare.js';
 import { heldText } from './find-max.js';
 import { spreadName } from './repeats.js';
@@ -257,6 +261,22 @@ function atAGlance(full: RunFile): string {
   return `<table class="numbers"><thead>${head}</thead><tbody>${rows.join('')}</tbody></table><p class="meta">${esc(TRANSACTION_COLUMNS)}.</p>`;
 }
 
+/** Long polling against websockets, a layout's transports side by side; '' when the run measured one. */
+function transportSection(run: RunFile): string {
+  const cases = transportCases(run);
+  if (cases.length === 0) return '';
+  const head = `<tr><th>case</th><th>transport</th>${TRANSPORT_FIGURES.map((f) => `<th>${esc(f.label)}</th>`).join('')}</tr>`;
+  const rows = cases.map(
+    (c) =>
+      `<tr><th>${esc(withoutTransport(c))}</th><td>${esc(c.transport ?? 'longpoll')}</td>${TRANSPORT_FIGURES.map((f) => `<td>${esc(formatNumber(f.value(c), f.digits))}</td>`).join('')}</tr>`,
+  );
+  return (
+    '<section id="transports">\n<h2>Long polling and websockets</h2>\n' +
+    `<div class="scroll"><table class="numbers"><thead>${head}</thead><tbody>${rows.join('')}</tbody></table></div>` +
+    `<p class="meta">${esc(TRANSPORT_COLUMNS)}.</p>\n</section>\n`
+  );
+}
+
 function browserSection(results: BrowserResult[]): string {
   const [first] = results;
   if (!first) return '';
@@ -484,7 +504,7 @@ function casesSections(run: RunFile, charts: ChartSpec[]): string {
     .join('\n')}</ul>
 <div class="scroll">${atAGlance(run)}</div>
 </section>
-${loadSection(charts)}${faultSection(run, esc)}<section id="key">
+${loadSection(charts)}${transportSection(run)}${faultSection(run, esc)}<section id="key">
 <h2>Connections and conflicts</h2>
 <div class="charts">${section('key')}</div>
 </section>

@@ -10,6 +10,7 @@ import {
   type TSchema,
   Type,
 } from '@sinclair/typebox';
+import { BUS_TRANSPORTS } from '../../loadtests/lib/ws-tab.js';
 import { TAB_MODES } from '../../web/tab-state.js';
 
 /** Who generated the load: the built-in Node runner or k6. */
@@ -77,6 +78,7 @@ const sample = Closed(
     delivery_p99_ms: NullableNumber(),
     server_open_sockets: Type.Number(),
     parked_polls: Type.Number(),
+    server_open_websockets: Type.Optional(Type.Number({ description: 'Websockets the layout held open (/metrics).' })),
     db_connections: Type.Number(),
     db_connections_by_app: Dict(Type.Number()),
     commits: Type.Number(),
@@ -140,6 +142,15 @@ const caseTotals = Closed({
       { late_posts: Type.Number(), max_lag_ms: Type.Number() },
       { description: 'Posts sent later than due by more than the tolerance; max lag in ms.' },
     ),
+    websockets_peak: Type.Optional(
+      Type.Number({ description: 'Websocket transport: most websockets the simulated tabs held open at once.' }),
+    ),
+    websocket_closes: Type.Optional(
+      Dict(Type.Number(), {
+        description:
+          "Websocket transport: close code -> sockets closed in the window by the server, the network, or the tab after an error frame (each then reconnected from its last id); the runner's own closes at the end left out.",
+      }),
+    ),
   }),
   delivery: Closed({
     posts: Type.Number(),
@@ -159,6 +170,18 @@ const caseTotals = Closed({
   server: Closed({
     peak_open_sockets: Type.Number(),
     peak_parked_polls: Type.Number(),
+    peak_open_websockets: Type.Optional(
+      Type.Number({ description: 'Most websockets the layout held open at once (busbench_ws_open_sockets).' }),
+    ),
+    mean_held_connections: Type.Optional(
+      Type.Number({ description: 'Mean over the measured seconds of open websockets plus parked polls.' }),
+    ),
+    rss_growth_bytes: Type.Optional(
+      NullableNumber({
+        description:
+          "Mean RSS of the layout's processes in the window minus their RSS before the first browser opened; null: not sampled.",
+      }),
+    ),
     processes: Type.Array(processFigures),
   }),
   database: Closed({
@@ -194,6 +217,20 @@ const caseTotals = Closed({
       db_connections_per_1000_tabs: NullableNumber(),
       http_connections_per_tab: NullableNumber(),
       requests_per_second: NullableNumber(),
+      server_sockets_per_1000_tabs: Type.Optional(
+        NullableNumber({
+          description: "The layout's peak client TCP connections (websockets included, /metrics) per 1,000 tabs.",
+        }),
+      ),
+      websockets_per_1000_tabs: Type.Optional(
+        NullableNumber({ description: "The layout's peak open websockets per 1,000 tabs." }),
+      ),
+      rss_bytes_per_connection: Type.Optional(
+        NullableNumber({
+          description:
+            'Memory per held connection: rss_growth_bytes over mean_held_connections (open websockets, or parked polls with long polling); null under 1,000 held connections (MIN_HELD_FOR_MEMORY: the growth is then the heap warming up) or when the growth was not positive.',
+        }),
+      ),
     },
     { description: 'null where the denominator is 0 (nothing committed, no tab, nothing measured): no rate, not 0.' },
   ),
@@ -283,6 +320,11 @@ const caseResult = Closed({
   presence: Type.String(),
   isolation: Type.String(),
   dispatch: Type.String(),
+  transport: Type.Optional(
+    OneOf(BUS_TRANSPORTS, {
+      description: 'How the tabs heard the bus; absent in runs before the websocket transport (longpoll).',
+    }),
+  ),
   server_config: serverConfig,
   started_at: Type.String(),
   measured_seconds: Type.Number(),

@@ -51,7 +51,7 @@ export async function readRun(dir: string): Promise<RunFile> {
   return validateRun(data, file);
 }
 
-type RecordKey = { [K in keyof Sample]: Sample[K] extends Record<string, number> ? K : never }[keyof Sample];
+type RecordKey = { [K in keyof Sample]-?: Sample[K] extends Record<string, number> ? K : never }[keyof Sample];
 type ScalarKey = Exclude<keyof Sample, RecordKey | 't' | 'phase'>;
 
 // Objects rather than arrays so the compiler insists on every Sample field: a field added to
@@ -67,6 +67,7 @@ const SCALAR_COLUMNS: Record<ScalarKey, true> = {
   delivery_p99_ms: true,
   server_open_sockets: true,
   parked_polls: true,
+  server_open_websockets: true,
   db_connections: true,
   commits: true,
   serialization_failures: true,

@@ -4,10 +4,18 @@
 // the figures instead of silently slowing the generator down (coordinated omission).
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import WebSocket from 'ws';
 import { countDeliveries, type DeliveryCount, type PostRecord } from '../../loadtests/lib/delivery.js';
 import { hiddenTabs, isMeasured, LATE_TOLERANCE_MS, postOffsets, type Window } from '../../loadtests/lib/load-plan.js';
 import type { Profile } from '../../loadtests/lib/profiles.js';
-import { Browser, type Receipt, type Reply, type Transport } from '../../loadtests/lib/tab.js';
+import { Browser, type Receipt, type Reply } from '../../loadtests/lib/tab.js';
+import {
+  type BusTransport,
+  type Socket,
+  SocketBrowser,
+  type SocketEvents,
+  type SocketTransport,
+} from '../../loadtests/lib/ws-tab.js';
 import { ConnectionPool } from './connection-pool.js';
 import { newHistogram, percentiles, recordMs } from './histogram.js';
 import type { CaseTotals } from './results.js';
@@ -37,8 +45,11 @@ export interface RunnerObserver {
   postFailed(): void;
 }
 
-/** One simulated browser's network: a ConnectionPool per origin, shared by all its tabs. */
-class BrowserTransport implements Transport {
+/**
+ * One simulated browser's network: a ConnectionPool per origin, shared by all its tabs, and
+ * its websockets, which browsers open outside that pool (they have their own, larger limit).
+ */
+class BrowserTransport implements SocketTransport {
   readonly #pools = new Map<string, ConnectionPool>();
   readonly #runner: Runner;
   open = 0;
@@ -111,6 +122,41 @@ class BrowserTransport implements Transport {
     return reply;
   }
 
+  connect(url: string, events: SocketEvents): Socket {
+    const started = performance.now();
+    let upgraded = false;
+    let status = 0;
+    const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: 10_000 });
+    ws.on('open', () => {
+      upgraded = true;
+      this.#runner.recordRequest('bus.websocket', 101, performance.now() - started);
+      this.#runner.websocketOpened();
+      events.open();
+    });
+    ws.on('message', (data, isBinary) => {
+      if (!isBinary) events.message(data.toString());
+    });
+    ws.on('error', (err) => {
+      // ws reports a refused upgrade as "Unexpected server response: 401"; a close follows.
+      const refused = /Unexpected server response: (\d+)/.exec(err.message);
+      if (refused) status = Number(refused[1]);
+    });
+    ws.on('close', (code) => {
+      if (upgraded) this.#runner.websocketClosed(code);
+      else this.#runner.recordRequest('bus.websocket', status, performance.now() - started);
+      events.close(code);
+    });
+    return {
+      send: (text) => {
+        if (ws.readyState === WebSocket.OPEN) ws.send(text);
+      },
+      close: () => {
+        if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
+        else ws.close(1000);
+      },
+    };
+  }
+
   sleep(ms: number): Promise<void> {
     return sleep(ms, undefined, { ref: false });
   }
@@ -132,6 +178,8 @@ export interface RunnerTarget {
   appUrl: string;
   busUrl: string;
   runTag: string;
+  /** How tabs hear the bus: long polls (default) or websockets (Odoo 16+). */
+  transport?: BusTransport;
 }
 
 export class Runner {
@@ -171,6 +219,10 @@ export class Runner {
   readonly #postQueued = newHistogram();
   #opened = 0;
   #open = 0;
+  #websocketsOpen = 0;
+  #websocketsPeak = 0;
+  /** Close code -> sockets the server (or the network) closed in the window; the runner's own closes left out. */
+  readonly #websocketCloses: Record<string, number> = {};
   #peakOpen = 0;
   #peakQueued = 0;
   #latePosts = 0;
@@ -220,23 +272,26 @@ export class Runner {
     for (let i = 0; i < count; i++) {
       const transport = new BrowserTransport(this);
       this.#transports.push(transport);
+      const options = {
+        id: i + 1,
+        login: `user${(i % p.users) + 1}`,
+        appUrl: this.#target.appUrl,
+        busUrl: this.#target.busUrl,
+        tabs: p.tabsPerBrowser,
+        tabMode: p.tabMode,
+        hidden: hiddenTabs(p),
+        hiddenSlowdown: p.hiddenSlowdown,
+        hiddenDelay: p.hiddenDelay,
+        pollTimeout: p.pollTimeout,
+        runTag: this.#target.runTag,
+        transport,
+        onReceipt: (r: Receipt) => this.#receipt(r),
+        onPoll: (withData: boolean) => this.#observer?.poll(withData),
+      };
       this.#browsers.push(
-        new Browser({
-          id: i + 1,
-          login: `user${(i % p.users) + 1}`,
-          appUrl: this.#target.appUrl,
-          busUrl: this.#target.busUrl,
-          tabs: p.tabsPerBrowser,
-          tabMode: p.tabMode,
-          hidden: hiddenTabs(p),
-          hiddenSlowdown: p.hiddenSlowdown,
-          hiddenDelay: p.hiddenDelay,
-          pollTimeout: p.pollTimeout,
-          runTag: this.#target.runTag,
-          transport,
-          onReceipt: (r) => this.#receipt(r),
-          onPoll: (withData) => this.#observer?.poll(withData),
-        }),
+        this.#target.transport === 'websocket'
+          ? new SocketBrowser({ ...options, presenceInterval: p.presenceInterval })
+          : new Browser(options),
       );
     }
     const started = performance.now();
@@ -271,6 +326,7 @@ export class Runner {
       this.#measure.start = Date.now();
       // Peaks of the window start from what is open as it begins.
       this.#peakOpen = this.#open;
+      this.#websocketsPeak = this.#websocketsOpen;
       for (const t of this.#transports) t.peakOpen = t.open;
     }
     if (phase === 'drain') {
@@ -375,6 +431,17 @@ export class Runner {
     this.#open--;
   }
 
+  websocketOpened(): void {
+    this.#websocketsOpen++;
+    if (this.phase === 'measure') this.#websocketsPeak = Math.max(this.#websocketsPeak, this.#websocketsOpen);
+  }
+
+  websocketClosed(code: number): void {
+    this.#websocketsOpen--;
+    if (this.phase !== 'measure' || this.#stopped) return;
+    this.#websocketCloses[code] = (this.#websocketCloses[code] ?? 0) + 1;
+  }
+
   /** The client's second: called once a second by the sampler. */
   sample(): ClientSample {
     const queued = this.#transports.reduce((n, t) => n + t.queued, 0);
@@ -447,6 +514,9 @@ export class Runner {
         queued_ms: percentiles(this.#queued),
         post_queued_ms: percentiles(this.#postQueued),
         behind_schedule: { late_posts: this.#latePosts, max_lag_ms: Math.round(this.#maxLagMs) },
+        ...(this.#target.transport === 'websocket'
+          ? { websockets_peak: this.#websocketsPeak, websocket_closes: { ...this.#websocketCloses } }
+          : {}),
       },
       delivery: {
         posts: delivery.posts,

@@ -13,6 +13,9 @@ import { MetricsScraper } from './metrics-scraper.js';
 import type { CaseTotals, EndpointTx, ProcessFigures, Sample } from './results.js';
 import type { Phase, Runner } from './runner.js';
 
+/** The server's gauge of open websockets (upgraded /websocket connections), per process. */
+const WEBSOCKETS_OPEN = 'busbench_ws_open_sockets';
+
 interface Tick {
   at: number;
   sample: Omit<Sample, 't'>;
@@ -33,6 +36,8 @@ export class Sampler {
   #stopped = false;
   #stopping: Promise<void> | undefined;
   #previous: { at: number; prom: PromSample[]; db: DatabaseCounters } | undefined;
+  /** The layout's RSS (all processes) before the first browser opened: what the load adds is measured from it. */
+  #baselineRss = 0;
   /** /metrics and pg_stat_database when the measurement began and ended. */
   #edges: { prom: PromSample[]; db: DatabaseCounters; at: number }[] = [];
 
@@ -59,6 +64,7 @@ export class Sampler {
   async start(): Promise<void> {
     await this.#db.connect();
     this.#previous = { at: performance.now(), prom: await this.scrape(), db: await this.#dbStats() };
+    this.#baselineRss = sum(this.#previous.prom, 'process_resident_memory_bytes');
     this.#loop = this.#run();
   }
 
@@ -146,6 +152,7 @@ export class Sampler {
         delivery_p99_ms: client.deliveryP99Ms,
         server_open_sockets: sum(prom, 'busbench_http_open_sockets'),
         parked_polls: sum(prom, 'busbench_bus_parked_polls'),
+        server_open_websockets: sum(prom, WEBSOCKETS_OPEN),
         db_connections: total(Object.values(connections)),
         db_connections_by_app: connections,
         commits: Math.max(0, db.commits - previous.db.commits),
@@ -202,12 +209,18 @@ export class Sampler {
     };
     let peakSockets = 0;
     let peakParked = 0;
+    let peakWebsockets = 0;
+    let held = 0;
+    let rss = 0;
     const apps = new Map<string, { peak: number; sum: number }>();
     let peakConnections = 0;
     let sumConnections = 0;
     for (const { sample: s, sockets, parked } of measured) {
       peakSockets = Math.max(peakSockets, s.server_open_sockets);
       peakParked = Math.max(peakParked, s.parked_polls);
+      peakWebsockets = Math.max(peakWebsockets, s.server_open_websockets ?? 0);
+      held += (s.server_open_websockets ?? 0) + s.parked_polls;
+      rss += total(Object.values(s.rss_bytes));
       for (const [p, v] of Object.entries(sockets))
         figures(p).peak_open_sockets = Math.max(figures(p).peak_open_sockets, v);
       for (const [p, v] of Object.entries(parked))
@@ -261,6 +274,9 @@ export class Sampler {
       server: {
         peak_open_sockets: peakSockets,
         peak_parked_polls: peakParked,
+        peak_open_websockets: peakWebsockets,
+        mean_held_connections: round(held / n),
+        rss_growth_bytes: measured.length > 0 && this.#baselineRss > 0 ? Math.round(rss / n - this.#baselineRss) : null,
         processes: [...processes.values()].sort((a, b) => a.process.localeCompare(b.process)),
       },
       database: {

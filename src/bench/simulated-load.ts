@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Profile } from '../../loadtests/lib/profiles.js';
+import type { BusTransport } from '../../loadtests/lib/ws-tab.js';
 import type { RunningCase } from './lifecycle.js';
 import { type Phase, Runner } from './runner.js';
 import { Sampler } from './sampler.js';
@@ -26,12 +27,14 @@ export interface SimulatedLoad {
 export async function withSimulatedLoad<T>(
   c: RunningCase,
   profile: Profile,
+  how: { transport: BusTransport },
   work: (load: SimulatedLoad) => Promise<T>,
 ): Promise<T> {
   const runner = new Runner(profile, {
     appUrl: c.layout.url,
     busUrl: c.layout.busUrl,
     runTag: randomBytes(4).toString('hex'),
+    transport: how.transport,
   });
   const sampler = new Sampler(runner, `${c.layout.url}/metrics`, c.databaseUrl);
   let finishing: Promise<number | null> | undefined;

@@ -1,7 +1,8 @@
 // What a bench run measures: the profile with the flags applied, and the cases of the sweep
-// (layout x load x presence x isolation x dispatch x repeat), each with the exact profile and
-// server settings it runs with.
+// (layout x load x presence x isolation x dispatch x transport x repeat), each with the exact
+// profile and server settings it runs with.
 import { PROFILES, type Profile, quickProfile } from '../../loadtests/lib/profiles.js';
+import type { BusTransport } from '../../loadtests/lib/ws-tab.js';
 import {
   type Config,
   type DispatchMode,
@@ -27,6 +28,8 @@ export interface Case {
   presence: PresenceStrategy;
   isolation: IsolationLevel;
   dispatch: DispatchMode;
+  /** How the tabs hear the bus. */
+  transport: BusTransport;
 }
 
 /** The profile with the flags applied; `--quick` first applies the profile's quick settings. */
@@ -80,6 +83,8 @@ export function casesOf(
     presence: options.presences ?? [profile.presence as PresenceStrategy],
     isolation: options.isolations ?? [profile.isolation as IsolationLevel],
     dispatch: options.dispatches ?? [server.dispatch],
+    // Real browsers run the chat page's own transport: the simulated tabs' axis does not apply.
+    transport: options.browser ? (['longpoll'] as BusTransport[]) : options.transports,
   };
   const cases: Case[] = [];
   for (const topology of options.layouts)
@@ -87,18 +92,20 @@ export function casesOf(
       for (const presence of sweep.presence)
         for (const isolation of sweep.isolation)
           for (const dispatch of sweep.dispatch)
-            for (let r = 1; r <= options.repeat; r++) {
-              // A bus on its own origin is a different deployment (a second 6-connection budget): named so.
-              const separateBus = topology === 'dedicated-longpoll' && server.busOrigin === 'separate';
-              const parts: string[] = [separateBus ? `${topology} (bus on its own origin)` : topology];
-              if (namesUsers) parts.push(`users=${load.users}`);
-              if (namesTabs) parts.push(`tabs=${load.tabsPerBrowser}`);
-              if (sweep.presence.length > 1) parts.push(`presence=${presence}`);
-              if (sweep.isolation.length > 1) parts.push(`isolation=${isolation}`);
-              if (sweep.dispatch.length > 1) parts.push(`dispatch=${dispatch}`);
-              if (options.repeat > 1) parts.push(`#${r}`);
-              cases.push({ id: parts.join(' '), topology, load, presence, isolation, dispatch });
-            }
+            for (const transport of sweep.transport)
+              for (let r = 1; r <= options.repeat; r++) {
+                // A bus on its own origin is a different deployment (a second 6-connection budget): named so.
+                const separateBus = topology === 'dedicated-longpoll' && server.busOrigin === 'separate';
+                const parts: string[] = [separateBus ? `${topology} (bus on its own origin)` : topology];
+                if (namesUsers) parts.push(`users=${load.users}`);
+                if (namesTabs) parts.push(`tabs=${load.tabsPerBrowser}`);
+                if (sweep.presence.length > 1) parts.push(`presence=${presence}`);
+                if (sweep.isolation.length > 1) parts.push(`isolation=${isolation}`);
+                if (sweep.dispatch.length > 1) parts.push(`dispatch=${dispatch}`);
+                if (transport !== 'longpoll') parts.push(`transport=${transport}`);
+                if (options.repeat > 1) parts.push(`#${r}`);
+                cases.push({ id: parts.join(' '), topology, load, presence, isolation, dispatch, transport });
+              }
   return cases;
 }
 
