@@ -51,7 +51,7 @@ export async function readRun(dir: string): Promise<RunFile> {
   return validateRun(data, file);
 }
 
-type RecordKey = { [K in keyof Sample]: Sample[K] extends Record<string, number> ? K : never }[keyof Sample];
+type RecordKey = { [K in keyof Sample]-?: Sample[K] extends Record<string, number> ? K : never }[keyof Sample];
 type ScalarKey = Exclude<keyof Sample, RecordKey | 't' | 'phase'>;
 
 // Objects rather than arrays so the compiler insists on every Sample field: a field added to
@@ -71,6 +71,7 @@ const SCALAR_COLUMNS: Record<ScalarKey, true> = {
   commits: true,
   serialization_failures: true,
   retries: true,
+  retried: true,
   final_failures: true,
 };
 /** Column prefix of each per-key field: `db_connections{busbench/cluster-fork/http/1}`, Prometheus style. */
