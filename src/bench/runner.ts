@@ -297,10 +297,9 @@ export class Runner {
   }
 
   /** Open model (load-plan.js): every post's due time is fixed in advance, whatever the server's answers do. */
-  async #schedulePosts(zero = Date.now()): Promise<void> {
+  async #schedulePosts(start = Date.now()): Promise<void> {
     const offsets = postOffsets(this.profile);
     const authors = postAuthors(this.profile, offsets.length);
-    const start = zero;
     const stop = this.#posting.signal;
     for (const [i, offset] of offsets.entries()) {
       if (stop.aborted) return;
