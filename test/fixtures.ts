@@ -35,6 +35,7 @@ function endpointTx(commits: number, failures: number, finalFailures: number): E
     deadlocks: 0,
     lock_not_available: 0,
     retries: failures - finalFailures,
+    retried: failures - finalFailures,
     final_failures: finalFailures,
   };
 }
@@ -66,6 +67,7 @@ function timeseries(spec: CaseSpec): Sample[] {
       commits: Math.round(commits * load),
       serialization_failures: phase === 'measure' ? conflicts : 0,
       retries: phase === 'measure' ? conflicts : 0,
+      retried: phase === 'measure' ? conflicts : 0,
       final_failures: 0,
       cpu_percent: perProcess(30 * load),
       rss_bytes: perProcess(80_000_000),
@@ -94,7 +96,7 @@ function makeCase(spec: CaseSpec): CaseResult {
       endpointTx(perSecond * MEASURE, (spec.conflicts[endpoint] ?? 0) * MEASURE, 0),
     ]),
   );
-  const sum = (field: keyof EndpointTx) => Object.values(byEndpoint).reduce((a, e) => a + e[field], 0);
+  const sum = (field: keyof EndpointTx) => Object.values(byEndpoint).reduce((a, e) => a + (e[field] ?? 0), 0);
   const total: EndpointTx = {
     attempts: sum('attempts'),
     commits: sum('commits'),
@@ -102,6 +104,7 @@ function makeCase(spec: CaseSpec): CaseResult {
     deadlocks: sum('deadlocks'),
     lock_not_available: sum('lock_not_available'),
     retries: sum('retries'),
+    retried: sum('retried'),
     final_failures: sum('final_failures'),
   };
   const peakConnections = Object.values(spec.apps).reduce((a, b) => a + b, 0);

@@ -10,6 +10,7 @@ import {
   MIN_POLL_CYCLES,
   measureWindow,
   pollCycleSeconds,
+  postAuthors,
   postOffsets,
   seededRandom,
 } from '../loadtests/lib/load-plan.js';
@@ -177,4 +178,23 @@ test('the measure window follows the warm-up and holds its start but not its end
   assert.equal(isMeasured(3000, w), true);
   assert.equal(isMeasured(5999, w), true);
   assert.equal(isMeasured(6000, w), false, 'drain');
+});
+
+test('both engines make the same posts: seeded authors, each browser as likely as any, picked independently', () => {
+  const p = { seed: 1, users: 60, browsersPerUser: 1, tabsPerBrowser: 3 };
+  const authors = postAuthors(p, 6000);
+  assert.deepEqual(authors, postAuthors(p, 6000), 'the same seed, the same authors');
+  assert.deepEqual(postAuthors(p, 10), authors.slice(0, 10), 'the first authors do not depend on how many posts');
+  assert.notDeepEqual(postAuthors({ ...p, seed: 2 }, 10), authors.slice(0, 10));
+  const perBrowser = new Array(60).fill(0);
+  for (const a of authors) {
+    perBrowser[a.browser]++;
+    assert.ok(a.tab >= 0 && a.tab < 3 && a.channel >= 0 && a.channel < 1);
+  }
+  // 100 posts per browser on average: Poisson-like counts, not the exact 100 each of posts handed out in turn.
+  assert.ok(Math.min(...perBrowser) >= 60 && Math.max(...perBrowser) <= 140, perBrowser.join(' '));
+  assert.ok(new Set(perBrowser).size > 10, 'browsers post unevenly, as independent people do');
+  // 60 posts reach about 60 x (1 - 1/e) = 38 distinct browsers, not 60.
+  const reached = new Set(authors.slice(0, 60).map((a) => a.browser)).size;
+  assert.ok(reached >= 30 && reached <= 46, `${reached} browsers made the first 60 posts`);
 });

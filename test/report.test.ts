@@ -323,12 +323,12 @@ test('the transaction figures are named as pgbench names them where they are its
   const { html } = renderReport(servedRun());
   assert.match(
     html,
-    /failed attempts, retries included; pgbench's "total number of retries" \d+; pgbench's "number of failed transactions" \d+/,
+    /failed attempts, retries included; pgbench's "total number of retries" \d+; pgbench's "number of transactions retried" \d+; pgbench's "number of failed transactions" \d+/,
   );
   assert.match(
     html,
-    /retries: pgbench&#39;s &quot;total number of retries&quot;; failed tx: pgbench&#39;s &quot;number of failed transactions&quot; \(failed for good\)/,
+    /retries: pgbench&#39;s &quot;total number of retries&quot;; retried tx: pgbench&#39;s &quot;number of transactions retried&quot; \(retried at least once, then committed or failed\); failed tx: pgbench&#39;s &quot;number of failed transactions&quot; \(failed for good\)/,
   );
   const header = formatComparison(sampleRun()).split('\n')[0] ?? '';
-  assert.match(header, /failures\/1k tx +failed attempts +retries +failed tx/);
+  assert.match(header, /failures\/1k tx +failed attempts +retries +retried tx +failed tx/);
 });

@@ -75,6 +75,7 @@ describe('transaction helper', () => {
     assert.equal(await count('busbench_tx_attempts_total', endpoint), 2);
     assert.equal(await count('busbench_tx_failures_total', { ...endpoint, sqlstate: '40001' }), 1);
     assert.equal(await count('busbench_tx_retries_total', endpoint), 1);
+    assert.equal(await count('busbench_tx_retried_total', endpoint), 1);
     assert.equal(await count('busbench_tx_commits_total', endpoint), 1);
   });
 
@@ -96,7 +97,47 @@ describe('transaction helper', () => {
     const endpoint = { endpoint: 'unit.giveup' };
     assert.equal(await count('busbench_tx_attempts_total', endpoint), 3);
     assert.equal(await count('busbench_tx_retries_total', endpoint), 2);
+    assert.equal(await count('busbench_tx_retried_total', endpoint), 1, 'one unit, retried twice, then failed');
     assert.equal(await count('busbench_tx_final_failures_total', { ...endpoint, sqlstate: '40P01' }), 1);
+  });
+
+  test('concurrent writers of one row: every unit retried at least once counts once as retried', async () => {
+    const endpoint = 'unit.contended';
+    const rr = new Database(
+      loadConfig({ databaseUrl: url, isolation: 'repeatable-read', maxTries: '8', retryBase: '0.001' }, {}),
+      metrics,
+      'http',
+      0,
+    );
+    const runs: number[] = [];
+    try {
+      await Promise.allSettled(
+        Array.from({ length: 8 }, (_, i) =>
+          rr.transaction(endpoint, async (tx) => {
+            runs[i] = (runs[i] ?? 0) + 1;
+            await tx.query('SELECT n FROM counter WHERE id = 1');
+            // Every unit holds its snapshot a while, so the others commit a newer row meanwhile.
+            await tx.query('SELECT pg_sleep(0.02)');
+            await tx.query('UPDATE counter SET n = n + 1 WHERE id = 1');
+          }),
+        ),
+      );
+    } finally {
+      await rr.close();
+    }
+    const label = { endpoint };
+    const retried = await count('busbench_tx_retried_total', label);
+    const retries = await count('busbench_tx_retries_total', label);
+    const failed = await count('busbench_tx_failures_total', { ...label, sqlstate: '40001' });
+    const figures = `retried ${retried}, retries ${retries}, failed attempts ${failed}, runs ${runs.join(' ')}`;
+    assert.equal(retried, runs.filter((n) => n > 1).length, figures);
+    assert.ok(retried > 0, figures);
+    assert.ok(retried <= retries && retries <= failed, figures);
+    assert.equal(
+      retries,
+      runs.reduce((a, n) => a + n - 1, 0),
+      figures,
+    );
   });
 
   test('attempt() tries once and reports a conflict instead of throwing (Odoo 12+)', async () => {
@@ -105,6 +146,7 @@ describe('transaction helper', () => {
     });
     assert.deepEqual(result, { committed: false, sqlstate: '40001' });
     assert.equal(await count('busbench_tx_retries_total', { endpoint: 'unit.once' }), 0);
+    assert.equal(await count('busbench_tx_retried_total', { endpoint: 'unit.once' }), 0);
   });
 
   test('a non-retryable error is thrown as is, after one attempt', async () => {
@@ -150,6 +192,11 @@ test("Odoo 8.0's whole-request retry re-runs the request on a raised conflict, a
   const count = async (name: string, labels: Record<string, string>) =>
     metric(await metrics.registry.metrics(), name, labels);
   assert.equal(await count('busbench_tx_retries_total', { endpoint: 'presence.poll' }), 2);
+  assert.equal(
+    await count('busbench_tx_retried_total', { endpoint: 'presence.poll' }),
+    1,
+    'one request, retried twice',
+  );
   await assert.rejects(
     retryWholeRequest(config, metrics, async () => {
       throw new RetryableConflict('presence.poll', '40001');
@@ -157,6 +204,11 @@ test("Odoo 8.0's whole-request retry re-runs the request on a raised conflict, a
     (err: unknown) => err instanceof HttpError && err.status === 409,
   );
   assert.equal(await count('busbench_tx_final_failures_total', { endpoint: 'presence.poll', sqlstate: '40001' }), 1);
+  assert.equal(
+    await count('busbench_tx_retried_total', { endpoint: 'presence.poll' }),
+    2,
+    'the failed request was retried too',
+  );
   await assert.rejects(
     retryWholeRequest(config, metrics, async () => {
       throw new Error('not a conflict');

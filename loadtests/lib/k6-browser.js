@@ -6,7 +6,15 @@ import http from 'k6/http';
 import { countAgainstHistory } from './delivery.js';
 import { K6Transport, wait, waitUntil } from './k6-transport.js';
 import { K6SocketTransport } from './k6-ws.js';
-import { hiddenTabs, isMeasured, LATE_TOLERANCE_MS, LOST_MARGIN_MS, measureWindow, postOffsets } from './load-plan.js';
+import {
+  hiddenTabs,
+  isMeasured,
+  LATE_TOLERANCE_MS,
+  LOST_MARGIN_MS,
+  measureWindow,
+  postAuthors,
+  postOffsets,
+} from './load-plan.js';
 import { Browser } from './tab.js';
 import { SocketBrowser } from './ws-tab.js';
 
@@ -93,16 +101,20 @@ export function browserVu(settings, metrics) {
     c.browsersOpened.add(1);
     b.start();
 
-    // This browser sends every browsers-th post of the run's schedule (the same seeded due
-    // times in every VU), so all VUs together keep the profile's rate and arrival process.
+    // This browser sends the posts of the run's plan that are its own (the same seeded due
+    // times and authors in every VU and in the Node runner), so all VUs together keep the
+    // profile's rate and arrival process.
     const offsets = postOffsets(profile);
+    const authors = postAuthors(profile, offsets.length);
     /** @type {Promise<void>[]} */
     const sending = [];
     // As in the Node runner: answers after the drain are not the run's, and a measured post
     // still unanswered then counts as failed.
     let frozen = false;
     let unanswered = 0;
-    for (let i = index; i < offsets.length; i += browsers) {
+    for (let i = 0; i < offsets.length; i++) {
+      const author = authors[i];
+      if (!author || author.browser !== index) continue;
       const due = data.t0 + (offsets[i] || 0);
       if (due >= measure.end) break;
       await waitUntil(due);
@@ -111,12 +123,12 @@ export function browserVu(settings, metrics) {
         metrics.postLag.add(lag);
         if (lag > LATE_TOLERANCE_MS) c.latePosts.add(1);
       }
-      const tab = b.tabs[Math.floor(Math.random() * b.tabs.length)] || b.tabs[0];
+      const tab = b.tabs[author.tab] || b.tabs[0];
       if (!tab) break;
       const measured = inMeasure(due);
       if (measured) unanswered++;
       sending.push(
-        b.post(tab, i + 1, due, profile.postTo).then((sent) => {
+        b.post(tab, i + 1, due, profile.postTo, author.channel).then((sent) => {
           if (frozen) return;
           const ok = sent.reply.status === 201;
           if (!ok) c.finalFailures.add(1);

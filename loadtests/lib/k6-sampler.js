@@ -23,6 +23,7 @@ function countersOf(app, db) {
     attempts: sum(app, 'busbench_tx_attempts_total'),
     commits: sum(app, 'busbench_tx_commits_total'),
     retries: sum(app, 'busbench_tx_retries_total'),
+    retried: sum(app, 'busbench_tx_retried_total'),
     final_failures: sum(app, 'busbench_tx_final_failures_total'),
     dbCommits: sum(db, 'busbench_db_xact_commit_total'),
     dbRollbacks: sum(db, 'busbench_db_xact_rollback_total'),

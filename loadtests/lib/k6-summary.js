@@ -93,6 +93,7 @@ export const TX_METRICS = {
   deadlocks: 'busbench_server_tx_deadlocks',
   lock_not_available: 'busbench_server_tx_lock_not_available',
   retries: 'busbench_server_tx_retries',
+  retried: 'busbench_server_tx_retried',
   final_failures: 'busbench_server_tx_final_failures',
 };
 
@@ -189,6 +190,7 @@ export function k6RunFile(data, setup, ctx) {
     deadlocks: count(data, TX_METRICS.deadlocks),
     lock_not_available: count(data, TX_METRICS.lock_not_available),
     retries: count(data, TX_METRICS.retries),
+    retried: count(data, TX_METRICS.retried),
     final_failures: count(data, TX_METRICS.final_failures),
   };
   const serverSockets = value(data, M.serverSockets, 'max');

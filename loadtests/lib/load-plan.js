@@ -71,6 +71,43 @@ export function postOffsets(p) {
 }
 
 /**
+ * @typedef {object} PostAuthor Who makes one post of the schedule.
+ * @property {number} browser Index of the browser (0-based, browser i is user (i % users) + 1's).
+ * @property {number} tab Index of the tab in that browser.
+ * @property {number} channel Uniform in [0, 1): which of the user's channels (Browser.post).
+ */
+
+/**
+ * Who makes each post of postOffsets(p), drawn once from the seed, so both engines make the
+ * same post from the same tab to the same channel. Each post picks its browser uniformly and
+ * independently: every browser then posts as a Poisson process of rate / browsers, as
+ * independent people do. k6 used to hand the posts out in turn, so by the end of a 15 s
+ * default case 57 of its 60 browsers had posted and opened a 4th connection for it, where the
+ * Node runner's random picks reached about 35 (server peaks 238-244 vs 212-222); each engine
+ * also drew its own channels, and which channel a post wakes decides how many tabs write
+ * presence at once.
+ * @param {Pick<Profile, 'seed' | 'users' | 'browsersPerUser' | 'tabsPerBrowser'>} p
+ * @param {number} count How many posts (postOffsets(p).length).
+ * @returns {PostAuthor[]}
+ */
+export function postAuthors(p, count) {
+  // Its own stream, so the authors of the first posts do not depend on how many are due.
+  const random = seededRandom((p.seed ^ 0x5bd1e995) >>> 0);
+  const browsers = Math.max(1, p.users * p.browsersPerUser);
+  const tabs = Math.max(1, p.tabsPerBrowser);
+  /** @type {PostAuthor[]} */
+  const out = [];
+  for (let i = 0; i < count; i++) {
+    out.push({
+      browser: Math.floor(random() * browsers),
+      tab: Math.floor(random() * tabs),
+      channel: random(),
+    });
+  }
+  return out;
+}
+
+/**
  * A post sent more than this after it was due counts as behind schedule: the generator, not
  * the server, was late, and the report says so. Timers and the event loop jitter by a few ms.
  */

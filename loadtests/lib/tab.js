@@ -230,12 +230,14 @@ export class Browser {
   /**
    * Posts one chat message from `tab`, tagged with its post id and due time.
    * @param {Tab} tab @param {number} postId @param {number} due @param {'any' | 'general'} postTo
+   * @param {number} [pick] Uniform in [0, 1) choosing the channel (the run's plan: postAuthors); drawn here without.
    * @returns {Promise<{ channel: number, sentAt: number, ackedAt: number, reply: Reply }>}
    */
-  async post(tab, postId, due, postTo) {
+  async post(tab, postId, due, postTo, pick) {
     const t = this.transport;
     const ids = this.channelIds;
-    const channel = postTo === 'general' ? 1 : ids[Math.floor(t.random() * ids.length)] || 1;
+    const u = pick === undefined ? t.random() : pick;
+    const channel = postTo === 'general' ? 1 : ids[Math.floor(u * ids.length)] || 1;
     const sentAt = t.now();
     const reply = await t.request(
       'POST',

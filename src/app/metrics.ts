@@ -29,6 +29,7 @@ export class Metrics {
   readonly txCommits: client.Counter<'endpoint'>;
   readonly txFailures: client.Counter<'endpoint' | 'sqlstate'>;
   readonly txRetries: client.Counter<'endpoint'>;
+  readonly txRetried: client.Counter<'endpoint'>;
   readonly txFinalFailures: client.Counter<'endpoint' | 'sqlstate'>;
   readonly txFailureMessages: client.Counter<'sqlstate' | 'message'>;
 
@@ -89,6 +90,11 @@ export class Metrics {
       'sqlstate',
     ]);
     this.txRetries = counter('busbench_tx_retries_total', 'Attempts retried after a retryable failure', ['endpoint']);
+    this.txRetried = counter(
+      'busbench_tx_retried_total',
+      "Units of work retried at least once, counted at their first retry (pgbench's transactions retried)",
+      ['endpoint'],
+    );
     this.txFinalFailures = counter(
       'busbench_tx_final_failures_total',
       'Units of work that ended without commit after their last try',
@@ -146,7 +152,7 @@ export class Metrics {
     this.wsOpenSockets.set({ process: processName }, 0);
 
     for (const endpoint of TX_ENDPOINTS) {
-      for (const c of [this.txAttempts, this.txCommits, this.txRetries]) c.inc({ endpoint }, 0);
+      for (const c of [this.txAttempts, this.txCommits, this.txRetries, this.txRetried]) c.inc({ endpoint }, 0);
       for (const sqlstate of RETRYABLE_SQLSTATES) {
         this.txFailures.inc({ endpoint, sqlstate }, 0);
         this.txFinalFailures.inc({ endpoint, sqlstate }, 0);

@@ -2,7 +2,8 @@
 // level, retried WHOLE on conflicts (Odoo's service retry, Websauna's transaction retry),
 // with side effects (NOTIFY, cache signaling) held back until the commit succeeded (seed 002).
 // Every attempt is counted per endpoint: failed attempts (retries included, one ROLLBACK each),
-// retries (pgbench's "total number of retries") and final failures (pgbench's "failed transactions").
+// retries (pgbench's "total number of retries"), retried units of work (pgbench's "number of
+// transactions retried") and final failures (pgbench's "failed transactions").
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { errors } from '../lib/errors.js';
@@ -130,7 +131,7 @@ export async function runTransaction<T>(
         if (onConflict === 'give-up') return { committed: false, sqlstate };
         throw errors.conflict(endpoint, attempt, sqlstate);
       }
-      metrics.txRetries.inc({ endpoint });
+      countRetry(metrics, endpoint, attempt);
       await sleep(backoffMs(attempt, config.retryBase));
       continue;
     }
@@ -161,10 +162,20 @@ export async function retryWholeRequest<T>(
         metrics.txFinalFailures.inc({ endpoint, sqlstate });
         throw errors.conflict(endpoint, attempt, sqlstate);
       }
-      metrics.txRetries.inc({ endpoint });
+      countRetry(metrics, endpoint, attempt);
       await sleep(backoffMs(attempt, config.retryBase));
     }
   }
+}
+
+/**
+ * Retry `attempt` of a unit of work. The unit counts as retried (pgbench's "number of
+ * transactions retried", whether it then commits or fails) at its first retry, not when it
+ * ends, so in any window retried units <= retries <= failed attempts.
+ */
+function countRetry(metrics: Metrics, endpoint: string, attempt: number): void {
+  metrics.txRetries.inc({ endpoint });
+  if (attempt === 1) metrics.txRetried.inc({ endpoint });
 }
 
 /** Rolls back; returns the error when the connection itself is unusable, so the pool drops it. */

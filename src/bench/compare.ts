@@ -50,6 +50,7 @@ export const KEY_FIGURES: KeyFigure[] = [
   { label: 'failures/1k tx', digits: 2, value: (c) => c.totals.derived.failures_per_1000_tx },
   { label: 'failed attempts', digits: 0, value: (c) => failedAttempts(c.totals) },
   { label: 'retries', digits: 0, value: (c) => c.totals.database.app.total.retries },
+  { label: 'retried tx', digits: 0, value: (c) => c.totals.database.app.total.retried ?? null },
   { label: 'failed tx', digits: 0, value: (c) => c.totals.database.app.total.final_failures },
   { label: 'delivery p50 ms', digits: 1, value: (c) => c.totals.delivery.latency_ms.p50 },
   { label: 'delivery p99 ms', digits: 1, value: (c) => c.totals.delivery.latency_ms.p99 },
@@ -80,7 +81,7 @@ function table(rows: string[][], textColumns: number): string {
 /** What the transaction columns count, under pgbench's names where they are pgbench's quantities. */
 export const TRANSACTION_COLUMNS =
   'failed attempts: every 40001/40P01/55P03 attempt rolled back, retries included (pg_stat_database.xact_rollback counts the same); ' +
-  'retries: pgbench\'s "total number of retries"; failed tx: pgbench\'s "number of failed transactions" (failed for good); ' +
+  'retries: pgbench\'s "total number of retries"; retried tx: pgbench\'s "number of transactions retried" (retried at least once, then committed or failed); failed tx: pgbench\'s "number of failed transactions" (failed for good); ' +
   'failures/1k tx: failed attempts per 1,000 commits';
 
 /** "invalid, left out: id (reason; reason)", one line per invalid case; empty when all are valid. */

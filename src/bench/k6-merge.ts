@@ -33,7 +33,9 @@ export function mergePercentiles(parts: Percentiles[]): Percentiles {
 
 function mergeTx(parts: EndpointTx[]): EndpointTx {
   const keys = Object.keys(parts[0] ?? {}) as (keyof EndpointTx)[];
-  return Object.fromEntries(keys.map((k) => [k, sumOf(parts.map((p) => p[k]))])) as unknown as EndpointTx;
+  // A count one instance lacks (a run before it was counted) is unknown for the whole, not a partial sum.
+  const known = keys.filter((k) => parts.every((p) => p[k] !== undefined));
+  return Object.fromEntries(known.map((k) => [k, sumOf(parts.map((p) => p[k] ?? 0))])) as unknown as EndpointTx;
 }
 
 function mergeRequests(parts: CaseTotals['client']['requests'][]): CaseTotals['client']['requests'] {

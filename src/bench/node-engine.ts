@@ -88,7 +88,7 @@ async function timeline(
   caseStart: number,
   measure: (seconds: number) => Promise<unknown>,
 ): Promise<{ measured: number; generator: GeneratorFigures }> {
-  await load.runner.start((profile.warmup * 1000) / 2);
+  await load.runner.start((profile.warmup * 1000) / 2, caseStart);
   const warmupLeft = caseStart + profile.warmup * 1000 - Date.now();
   if (warmupLeft > 0) await sleep(warmupLeft);
   await load.enter('measure');

@@ -134,7 +134,7 @@ function verdict(full: RunFile): string[] {
     const tx = (c: CaseResult) => c.totals.database.app.total;
     lines.push(
       `Most transaction conflicts: <b>${names(conflicted)}</b>, ${rateWords(rate(conflictedFirst), 2)} failed attempts per 1,000 commits ` +
-        `(${list(conflicted.map((c) => `${esc(c.id)}: ${words(failedAttempts(c.totals), 0)} failed attempts, retries included; pgbench's "total number of retries" ${words(tx(c).retries, 0)}; pgbench's "number of failed transactions" ${words(tx(c).final_failures, 0)}, seen by users`))})` +
+        `(${list(conflicted.map((c) => `${esc(c.id)}: ${words(failedAttempts(c.totals), 0)} failed attempts, retries included; pgbench's "total number of retries" ${words(tx(c).retries, 0)}; pgbench's "number of transactions retried" ${rateWords(tx(c).retried ?? null, 0)}; pgbench's "number of failed transactions" ${words(tx(c).final_failures, 0)}, seen by users`))})` +
         (cases.length > 1 ? `. Fewest: ${names(calmest)}, ${rateWords(rate(calmestFirst), 2)} per 1,000.` : '.'),
     );
   }

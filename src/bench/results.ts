@@ -62,6 +62,13 @@ export type Percentiles = Static<ReturnType<typeof Latencies>>;
 
 const perProcess = Dict(Type.Number(), { description: 'Per serving process (the `process` label of /metrics).' });
 
+const RETRIED_TX = Type.Optional(
+  Type.Number({
+    description:
+      'Units of work retried at least once, then committed or failed (pgbench\'s "number of transactions retried"), counted at their first retry. Absent in runs written before the kit counted them.',
+  }),
+);
+
 const sample = Closed(
   {
     t: Type.Number({ description: 'Seconds since the measurement began (negative during warm-up).' }),
@@ -84,6 +91,7 @@ const sample = Closed(
     commits: Type.Number(),
     serialization_failures: Type.Number(),
     retries: Type.Number(),
+    retried: RETRIED_TX,
     final_failures: Type.Number(),
     cpu_percent: perProcess,
     rss_bytes: perProcess,
@@ -100,6 +108,7 @@ const endpointTx = Closed({
   deadlocks: Type.Number(),
   lock_not_available: Type.Number(),
   retries: Type.Number(),
+  retried: RETRIED_TX,
   final_failures: Type.Number(),
 });
 export type EndpointTx = Static<typeof endpointTx>;

@@ -72,6 +72,7 @@ const SCALAR_COLUMNS: Record<ScalarKey, true> = {
   commits: true,
   serialization_failures: true,
   retries: true,
+  retried: true,
   final_failures: true,
 };
 /** Column prefix of each per-key field: `db_connections{busbench/cluster-fork/http/1}`, Prometheus style. */

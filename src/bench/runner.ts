@@ -6,7 +6,15 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { countDeliveries, type DeliveryCount, type PostRecord } from '../../loadtests/lib/delivery.js';
-import { hiddenTabs, isMeasured, LATE_TOLERANCE_MS, postOffsets, type Window } from '../../loadtests/lib/load-plan.js';
+import {
+  hiddenTabs,
+  isMeasured,
+  LATE_TOLERANCE_MS,
+  type PostAuthor,
+  postAuthors,
+  postOffsets,
+  type Window,
+} from '../../loadtests/lib/load-plan.js';
 import type { Profile } from '../../loadtests/lib/profiles.js';
 import { Browser, type Receipt, type Reply } from '../../loadtests/lib/tab.js';
 import {
@@ -196,7 +204,9 @@ export class Runner {
   #closing: Promise<void> | undefined;
   /** Browsers whose login and channel list came back; only they post. */
   readonly #openBrowsers: Browser[] = [];
-  readonly #opening: Promise<void>[] = [];
+  /** Each browser's opening: true once it logged in and listed its channels. */
+  readonly #openings = new Map<Browser, Promise<boolean>>();
+  readonly #opening: Promise<boolean>[] = [];
   #openFailures = 0;
   #firstOpenError: string | undefined;
   /** Aborted when posting stops, so no sleep of the schedule outlives it. */
@@ -265,8 +275,10 @@ export class Runner {
   /**
    * Opens every browser (login, channels) spread over `rampMs`, starts their tabs, then the
    * post schedule. Browsers are user1's, user2's... in turn; hidden tabs are spread evenly.
+   * `zero` is when the schedule's offsets count from: the case's start, as k6 counts them
+   * from setup()'s t0 (without it, from the end of the ramp).
    */
-  async start(rampMs: number): Promise<void> {
+  async start(rampMs: number, zero?: number): Promise<void> {
     const p = this.profile;
     const count = p.users * p.browsersPerUser;
     for (let i = 0; i < count; i++) {
@@ -299,24 +311,29 @@ export class Runner {
     // wait (worker-threads --poll-holds-thread true, every thread holding a poll) must not stall the schedule.
     const batch = Math.max(1, Math.ceil(count / Math.max(1, rampMs / 50)));
     for (let i = 0; i < count && !this.#stopped; i += batch) {
-      for (const b of this.#browsers.slice(i, i + batch)) this.#opening.push(this.#openBrowser(b));
+      for (const b of this.#browsers.slice(i, i + batch)) {
+        const opening = this.#openBrowser(b);
+        this.#openings.set(b, opening);
+        this.#opening.push(opening);
+      }
       const due = ((i + batch) / count) * rampMs - (performance.now() - started);
       if (due > 0) await sleep(due);
     }
-    this.#scheduler = this.#schedulePosts();
+    this.#scheduler = this.#schedulePosts(zero);
   }
 
-  async #openBrowser(browser: Browser): Promise<void> {
+  async #openBrowser(browser: Browser): Promise<boolean> {
     try {
       await browser.open();
     } catch (err) {
       this.#openFailures++;
       this.#firstOpenError ??= (err as Error).message;
-      return;
+      return false;
     }
-    if (this.#stopped) return;
+    if (this.#stopped) return false;
     browser.start();
     this.#openBrowsers.push(browser);
+    return true;
   }
 
   /** Marks the phases so totals cover the measured window only. */
@@ -336,11 +353,11 @@ export class Runner {
   }
 
   /** Open model (load-plan.js): every post's due time is fixed in advance, whatever the server's answers do. */
-  async #schedulePosts(): Promise<void> {
+  async #schedulePosts(start = Date.now()): Promise<void> {
     const offsets = postOffsets(this.profile);
-    const start = Date.now();
+    const authors = postAuthors(this.profile, offsets.length);
     const stop = this.#posting.signal;
-    for (const offset of offsets) {
+    for (const [i, offset] of offsets.entries()) {
       if (stop.aborted) return;
       const due = start + offset;
       const wait = due - Date.now();
@@ -351,7 +368,7 @@ export class Runner {
         this.#maxLagMs = Math.max(this.#maxLagMs, lag);
         if (lag > LATE_TOLERANCE_MS) this.#latePosts++;
       }
-      this.#send(due);
+      this.#send(due, authors[i]);
     }
   }
 
@@ -360,21 +377,26 @@ export class Runner {
     return this.#send(Date.now());
   }
 
-  #send(due: number): Promise<void> {
-    const sending = this.#post(++this.#lastPostId, due).finally(() => this.#inFlightPosts.delete(sending));
+  #send(due: number, author?: PostAuthor): Promise<void> {
+    const sending = this.#post(++this.#lastPostId, due, author).finally(() => this.#inFlightPosts.delete(sending));
     this.#inFlightPosts.add(sending);
     return sending;
   }
 
-  async #post(postId: number, due: number): Promise<void> {
-    const browser = this.#openBrowsers[Math.floor(Math.random() * this.#openBrowsers.length)];
-    const tab = browser?.tabs[Math.floor(Math.random() * browser.tabs.length)];
+  async #post(postId: number, due: number, author?: PostAuthor): Promise<void> {
+    // The plan's author posts once its browser has opened, as a k6 VU does; the posts of a
+    // browser that failed to open (and the capacity benchmark's) go to a random open one.
+    const planned = author ? this.#browsers[author.browser] : undefined;
+    const own = planned && (await this.#openings.get(planned)) ? planned : undefined;
+    const browser = own ?? this.#openBrowsers[Math.floor(Math.random() * this.#openBrowsers.length)];
+    const tab = own && author ? own.tabs[author.tab] : browser?.tabs[Math.floor(Math.random() * browser.tabs.length)];
     if (!browser || !tab) {
       // Due, but no browser has opened yet: the post could not be made, and says so.
       this.#posts.push({ postId, channel: 0, due, sentAt: Date.now(), ackedAt: 0, ok: false });
       return;
     }
-    const { channel, sentAt, ackedAt, reply } = await browser.post(tab, postId, due, this.profile.postTo);
+    const pick = own ? author?.channel : undefined;
+    const { channel, sentAt, ackedAt, reply } = await browser.post(tab, postId, due, this.profile.postTo, pick);
     if (this.#frozen) return;
     const ok = reply.status === 201;
     if (!ok) this.#observer?.postFailed();

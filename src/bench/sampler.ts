@@ -158,6 +158,7 @@ export class Sampler {
         commits: Math.max(0, db.commits - previous.db.commits),
         serialization_failures: delta('busbench_tx_failures_total', { sqlstate: SQLSTATES.serialization_failures }),
         retries: delta('busbench_tx_retries_total'),
+        retried: delta('busbench_tx_retried_total'),
         final_failures: delta('busbench_tx_final_failures_total'),
         cpu_percent: cpu,
         rss_bytes: byLabel(prom, 'process_resident_memory_bytes', 'process'),
@@ -262,10 +263,12 @@ export class Sampler {
           deadlocks: d('busbench_tx_failures_total', { sqlstate: SQLSTATES.deadlocks }),
           lock_not_available: d('busbench_tx_failures_total', { sqlstate: SQLSTATES.lock_not_available }),
           retries: d('busbench_tx_retries_total'),
+          retried: d('busbench_tx_retried_total'),
           final_failures: d('busbench_tx_final_failures_total'),
         };
         app.by_endpoint[endpoint] = tx;
-        for (const key of Object.keys(tx) as (keyof EndpointTx)[]) app.total[key] += tx[key];
+        for (const key of Object.keys(tx) as (keyof EndpointTx)[])
+          app.total[key] = (app.total[key] ?? 0) + (tx[key] ?? 0);
       }
       app.failure_messages = failureMessages(begin.prom, end.prom);
     }
@@ -314,6 +317,7 @@ function emptyTx(): EndpointTx {
     deadlocks: 0,
     lock_not_available: 0,
     retries: 0,
+    retried: 0,
     final_failures: 0,
   };
 }

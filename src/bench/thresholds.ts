@@ -26,6 +26,10 @@ export const THRESHOLD_METRICS: Record<string, Metric> = {
     value: (c) => app(c).serialization_failures + app(c).deadlocks + app(c).lock_not_available,
   },
   retries: { doc: 'pgbench\'s "total number of retries"', value: (c) => app(c).retries },
+  retried_transactions: {
+    doc: 'pgbench\'s "number of transactions retried" (retried at least once)',
+    value: (c) => app(c).retried ?? null,
+  },
   failed_transactions: {
     doc: 'pgbench\'s "number of failed transactions": units of work that never committed',
     value: (c) => app(c).final_failures,
