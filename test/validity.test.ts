@@ -182,7 +182,8 @@ test("the kit's failed attempts match pg_stat_database's rollbacks of the same c
     isolation: 'repeatable-read',
     rate: 2,
     warmup: 2,
-    duration: 12,
+    // Long enough that the edges' two seconds are a few % of the window.
+    duration: 30,
     // Always broken: a case has no negative commits.
     threshold: 'lost==0,commits<0',
   });
@@ -207,14 +208,15 @@ test("the kit's failed attempts match pg_stat_database's rollbacks of the same c
   // Every failed attempt (retried or not) is one ROLLBACK; the app rolls back nothing else
   // here, so the two counters differ only by what each read caught at the window's edges. A busy
   // backend publishes its counts at most once a second (PostgreSQL's PGSTAT_MIN_INTERVAL), so
-  // either edge's read can miss up to a second of rollbacks: one second's worth is the bound
-  // (a fixed 5 % failed here once, 250 vs 233 in a 12 s window).
+  // each edge's read can miss up to a second of rollbacks, and conflicts come in bursts: the
+  // bound is two seconds at the mean rate (one second's worth failed at 330 vs 299 in a 12 s
+  // window on a loaded machine).
   const failed = failedAttempts(c.totals);
   const rollbacks = c.totals.database.rollbacks;
   assert.ok(failed >= 20, `too few conflicts to compare: ${failed}`);
-  const oneSecond = failed / c.measured_seconds;
+  const bound = (2 * failed) / c.measured_seconds;
   assert.ok(
-    Math.abs(rollbacks - failed) <= Math.max(3, oneSecond),
-    `kit ${failed} failed attempts vs pg_stat_database ${rollbacks} rollbacks (bound ${oneSecond.toFixed(1)})`,
+    Math.abs(rollbacks - failed) <= Math.max(3, bound),
+    `kit ${failed} failed attempts vs pg_stat_database ${rollbacks} rollbacks (bound ${bound.toFixed(1)})`,
   );
 });
