@@ -89,6 +89,11 @@ export async function runStudy(options: StudyOptions, command: string): Promise<
         quick: options.quick,
         repeat,
         progress: log,
+        folder: async (slug) => {
+          const name = `${e.seed}-${slugOf(slug)}`;
+          await mkdir(path.join(dir, name), { recursive: true });
+          return { dir: path.join(dir, name), name };
+        },
         bench: async (label, flags) => {
           const key = flagsKey(flags);
           let pending = benches.get(key);
