@@ -292,6 +292,7 @@ function replay(s: Study, change: (run: RunFile) => RunFile): StudyContext {
     quick: s.study.quick,
     repeat: s.study.repeat,
     progress: () => {},
+    shared: (_key, make) => make(),
     async folder(slug) {
       const dir = await mkdtemp(path.join(os.tmpdir(), `busbench-replay-${slug}-`));
       return { dir, name: path.relative(s.dir, dir) };

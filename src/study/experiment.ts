@@ -16,6 +16,8 @@ export interface StudyContext {
    * through the bench): `dir` to write into, `name` (relative to the study folder) for `runs` and `cases`.
    */
   folder(slug: string): Promise<{ dir: string; name: string }>;
+  /** `make()` once per study under `key`: two experiments that need the same measurement share it. */
+  shared<T>(key: string, make: () => Promise<T>): Promise<T>;
 }
 
 export type Verdict = 'reproduced' | 'not reproduced' | 'reproduced with a different size' | 'no verdict';

@@ -159,6 +159,27 @@ const base = (write: 'hot-row' | 'membership-only'): ServerFlags => ({
   maxTries: '5',
 });
 
+/**
+ * Each case's churn, measured once per study: the kit's hot-row case is both the unwrapped
+ * case of swallowed-retry and the hot-row case of hot-row.
+ */
+async function churnCases(
+  ctx: StudyContext,
+  seconds: number,
+  cases: { name: string; flags: ServerFlags }[],
+): Promise<Map<string, Measured[]>> {
+  const results = new Map<string, Measured[]>();
+  for (const c of cases) {
+    const key = `003 churn ${seconds} s: ${serveCommand(c.flags)}`;
+    const measured = await ctx.shared(key, async () => {
+      const one = await measureCases(ctx, [c], (running) => churn(running, seconds));
+      return one.get(c.name) ?? [];
+    });
+    results.set(c.name, measured);
+  }
+  return results;
+}
+
 function parameters(seconds: number): Record<string, unknown> {
   return { seconds, clients: CLIENTS, channel: CHANNEL, firstTarget: FIRST_TARGET, sampleMs: SAMPLE_MS };
 }
@@ -189,7 +210,7 @@ const swallowed: Experiment = {
       { name: 'unwrapped (the kit)', flags: base('hot-row') },
       { name: 'skip-unwrap (seed 003)', flags: { ...base('hot-row'), skipUnwrap: 'true' } },
     ];
-    const results = await measureCases(ctx, cases, (running) => churn(running, seconds));
+    const results = await churnCases(ctx, seconds, cases);
     const [kit = [], skipped = []] = cases.map((c) => results.get(c.name) ?? []);
     const invalid = invalidOf(results);
     const saved = await saveMeasurements(ctx, swallowed, parameters(seconds), cases, results, invalid);
@@ -279,7 +300,7 @@ const hotRow: Experiment = {
       { name: 'membership-only', flags: base('membership-only') },
       { name: 'hot-row', flags: base('hot-row') },
     ];
-    const results = await measureCases(ctx, cases, (running) => churn(running, seconds));
+    const results = await churnCases(ctx, seconds, cases);
     const [only = [], hot = []] = cases.map((c) => results.get(c.name) ?? []);
     const invalid = invalidOf(results);
     const saved = await saveMeasurements(ctx, hotRow, parameters(seconds), cases, results, invalid);
