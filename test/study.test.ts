@@ -18,7 +18,7 @@ import { commandLine } from '../src/study/bench-run.js';
 import type { Experiment, Finding, StudyContext } from '../src/study/experiment.js';
 import { EXPERIMENTS } from '../src/study/experiments.js';
 import { chartName, VERDICTS } from '../src/study/findings.js';
-import { MEASUREMENTS_FILE, type MeasurementsFile } from '../src/study/seed-lab.js';
+import { MEASUREMENTS_FILE, type MeasurementsFile, saveMeasurements } from '../src/study/seed-lab.js';
 import type { StudyFile } from '../src/study/study-file.js';
 import { adminUrl } from './helpers.js';
 
@@ -346,3 +346,48 @@ test(
     }
   },
 );
+
+test('measurements.json marks invalid the case a reason names, and every case when a reason names none', async () => {
+  const root = await mkdtemp(path.join(os.tmpdir(), 'busbench-measurements-'));
+  const ctx: StudyContext = {
+    quick: true,
+    repeat: 1,
+    progress: () => {},
+    shared: (_key, make) => make(),
+    async folder(slug) {
+      const dir = await mkdtemp(path.join(root, `${slug}-`));
+      return { dir, name: path.relative(root, dir) };
+    },
+    bench: () => Promise.reject(new Error('no bench here')),
+  };
+  const cases = [
+    { name: 'on', flags: { topology: 'single-process' } },
+    { name: 'off', flags: { topology: 'cluster-fork' } },
+  ];
+  const results = new Map([
+    ['on', [{ reads: 4 }]],
+    ['off', [{ reads: 0 }]],
+  ]);
+  const named = await saveMeasurements(ctx, { seed: '999', id: 'x' }, { rounds: 2 }, cases, results, ['off: no read']);
+  assert.deepEqual(
+    named.cases.map((c) => [c.id, c.valid]),
+    [
+      ['on', true],
+      ['off', false],
+    ],
+  );
+  const [run] = named.runs;
+  assert.ok(run);
+  const saved = JSON.parse(await readFile(path.join(root, run, MEASUREMENTS_FILE), 'utf8')) as MeasurementsFile;
+  assert.deepEqual(saved.parameters, { rounds: 2 });
+  assert.deepEqual(saved.cases[1]?.runs, [{ reads: 0 }]);
+  assert.deepEqual(saved.cases[1]?.reasons, ['off: no read']);
+  assert.equal(saved.cases[0]?.serve, 'busbench serve --topology single-process');
+  const unnamed = await saveMeasurements(ctx, { seed: '999', id: 'y' }, {}, cases, results, [
+    'the sampler took nothing',
+  ]);
+  assert.deepEqual(
+    unnamed.cases.map((c) => c.valid),
+    [false, false],
+  );
+});
