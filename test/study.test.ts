@@ -1,5 +1,7 @@
 // `busbench study --quick --seed 000` end to end: the real CLI runs seed 000's experiments
 // through real benches on the test's PostgreSQL, once; the tests then read what it wrote.
+// `--seed 004` (the quickest of the experiments that measure themselves) checks the same
+// structure for a finding whose figures come from its own measurements.json.
 // Replaying its saved runs through the same experiments checks the verdict logic itself:
 // the same runs give the same verdicts, and a run whose cases are invalid gives none.
 import assert from 'node:assert/strict';
@@ -16,12 +18,14 @@ import { commandLine } from '../src/study/bench-run.js';
 import type { Experiment, Finding, StudyContext } from '../src/study/experiment.js';
 import { EXPERIMENTS } from '../src/study/experiments.js';
 import { chartName, VERDICTS } from '../src/study/findings.js';
+import { MEASUREMENTS_FILE, type MeasurementsFile, saveMeasurements } from '../src/study/seed-lab.js';
 import type { StudyFile } from '../src/study/study-file.js';
 import { adminUrl } from './helpers.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const SEEDS_DIR = fileURLToPath(new URL('../../../shared/seeds/', import.meta.url));
 const SEED_000 = EXPERIMENTS.filter((e) => e.seed === '000');
+const SEED_004 = EXPERIMENTS.filter((e) => e.seed === '004');
 
 interface Study {
   dir: string;
@@ -31,15 +35,32 @@ interface Study {
   stderr: string;
 }
 
-let running: Promise<Study> | undefined;
+/** The seeds are reStructuredText: the quotes drop its markup (``literal``, `link`_, *emphasis*, [#note]_). */
+const plain = (text: string) =>
+  text
+    .replace(/``/g, '')
+    .replace(/\[#\w+\]_/g, '')
+    .replace(/`([^`]+)`_?/g, '$1')
+    .replace(/(\w)_\b/g, '$1')
+    .replace(/\\ /g, '')
+    .replace(/\*/g, '')
+    .replace(/\s+/g, ' ');
 
-/** The one study every test reads: run on first use, on the test server. */
-function study(): Promise<Study> {
-  running ??= (async () => {
+const running = new Map<string, Promise<Study>>();
+
+/** The one study of `seed` every test reads: run on first use, on the test server. */
+function study(seed = '000'): Promise<Study> {
+  const pending = running.get(seed) ?? runStudy(seed);
+  running.set(seed, pending);
+  return pending;
+}
+
+function runStudy(seed: string): Promise<Study> {
+  return (async () => {
     const out = await mkdtemp(path.join(os.tmpdir(), 'busbench-study-'));
     const { stderr } = await promisify(execFile)(
       process.execPath,
-      [CLI, 'study', '--quick', '--seed', '000', '--out', out],
+      [CLI, 'study', '--quick', '--seed', seed, '--out', out],
       { env: { ...process.env, DATABASE_URL: adminUrl(), CI: 'true' }, maxBuffer: 20 * 1024 * 1024, timeout: 600_000 },
     );
     const [folder] = (await readdir(out)).filter((name) => name.startsWith('study-'));
@@ -54,7 +75,6 @@ function study(): Promise<Study> {
       stderr,
     };
   })();
-  return running;
 }
 
 const STUDY_TIMEOUT = { timeout: 660_000 };
@@ -101,6 +121,65 @@ test(
         assert.ok(text.includes(`\`${run}/\``), `${f.id}: run ${run} not named`);
         await access(path.join(dir, run, 'run.json'));
       }
+    }
+    const table = markdown.slice(markdown.indexOf('| Seed |'), markdown.indexOf('\n## '));
+    for (const f of s.findings)
+      assert.ok(table.includes(`| ${f.verdict} | ${f.summary} |`), `${f.id}: not in the summary`);
+  },
+);
+
+test(
+  'study --quick --seed 004 writes its own measurements: claim, setup, figures, chart, verdict on valid cases, mechanism, measurements.json',
+  STUDY_TIMEOUT,
+  async () => {
+    const { dir, study: s, markdown, stderr } = await study('004');
+    assert.deepEqual(
+      s.findings.map((f) => f.id),
+      SEED_004.map((e) => e.id),
+    );
+    assert.match(stderr, /\[study 1\/1 004\/cache-signaling\]/, 'progress lines name the experiment');
+    const seeds = await readdir(SEEDS_DIR).catch(() => [] as string[]);
+    for (const f of s.findings) {
+      const text = section(markdown, f);
+      assert.ok(VERDICTS.includes(f.verdict), `${f.id}: verdict "${f.verdict}"`);
+      assert.ok(text.includes(`**Verdict: ${f.verdict}.** ${f.summary}`), `${f.id}: no verdict line with its summary`);
+      assert.ok(f.summary && /\d/.test(f.summary), `${f.id}: the summary has no figure`);
+      assert.ok(text.includes(`> ${f.claim}`), `${f.id}: the claim is not quoted`);
+      assert.ok(text.includes(`seed \`${f.source}\``), `${f.id}: no seed file name`);
+      if (seeds.includes(f.source)) {
+        const seed = plain(await readFile(path.join(SEEDS_DIR, f.source), 'utf8'));
+        for (const part of f.claim.split(' [...] '))
+          assert.ok(seed.includes(plain(part).trim()), `${f.id}: "${part}" not in the seed`);
+      }
+      assert.match(
+        text,
+        /\*\*Setup\.\*\* .*`busbench serve --topology cluster-fork[^`]*`/,
+        `${f.id}: no command to rerun`,
+      );
+      assert.match(text, /\*\*Mechanism\.\*\* \S/, `${f.id}: no mechanism`);
+      assert.ok(f.figures.length > 0, `${f.id}: no figures`);
+      assert.equal(text.split('\n').filter((line) => line.startsWith('| ')).length, f.figures.length + 2, f.id);
+      const svg = `charts/${chartName(f)}.svg`;
+      assert.ok(text.includes(`](${svg})`), `${f.id}: no chart`);
+      assert.match(await readFile(path.join(dir, svg), 'utf8'), /^<svg/);
+      assert.ok(f.runs.length > 0, `${f.id}: no run folder`);
+      assert.ok(f.cases && f.cases.length > 0, `${f.id}: no cases named`);
+      for (const run of f.runs) {
+        assert.ok(text.includes(`\`${run}/\``), `${f.id}: run ${run} not named`);
+        const saved = JSON.parse(await readFile(path.join(dir, run, MEASUREMENTS_FILE), 'utf8')) as MeasurementsFile;
+        assert.equal(saved.experiment, f.id);
+        for (const c of saved.cases) {
+          assert.equal(c.runs.length, s.repeat, `${f.id}: ${c.id} has a figure for every run`);
+          assert.ok(text.includes(c.serve), `${f.id}: the setup gives ${c.id}'s command`);
+        }
+        for (const ref of f.cases.filter((r) => r.run === run)) {
+          const c = saved.cases.find((x) => x.id === ref.id);
+          assert.ok(c, `${f.id}: ${ref.id} not in ${run}`);
+          assert.equal(c.valid, ref.valid, `${f.id}: ${ref.id}'s validity`);
+          if (!ref.valid) assert.equal(f.verdict, 'no verdict', `${f.id} rests on invalid ${ref.id}`);
+        }
+      }
+      if (f.verdict !== 'no verdict') assert.deepEqual(f.invalid, [], `${f.id}: a verdict with invalid cases`);
     }
     const table = markdown.slice(markdown.indexOf('| Seed |'), markdown.indexOf('\n## '));
     for (const f of s.findings)
@@ -196,16 +275,6 @@ test('every claim not marked as a summary is quoted word for word from its seed 
     t.skip(`no seeds at ${SEEDS_DIR}`);
     return;
   }
-  // The seeds are reStructuredText: the quotes drop its markup (``literal``, `link`_, *emphasis*, [#note]_).
-  const plain = (text: string) =>
-    text
-      .replace(/``/g, '')
-      .replace(/\[#\w+\]_/g, '')
-      .replace(/`([^`]+)`_?/g, '$1')
-      .replace(/(\w)_\b/g, '$1')
-      .replace(/\\ /g, '')
-      .replace(/\*/g, '')
-      .replace(/\s+/g, ' ');
   for (const e of EXPERIMENTS) {
     const file = files.find((name) => name === e.source);
     assert.ok(file, `${e.seed}/${e.id}: no seed file ${e.source}`);
@@ -223,6 +292,11 @@ function replay(s: Study, change: (run: RunFile) => RunFile): StudyContext {
     quick: s.study.quick,
     repeat: s.study.repeat,
     progress: () => {},
+    shared: (_key, make) => make(),
+    async folder(slug) {
+      const dir = await mkdtemp(path.join(os.tmpdir(), `busbench-replay-${slug}-`));
+      return { dir, name: path.relative(s.dir, dir) };
+    },
     async bench(label, flags) {
       const saved = s.study.runs.find((r) => r.command === commandLine(flags));
       assert.ok(saved, `${label}: the study ran no ${commandLine(flags)}`);
@@ -272,3 +346,48 @@ test(
     }
   },
 );
+
+test('measurements.json marks invalid the case a reason names, and every case when a reason names none', async () => {
+  const root = await mkdtemp(path.join(os.tmpdir(), 'busbench-measurements-'));
+  const ctx: StudyContext = {
+    quick: true,
+    repeat: 1,
+    progress: () => {},
+    shared: (_key, make) => make(),
+    async folder(slug) {
+      const dir = await mkdtemp(path.join(root, `${slug}-`));
+      return { dir, name: path.relative(root, dir) };
+    },
+    bench: () => Promise.reject(new Error('no bench here')),
+  };
+  const cases = [
+    { name: 'on', flags: { topology: 'single-process' } },
+    { name: 'off', flags: { topology: 'cluster-fork' } },
+  ];
+  const results = new Map([
+    ['on', [{ reads: 4 }]],
+    ['off', [{ reads: 0 }]],
+  ]);
+  const named = await saveMeasurements(ctx, { seed: '999', id: 'x' }, { rounds: 2 }, cases, results, ['off: no read']);
+  assert.deepEqual(
+    named.cases.map((c) => [c.id, c.valid]),
+    [
+      ['on', true],
+      ['off', false],
+    ],
+  );
+  const [run] = named.runs;
+  assert.ok(run);
+  const saved = JSON.parse(await readFile(path.join(root, run, MEASUREMENTS_FILE), 'utf8')) as MeasurementsFile;
+  assert.deepEqual(saved.parameters, { rounds: 2 });
+  assert.deepEqual(saved.cases[1]?.runs, [{ reads: 0 }]);
+  assert.deepEqual(saved.cases[1]?.reasons, ['off: no read']);
+  assert.equal(saved.cases[0]?.serve, 'busbench serve --topology single-process');
+  const unnamed = await saveMeasurements(ctx, { seed: '999', id: 'y' }, {}, cases, results, [
+    'the sampler took nothing',
+  ]);
+  assert.deepEqual(
+    unnamed.cases.map((c) => c.valid),
+    [false, false],
+  );
+});

@@ -11,6 +11,13 @@ export interface StudyContext {
   bench(label: string, flags: Record<string, string | number | boolean>): Promise<{ folder: string; run: RunFile }>;
   /** One progress line (the study prefixes the experiment). */
   progress(line: string): void;
+  /**
+   * A fresh folder under the study folder for a measurement the experiment makes itself (not
+   * through the bench): `dir` to write into, `name` (relative to the study folder) for `runs` and `cases`.
+   */
+  folder(slug: string): Promise<{ dir: string; name: string }>;
+  /** `make()` once per study under `key`: two experiments that need the same measurement share it. */
+  shared<T>(key: string, make: () => Promise<T>): Promise<T>;
 }
 
 export type Verdict = 'reproduced' | 'not reproduced' | 'reproduced with a different size' | 'no verdict';

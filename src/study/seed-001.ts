@@ -9,7 +9,17 @@ import type { Page, Route } from 'playwright-core';
 import { launchChromium, openTab, tabUrl } from '../bench/browser-tabs.js';
 import type { RunningCase } from '../bench/lifecycle.js';
 import type { Experiment, Finding, StudyContext, Verdict } from './experiment.js';
-import { beyondNoise, meanOf, measureCases, per100, type ServerFlags, serveCommand, show, sleep } from './seed-lab.js';
+import {
+  beyondNoise,
+  meanOf,
+  measureCases,
+  per100,
+  type ServerFlags,
+  saveMeasurements,
+  serveCommand,
+  show,
+  sleep,
+} from './seed-lab.js';
 
 const SEED = '001';
 const SOURCE = '001_77cc836c686efc24.txt';
@@ -181,6 +191,7 @@ const setupCommon =
 const keepLast: Experiment = {
   seed: SEED,
   id: 'keeplast',
+  title: 'KeepLast against quick channel switches, in Chromium',
   claim:
     'we probably want to stop (as much as possible) the first action, and start immediately the new action, so the ' +
     'web client will only display the second action, and will do it as fast as possible. This can be done by using ' +
@@ -188,7 +199,8 @@ const keepLast: Experiment = {
   source: SOURCE,
   async run(ctx: StudyContext): Promise<Finding> {
     const n = ctx.quick ? 40 : 100;
-    const results = await measureCases(ctx, [{ name: 'single-process', flags: FLAGS }], async (running) => ({
+    const cases = [{ name: 'single-process', flags: FLAGS }];
+    const results = await measureCases(ctx, cases, async (running) => ({
       with: await quickSwitches(running.layout.url, '', n),
       without: await quickSwitches(running.layout.url, '&keeplast=off', n),
     }));
@@ -197,9 +209,27 @@ const keepLast: Experiment = {
     const without = runs.map((r) => r.without);
     const wrong = (rs: Switched[]) => rs.map((r) => per100(r.wrong, r.switches));
     const older = (rs: Switched[]) => rs.map((r) => per100(r.olderLast, r.switches));
-    const invalid = [...withIt, ...without].some((r) => r.switches === 0) ? ['no switch was made'] : [];
+    const invalid = [...withIt, ...without].some((r) => r.switches === 0) ? ['single-process: no switch was made'] : [];
+    const saved = await saveMeasurements(
+      ctx,
+      keepLast,
+      {
+        switches: n,
+        user: USER,
+        maxDelayMs: MAX_DELAY_MS,
+        variants: { KeepLast: '', '?keeplast=off': '&keeplast=off' },
+      },
+      cases,
+      results,
+      invalid,
+    );
     const withWrong = withIt.reduce((a, r) => a + r.wrong, 0);
     let verdict: Verdict = 'no verdict';
+    const summary =
+      invalid.length > 0
+        ? `invalid: ${invalid.join('; ')}`
+        : `?keeplast=off: ${show(wrong(without))} wrong displays per 100 switches; KeepLast: ${withWrong} in ` +
+          `${withIt.reduce((a, r) => a + r.switches, 0)} switches`;
     if (invalid.length === 0) {
       const shows = beyondNoise(wrong(withIt), wrong(without)) && (meanOf(wrong(without)) ?? 0) > 0;
       verdict = shows && withWrong === 0 ? 'reproduced' : 'not reproduced';
@@ -218,8 +248,10 @@ const keepLast: Experiment = {
     return {
       seed: SEED,
       id: 'keeplast',
+      title: 'KeepLast against quick channel switches, in Chromium',
       claim: keepLast.claim,
       source: SOURCE,
+      summary,
       setup:
         `${setupCommon} ${n} quick switches: two channel clicks in one task (neither the shown one), then a wait ` +
         'until both answers are in; a wrong display is any channel but the one clicked last. Variants: the page as ' +
@@ -241,7 +273,8 @@ const keepLast: Experiment = {
         `whichever answer came last: ${show(wrong(without))} wrong displays per 100 switches, close to the share of ` +
         'switches whose older answer came last.',
       invalid,
-      runs: [],
+      runs: saved.runs,
+      cases: saved.cases,
     };
   },
 };
@@ -249,13 +282,16 @@ const keepLast: Experiment = {
 const mutex: Experiment = {
   seed: SEED,
   id: 'mutex',
+  title: 'the Mutex against bursts of posts, in Chromium',
   claim:
-    'Many of these interactions can be coordinated with the help of a Mutex: it is basically a queue which wait for ' +
+    // The seed breaks the line before the colon ("Mutex\n: it is"): the quote leaves the stray colon out.
+    'Many of these interactions can be coordinated with the help of a Mutex [...] it is basically a queue which wait for ' +
     'the previous job to be complete before executing the new one.',
   source: SOURCE,
   async run(ctx: StudyContext): Promise<Finding> {
     const bursts = ctx.quick ? 8 : 20;
-    const results = await measureCases(ctx, [{ name: 'single-process', flags: FLAGS }], async (running) => ({
+    const cases = [{ name: 'single-process', flags: FLAGS }];
+    const results = await measureCases(ctx, cases, async (running) => ({
       with: await postBursts(running, '', bursts, 'with'),
       without: await postBursts(running, '&mutex=off', bursts, 'without'),
     }));
@@ -264,9 +300,28 @@ const mutex: Experiment = {
     const without = runs.map((r) => r.without);
     const outOfOrder = (rs: Posted[]) => rs.map((r) => per100(r.outOfOrder, r.posts));
     const inFlight = (rs: Posted[]) => rs.map((r) => r.maxInFlight);
-    const invalid = [...withIt, ...without].some((r) => r.posts === 0) ? ['no post was stored'] : [];
+    const invalid = [...withIt, ...without].some((r) => r.posts === 0) ? ['single-process: no post was stored'] : [];
+    const saved = await saveMeasurements(
+      ctx,
+      mutex,
+      {
+        bursts,
+        postsPerBurst: POSTS_PER_BURST,
+        user: USER,
+        maxDelayMs: MAX_DELAY_MS,
+        variants: { Mutex: '', '?mutex=off': '&mutex=off' },
+      },
+      cases,
+      results,
+      invalid,
+    );
     const withOut = withIt.reduce((a, r) => a + r.outOfOrder, 0);
     let verdict: Verdict = 'no verdict';
+    const summary =
+      invalid.length > 0
+        ? `invalid: ${invalid.join('; ')}`
+        : `?mutex=off: ${show(outOfOrder(without))} posts per 100 stored after a later one; Mutex: ${withOut} of ` +
+          `${withIt.reduce((a, r) => a + r.posts, 0)}`;
     if (invalid.length === 0) {
       const shows = beyondNoise(outOfOrder(withIt), outOfOrder(without)) && (meanOf(outOfOrder(without)) ?? 0) > 0;
       verdict = shows && withOut === 0 ? 'reproduced' : 'not reproduced';
@@ -285,8 +340,10 @@ const mutex: Experiment = {
     return {
       seed: SEED,
       id: 'mutex',
+      title: 'the Mutex against bursts of posts, in Chromium',
       claim: mutex.claim,
       source: SOURCE,
+      summary,
       setup:
         `${setupCommon} ${bursts} bursts of ${POSTS_PER_BURST} posts sent at once from the page (window.busbench.post, ` +
         "the chat's own post path); a post is out of order when one sent after it in its burst was stored first " +
@@ -309,7 +366,8 @@ const mutex: Experiment = {
         `posts were in flight at once and the random delays reordered them: ${show(outOfOrder(without))} of 100 ` +
         'stored after a post sent later.',
       invalid,
-      runs: [],
+      runs: saved.runs,
+      cases: saved.cases,
     };
   },
 };

@@ -4,7 +4,7 @@
 // user's presence row, so conflicts are frequent); the third needs posts timed against parked
 // polls, which the experiment drives itself.
 import type { CaseResult, RunFile } from '../bench/results.js';
-import type { Experiment, Finding, StudyContext, Verdict } from './experiment.js';
+import type { CaseRef, Experiment, Finding, StudyContext, Verdict } from './experiment.js';
 import {
   beyondNoise,
   login,
@@ -14,6 +14,7 @@ import {
   per100,
   request,
   type ServerFlags,
+  saveMeasurements,
   scrape,
   serveCommand,
   show,
@@ -33,13 +34,17 @@ const USERS = 10;
 type Bench = { folder: string; run: RunFile };
 type Pick = (c: CaseResult) => number | null;
 
-function validCases(bench: Bench, match: (c: CaseResult) => boolean): { valid: CaseResult[]; invalid: string[] } {
+function validCases(
+  bench: Bench,
+  match: (c: CaseResult) => boolean,
+): { valid: CaseResult[]; invalid: string[]; refs: CaseRef[] } {
   const cases = bench.run.cases.filter(match);
+  const refs = cases.map((c) => ({ run: bench.folder, id: c.id, valid: c.validity?.valid !== false }));
   const invalid = cases
     .filter((c) => c.validity?.valid === false)
     .map((c) => `${c.id} (${bench.folder}): ${c.validity?.reasons.join('; ')}`);
   if (cases.length === 0) invalid.push(`${bench.folder}: no case matched`);
-  return { valid: cases.filter((c) => c.validity?.valid !== false), invalid };
+  return { valid: cases.filter((c) => c.validity?.valid !== false), invalid, refs };
 }
 
 const postP50: Pick = (c) => c.totals.client.post_latency_ms.p50;
@@ -66,23 +71,30 @@ const failedPolls: Pick = (c) => {
 
 const isolationClaim = 'Serializable transactions may incur a performance penalty, measured in couple of percents.';
 
+/** The isolation bench; its repeatable-read case (Odoo's 5 tries, the default) is also the retry finding's retried case. */
+function isolationFlags(ctx: StudyContext) {
+  return {
+    layouts: 'single-process',
+    profile: PROFILE,
+    isolation: 'repeatable-read,serializable',
+    quick: true,
+    rate: RATE,
+    users: USERS,
+    ...(ctx.quick ? {} : { duration: 20 }),
+    repeat: ctx.repeat,
+  };
+}
+
+const SERIALIZABLE_TITLE = 'the cost of serializable against repeatable read';
+
 const serializablePenalty: Experiment = {
   seed: SEED,
   id: 'serializable-penalty',
+  title: SERIALIZABLE_TITLE,
   claim: isolationClaim,
   source: SOURCE,
   async run(ctx: StudyContext): Promise<Finding> {
-    const flags = {
-      layouts: 'single-process',
-      profile: PROFILE,
-      isolation: 'repeatable-read,serializable',
-      quick: true,
-      rate: RATE,
-      users: USERS,
-      ...(ctx.quick ? {} : { duration: 20 }),
-      repeat: ctx.repeat,
-    };
-    const bench = await ctx.bench('isolation', flags);
+    const bench = await ctx.bench('isolation', isolationFlags(ctx));
     const rr = validCases(bench, (c) => c.isolation === 'repeatable-read');
     const ser = validCases(bench, (c) => c.isolation === 'serializable');
     const invalid = [...rr.invalid, ...ser.invalid];
@@ -126,11 +138,14 @@ const serializablePenalty: Experiment = {
       beyondNoise(of(rr.valid, commitsPerSecond), of(ser.valid, commitsPerSecond)) &&
       (meanOf(of(ser.valid, commitsPerSecond)) ?? 0) < (meanOf(of(rr.valid, commitsPerSecond)) ?? 0);
     const penaltyText = penalty === null ? 'n/a' : `${penalty >= 0 ? '+' : ''}${penalty.toFixed(1)} %`;
+    const measured = `serializable ${penaltyText} server CPU per commit against repeatable read (${show(of(ser.valid, cpuPerCommit), 2)} against ${show(of(rr.valid, cpuPerCommit), 2)} ms)`;
     return {
       seed: SEED,
       id: 'serializable-penalty',
+      title: SERIALIZABLE_TITLE,
       claim: isolationClaim,
       source: SOURCE,
+      summary: invalid.length > 0 ? `no verdict: ${invalid[0]}; measured ${measured}` : measured,
       setup:
         `\`busbench bench --layouts single-process --profile ${PROFILE} --isolation repeatable-read,serializable ` +
         `--quick --rate ${RATE} --users ${USERS}${ctx.quick ? '' : ' --duration 20'} --repeat ${ctx.repeat}\`: ` +
@@ -164,6 +179,7 @@ const serializablePenalty: Experiment = {
         `${fewerCommits ? ': under the same offered load, serializable committed less of it in the window' : ''}.`,
       invalid,
       runs: [bench.folder],
+      cases: [...rr.refs, ...ser.refs],
     };
   },
 };
@@ -172,25 +188,29 @@ const retryClaim =
   'If there is no application support for resolving the transaction conflict, one of the clients get HTTP 500 error ' +
   'page and other goes through.';
 
+const RETRY_TITLE = 'whole-transaction retry against none: the failures a user sees';
+
 const wholeRetry: Experiment = {
   seed: SEED,
   id: 'retry',
+  title: RETRY_TITLE,
   claim: retryClaim,
   source: SOURCE,
   async run(ctx: StudyContext): Promise<Finding> {
-    const flags = (tries: number) => ({
+    // The retried case is the isolation bench's repeatable-read one (--max-tries defaults to
+    // Odoo's 5): the same load, run once for both findings.
+    const retried = await ctx.bench('isolation', isolationFlags(ctx));
+    const once = await ctx.bench('no-retry', {
       layouts: 'single-process',
       profile: PROFILE,
       quick: true,
       rate: RATE,
       users: USERS,
-      'max-tries': tries,
+      'max-tries': 1,
       ...(ctx.quick ? {} : { duration: 20 }),
       repeat: ctx.repeat,
     });
-    const retried = await ctx.bench('retry', flags(5));
-    const once = await ctx.bench('no-retry', flags(1));
-    const withRetry = validCases(retried, () => true);
+    const withRetry = validCases(retried, (c) => c.isolation === 'repeatable-read');
     const without = validCases(once, () => true);
     const invalid = [...withRetry.invalid, ...without.invalid];
     const of = (cases: CaseResult[], pick: Pick) => cases.map(pick);
@@ -213,12 +233,21 @@ const wholeRetry: Experiment = {
     return {
       seed: SEED,
       id: 'retry',
+      title: RETRY_TITLE,
       claim: retryClaim,
       source: SOURCE,
+      summary:
+        invalid.length > 0
+          ? `invalid: ${invalid.join('; ')}`
+          : `no retry: ${show(of(without.valid, finalPer1000))} final failures per 1,000 commits ` +
+            `(${show(of(without.valid, failedPolls), 0)} failed polls); retried up to 5 tries: ` +
+            `${show(of(withRetry.valid, finalPer1000))} (${show(of(withRetry.valid, failedPolls), 0)})`,
       setup:
         `\`busbench bench --layouts single-process --profile ${PROFILE} --quick --rate ${RATE} --users ${USERS}` +
-        `${ctx.quick ? '' : ' --duration 20'} ` +
-        `--max-tries 5\` (whole-transaction retry, Odoo's 5 tries) against the same with \`--max-tries 1\` (no ` +
+        `${ctx.quick ? '' : ' --duration 20'} --isolation repeatable-read,serializable\`'s repeatable-read case ` +
+        `(--max-tries 5 by default: whole-transaction retry, Odoo's 5 tries) against \`busbench bench --layouts ` +
+        `single-process --profile ${PROFILE} --quick --rate ${RATE} --users ${USERS}${ctx.quick ? '' : ' --duration 20'} ` +
+        `--max-tries 1\` (no ` +
         `retry: the first 40001 is the user's failure, a 409 E_TX_CONFLICT where Websauna showed a 500); repeatable ` +
         `read; ${ctx.repeat} run(s) each.`,
       columns: [
@@ -251,6 +280,7 @@ const wholeRetry: Experiment = {
         `${show(of(without.valid, failedPolls), 0)} failed polls.`,
       invalid,
       runs: [retried.folder, once.folder],
+      cases: [...withRetry.refs, ...without.refs],
     };
   },
 };
@@ -334,9 +364,12 @@ async function postsToParkedPolls(url: string, posts: number): Promise<Delivery>
 
 const notifyClaim = 'Executing actions on succesfully commits';
 
+const NOTIFY_TITLE = 'NOTIFY before commit against after: what a woken poll sees';
+
 const notifyBeforeCommit: Experiment = {
   seed: SEED,
   id: 'notify-before-commit',
+  title: NOTIFY_TITLE,
   claim: notifyClaim,
   source: SOURCE,
   async run(ctx: StudyContext): Promise<Finding> {
@@ -360,6 +393,14 @@ const notifyBeforeCommit: Experiment = {
         if (r.delivered < r.expected) invalid.push(`${name}: ${r.expected - r.delivered} deliveries missing`);
       }
     }
+    const saved = await saveMeasurements(
+      ctx,
+      notifyBeforeCommit,
+      { posts, pollers: POLLERS, postIntervalMs: POST_INTERVAL_MS, pollTimeoutS: POLL_TIMEOUT_S },
+      cases,
+      results,
+      invalid,
+    );
     const latePer100 = (rs: Delivery[]) => rs.map((r) => per100(r.late, r.delivered));
     const emptyPer100 = (rs: Delivery[]) => rs.map((r) => per100(r.emptyWakeups, r.wakeups));
     const pct = (rs: Delivery[], p: number) =>
@@ -385,8 +426,14 @@ const notifyBeforeCommit: Experiment = {
     return {
       seed: SEED,
       id: 'notify-before-commit',
+      title: NOTIFY_TITLE,
       claim: notifyClaim,
       source: SOURCE,
+      summary:
+        invalid.length > 0
+          ? `invalid: ${invalid.join('; ')}`
+          : `before commit: ${show(emptyPer100(before))} empty wake-ups per 100 and ${show(latePer100(before))} late ` +
+            `deliveries per 100; after commit: ${show(emptyPer100(after))} and ${show(latePer100(after))}`,
       setup:
         `single-process, default seed data; ${POLLERS} users long-poll channel 1 (timeout ${POLL_TIMEOUT_S} s) while ` +
         `another posts ${posts} messages to it, one every ${POST_INTERVAL_MS} ms. A delivery is late when it ` +
@@ -420,7 +467,8 @@ const notifyBeforeCommit: Experiment = {
         `the commit: ${show(emptyPer100(after))} empty wake-ups and ${show(latePer100(after))} late deliveries per ` +
         `100 (p99 ${show(pct(after, 99), 0)} ms). Nothing was lost either way: the row is fetched by id later.`,
       invalid,
-      runs: [],
+      runs: saved.runs,
+      cases: saved.cases,
     };
   },
 };

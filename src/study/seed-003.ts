@@ -15,6 +15,7 @@ import {
   per100,
   request,
   type ServerFlags,
+  saveMeasurements,
   scrape,
   serveCommand,
   show,
@@ -158,6 +159,35 @@ const base = (write: 'hot-row' | 'membership-only'): ServerFlags => ({
   maxTries: '5',
 });
 
+/**
+ * Each case's churn, measured once per study: the kit's hot-row case is both the unwrapped
+ * case of swallowed-retry and the hot-row case of hot-row.
+ */
+async function churnCases(
+  ctx: StudyContext,
+  seconds: number,
+  cases: { name: string; flags: ServerFlags }[],
+): Promise<Map<string, Measured[]>> {
+  const results = new Map<string, Measured[]>();
+  for (const c of cases) {
+    const key = `003 churn ${seconds} s: ${serveCommand(c.flags)}`;
+    const measured = await ctx.shared(key, async () => {
+      const one = await measureCases(ctx, [c], (running) => churn(running, seconds));
+      return one.get(c.name) ?? [];
+    });
+    results.set(c.name, measured);
+  }
+  return results;
+}
+
+function parameters(seconds: number): Record<string, unknown> {
+  return { seconds, clients: CLIENTS, channel: CHANNEL, firstTarget: FIRST_TARGET, sampleMs: SAMPLE_MS };
+}
+
+function noVerdict(invalid: string[]): string {
+  return `invalid: ${invalid.join('; ')}`;
+}
+
 function setupText(ctx: StudyContext, seconds: number, cases: { name: string; flags: ServerFlags }[]): string {
   return (
     `single-process, default seed data, repeatable read, --max-tries 5 (Odoo's); ${CLIENTS} users each toggle one ` +
@@ -171,6 +201,7 @@ function setupText(ctx: StudyContext, seconds: number, cases: { name: string; fl
 const swallowed: Experiment = {
   seed: SEED,
   id: 'swallowed-retry',
+  title: 'a conflict re-raised as a validation error is not retried',
   claim: 'A concurrent update (OperationalError) is re-raised as ValidationError, and then is not retried properly.',
   source: SOURCE,
   async run(ctx: StudyContext): Promise<Finding> {
@@ -179,14 +210,20 @@ const swallowed: Experiment = {
       { name: 'unwrapped (the kit)', flags: base('hot-row') },
       { name: 'skip-unwrap (seed 003)', flags: { ...base('hot-row'), skipUnwrap: 'true' } },
     ];
-    const results = await measureCases(ctx, cases, (running) => churn(running, seconds));
+    const results = await churnCases(ctx, seconds, cases);
     const [kit = [], skipped = []] = cases.map((c) => results.get(c.name) ?? []);
     const invalid = invalidOf(results);
+    const saved = await saveMeasurements(ctx, swallowed, parameters(seconds), cases, results, invalid);
     const failedPer100 = (rs: Measured[]) => rs.map((r) => per100(r.failed, r.changes));
     const kitFailed = kit.reduce((a, r) => a + r.failed, 0);
     const skippedRetries = skipped.reduce((a, r) => a + r.retries, 0);
     const skippedConflicts = skipped.reduce((a, r) => a + r.serialization, 0);
     let verdict: Verdict = 'no verdict';
+    const summary =
+      invalid.length > 0
+        ? noVerdict(invalid)
+        : `skip-unwrap: ${show(failedPer100(skipped))} failed changes per 100 after ${skippedRetries} retries of ` +
+          `${skippedConflicts} 40001s; unwrapped: ${show(failedPer100(kit))} after ${total(kit, 'retries')} retries`;
     if (invalid.length === 0) {
       // The claim: the re-raised conflict is not retried, so the user sees more failures.
       const rose = beyondNoise(failedPer100(kit), failedPer100(skipped)) && (meanOf(failedPer100(skipped)) ?? 0) > 0;
@@ -217,8 +254,10 @@ const swallowed: Experiment = {
     return {
       seed: SEED,
       id: 'swallowed-retry',
+      title: swallowed.title,
       claim: swallowed.claim,
       source: SOURCE,
+      summary,
       setup: `${setupText(ctx, seconds, cases)} Both write the channel row (hot-row), so changes conflict.`,
       columns: ['failed changes per 100', 'failed changes (422 + 409)', 'changes', '40001 failed attempts', 'retries'],
       figures: [row(cases[0]?.name ?? '', kit), row(cases[1]?.name ?? '', skipped)],
@@ -240,7 +279,8 @@ const swallowed: Experiment = {
         `unwrapping off the retry saw only the validation error: ${skippedRetries} retries, and each 40001 reached ` +
         `the user as 422 E_VALIDATION (${skipped.reduce((a, r) => a + (r.byStatus[422] ?? 0), 0)} answers).`,
       invalid,
-      runs: [],
+      runs: saved.runs,
+      cases: saved.cases,
     };
   },
 };
@@ -248,6 +288,7 @@ const swallowed: Experiment = {
 const hotRow: Experiment = {
   seed: SEED,
   id: 'hot-row',
+  title: 'a membership change that also writes the channel row: lock waits and 40001s',
   claim:
     'the main_exception_ids computed field will continue to lock many sale orders, effectively preventing 2 sales ' +
     'orders with the same exception to be confirmed at the same time. Reversing the write by writing on SaleOrder ' +
@@ -259,14 +300,20 @@ const hotRow: Experiment = {
       { name: 'membership-only', flags: base('membership-only') },
       { name: 'hot-row', flags: base('hot-row') },
     ];
-    const results = await measureCases(ctx, cases, (running) => churn(running, seconds));
+    const results = await churnCases(ctx, seconds, cases);
     const [only = [], hot = []] = cases.map((c) => results.get(c.name) ?? []);
     const invalid = invalidOf(results);
+    const saved = await saveMeasurements(ctx, hotRow, parameters(seconds), cases, results, invalid);
     const waiters = (rs: Measured[]) => rs.map((r) => (r.samples > 0 ? r.lockWaiters / r.samples : null));
     const waitingShare = (rs: Measured[]) => rs.map((r) => per100(r.samplesWithWaiter, r.samples));
     const conflicts = (rs: Measured[]) => rs.map((r) => (r.commits > 0 ? (1000 * r.serialization) / r.commits : null));
     const rate = (rs: Measured[]) => rs.map((r) => (r.seconds > 0 ? r.changes / r.seconds : null));
     let verdict: Verdict = 'no verdict';
+    const summary =
+      invalid.length > 0
+        ? noVerdict(invalid)
+        : `hot-row: ${show(waiters(hot), 2)} backends waiting on a lock on average and ${show(conflicts(hot))} ` +
+          `40001s per 1,000 commits; membership-only: ${show(waiters(only), 2)} and ${show(conflicts(only))}`;
     if (invalid.length === 0) {
       const more =
         beyondNoise(waiters(only), waiters(hot)) && (meanOf(waiters(hot)) ?? 0) > (meanOf(waiters(only)) ?? 0);
@@ -293,8 +340,10 @@ const hotRow: Experiment = {
     return {
       seed: SEED,
       id: 'hot-row',
+      title: hotRow.title,
       claim: hotRow.claim,
       source: SOURCE,
+      summary,
       setup:
         `${setupText(ctx, seconds, cases)} membership-only writes the relation row alone (the relation written from ` +
         "the member's side); hot-row also updates the channel's write_date and stored member count, as the ORM does " +
@@ -324,7 +373,8 @@ const hotRow: Experiment = {
         `nobody waits (${show(waiters(only), 2)} backends, ${show(waitingShare(only))} % of samples) and ` +
         `${show(conflicts(only))} 40001s per 1,000 commits.`,
       invalid,
-      runs: [],
+      runs: saved.runs,
+      cases: saved.cases,
     };
   },
 };

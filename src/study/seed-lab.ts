@@ -2,12 +2,14 @@
 // changes, parked polls timed against posts, stale authorizations, a page in Chromium) share:
 // layouts on fresh databases through the bench's Lab, HTTP on a new connection per request
 // (so cluster-fork's workers each get some), the layout's /metrics, and mean +- spread.
+import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
+import path from 'node:path';
 import { parsePrometheusText, sum } from '../../loadtests/lib/prometheus-text.js';
 import { Lab, type RunningCase } from '../bench/lifecycle.js';
 import { Progress } from '../bench/progress.js';
 import { type Config, type ConfigKey, loadConfig } from '../lib/server-options.js';
-import type { StudyContext } from './experiment.js';
+import type { CaseRef, StudyContext } from './experiment.js';
 
 export type ServerFlags = Partial<Record<ConfigKey, string>>;
 
@@ -50,6 +52,70 @@ export async function measureCases<T>(
     await lab.close();
   }
   return results;
+}
+
+/** The file under an experiment's own folder that holds every figure it measured. */
+export const MEASUREMENTS_FILE = 'measurements.json';
+
+/** measurements.json: the exact setup and every raw figure of an experiment that measures itself. */
+export interface MeasurementsFile {
+  schema: 'busbench/study-measurements@1';
+  seed: string;
+  experiment: string;
+  quick: boolean;
+  repeat: number;
+  written_at: string;
+  /** The experiment's own settings (rounds, seconds, clients...), as it ran them. */
+  parameters: Record<string, unknown>;
+  cases: {
+    id: string;
+    flags: ServerFlags;
+    serve: string;
+    valid: boolean;
+    reasons: string[];
+    /** What each run measured, in run order. */
+    runs: unknown[];
+  }[];
+}
+
+/**
+ * Writes `<seed>-<id>/measurements.json` under the study folder and returns it as the finding's
+ * run and case refs. A case is invalid when a line of `invalid` starts with its name; a line
+ * naming no case counts against every case.
+ */
+export async function saveMeasurements<T>(
+  ctx: StudyContext,
+  experiment: { seed: string; id: string },
+  parameters: Record<string, unknown>,
+  cases: { name: string; flags: ServerFlags }[],
+  results: Map<string, T[]>,
+  invalid: string[],
+): Promise<{ runs: string[]; cases: CaseRef[] }> {
+  const { dir, name } = await ctx.folder(experiment.id);
+  const named = (line: string) => cases.some((c) => line.startsWith(`${c.name}:`));
+  const entries = cases.map((c) => {
+    const reasons = invalid.filter((line) => line.startsWith(`${c.name}:`) || !named(line));
+    return {
+      id: c.name,
+      flags: c.flags,
+      serve: serveCommand(c.flags),
+      valid: reasons.length === 0,
+      reasons,
+      runs: results.get(c.name) ?? [],
+    };
+  });
+  const file: MeasurementsFile = {
+    schema: 'busbench/study-measurements@1',
+    seed: experiment.seed,
+    experiment: experiment.id,
+    quick: ctx.quick,
+    repeat: ctx.repeat,
+    written_at: new Date().toISOString(),
+    parameters,
+    cases: entries,
+  };
+  await writeFile(path.join(dir, MEASUREMENTS_FILE), `${JSON.stringify(file, null, 2)}\n`);
+  return { runs: [name], cases: entries.map((c) => ({ run: name, id: c.id, valid: c.valid })) };
 }
 
 export interface Reply {

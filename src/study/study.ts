@@ -81,6 +81,7 @@ export async function runStudy(options: StudyOptions, command: string): Promise<
   const findings: Finding[] = [];
   // Two experiments that ask for the same bench (the same flags) share its one run.
   const benches = new Map<string, Promise<BenchRun>>();
+  const measurements = new Map<string, Promise<unknown>>();
   try {
     for (const [i, e] of experiments.entries()) {
       const prefix = `[study ${i + 1}/${experiments.length} ${e.seed}/${e.id}]`;
@@ -89,6 +90,21 @@ export async function runStudy(options: StudyOptions, command: string): Promise<
         quick: options.quick,
         repeat,
         progress: log,
+        folder: async (slug) => {
+          const name = `${e.seed}-${slugOf(slug)}`;
+          await mkdir(path.join(dir, name), { recursive: true });
+          return { dir: path.join(dir, name), name };
+        },
+        shared: <T>(key: string, make: () => Promise<T>) => {
+          const pending = measurements.get(key);
+          if (pending) {
+            log(`${key}: the same measurement as an earlier experiment, reused`);
+            return pending as Promise<T>;
+          }
+          const made = make();
+          measurements.set(key, made);
+          return made;
+        },
         bench: async (label, flags) => {
           const key = flagsKey(flags);
           let pending = benches.get(key);
