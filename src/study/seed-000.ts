@@ -199,7 +199,8 @@ const layouts: Experiment = {
     let verdict: Verdict = 'no verdict';
     let summary = noVerdict(invalid);
     if (ok && direction !== null) {
-      verdict = direction === 'more' ? 'reproduced' : 'not reproduced';
+      // A difference within the noise neither backs the claim nor refutes it: too few events to tell.
+      verdict = direction === 'more' ? 'reproduced' : direction === 'noise' ? 'no verdict' : 'not reproduced';
       const times = (mean(wt) ?? 0) > 0 ? ` (${num((mean(dl) ?? 0) / (mean(wt) ?? 1))} x)` : '';
       summary =
         direction === 'noise'
@@ -466,7 +467,7 @@ const hiddenSlowdown: Experiment = {
       const range = `${num(Math.max(0, lo))}-${Number.isFinite(hi) ? num(hi) : 'unbounded'} x given the noise`;
       const size = r === null ? `no conflict left (${range})` : `${num(r)} x (${range})`;
       if (direction !== 'more') {
-        verdict = 'not reproduced';
+        verdict = direction === 'noise' ? 'no verdict' : 'not reproduced';
         const how = direction === 'noise' ? 'within the noise' : 'more conflicts, not fewer';
         summary = `conflicts/min ${show(cb)} with hidden tabs polling, ${show(ca)} slowed: ${how}`;
       } else {
@@ -559,7 +560,12 @@ const leaderTab: Experiment = {
     const fewerConflicts = compare(ce, cl);
     const fewerConnections = compare(be, bl);
     if (ok && fewerConflicts !== null && fewerConnections !== null) {
-      verdict = fewerConflicts === 'more' && fewerConnections === 'more' ? 'reproduced' : 'not reproduced';
+      const both = [fewerConflicts, fewerConnections];
+      verdict = both.every((d) => d === 'more')
+        ? 'reproduced'
+        : both.includes('noise') && !both.includes('less')
+          ? 'no verdict'
+          : 'not reproduced';
       summary =
         `every tab polling: ${show(ce)} conflicts/min and ${show(be)} connections per browser; ` +
         `one leader tab: ${show(cl)} and ${show(bl)}`;
