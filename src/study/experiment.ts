@@ -83,3 +83,15 @@ export interface Experiment {
   claimFrom?: string;
   run(ctx: StudyContext): Promise<Finding>;
 }
+
+/** The part of a finding that restates its experiment: which claim, from where. */
+export function findingHead(e: Experiment): Pick<Finding, 'seed' | 'id' | 'title' | 'claim' | 'source' | 'claimFrom'> {
+  return {
+    seed: e.seed,
+    id: e.id,
+    ...(e.title ? { title: e.title } : {}),
+    claim: e.claim,
+    ...(e.claimFrom ? { claimFrom: e.claimFrom } : {}),
+    source: e.source,
+  };
+}

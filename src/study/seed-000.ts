@@ -5,7 +5,7 @@
 import type { CaseResult, RunFile } from '../bench/results.js';
 import { failedAttempts } from '../bench/validity.js';
 import type { BenchFlags } from './bench-run.js';
-import type { Experiment, Finding, StudyContext, Verdict } from './experiment.js';
+import { type Experiment, type Finding, findingHead, type StudyContext, type Verdict } from './experiment.js';
 import {
   compare,
   conflictsFigure,
@@ -142,17 +142,6 @@ function exact(g: Group, value: (c: CaseResult) => number | null, digits = 0): F
   return figure(g, value, digits);
 }
 
-function base(e: Experiment): Pick<Finding, 'seed' | 'id' | 'title' | 'claim' | 'source' | 'claimFrom'> {
-  return {
-    seed: e.seed,
-    id: e.id,
-    ...(e.title ? { title: e.title } : {}),
-    claim: e.claim,
-    ...(e.claimFrom ? { claimFrom: e.claimFrom } : {}),
-    source: e.source,
-  };
-}
-
 /** Pooled connections (the LISTEN one left out) of the processes that run the poll's transactions. */
 const POLL_POOLS: Record<string, RegExp> = {
   'worker-threads': /\/http\/\d+$/,
@@ -215,7 +204,7 @@ const layouts: Experiment = {
       `more polls of one user find the row stale in the same instant; at repeatable read the later writer fails with ` +
       `40001 and 8.0's retry runs the whole poll again. Per 1,000 commits: ${groups.map((g, i) => `${g.id} ${show(per1k[i] as Figure)}`).join(', ')}.`;
     return {
-      ...base(this),
+      ...findingHead(this),
       setup: `Layouts ${LAYOUTS.join(', ')}, one after another on fresh databases; ${profileSetup(b.run)}. Conflicts are failed attempts (40001, 40P01, 55P03, retries included) in the measured window. Rerun: ${rerun(b.run)}. Figures: ${spreadCaption(groups)}.`,
       columns,
       figures,
@@ -309,7 +298,7 @@ const isolation: Experiment = {
         : ': the same text, since the conflict is the same concurrent update.') +
       ' So the message names the error class, not the isolation level.';
     return {
-      ...base(this),
+      ...findingHead(this),
       setup: `Layout ${FORKED} (prefork plus the bus process, the seed's deployment) at each isolation level (\`--isolation\`); ${profileSetup(b.run)}; repeatable read is the baseline run's case. Messages are PostgreSQL's own text of each failed attempt, counted by the app (\`busbench_tx_failure_messages_total\`, run.json's \`database.app.failure_messages\`). Rerun: ${rerun(others.run)} and ${rerun(b.run)}. Figures: ${spreadCaption(groups)}.`,
       columns,
       figures,
@@ -386,7 +375,7 @@ const busConnections: Experiment = {
       `LISTEN connection is one more. The chat queries of the one process run that many at a time, not one after ` +
       `another, and each forked worker holds a pool of its own too. Odoo's db_maxconn (64) is its pool per process.`;
     return {
-      ...base(this),
+      ...findingHead(this),
       setup: `Layout ${FORKED} (the bus process on one event loop beside ${String(first?.server_config.workers ?? 'its')} forked workers, behind one front); ${profileSetup(b.run)}; \`--pool-size ${num(pool, 0)}\`. Connections are PostgreSQL's \`pg_stat_activity\` by application_name, sampled each second of the window; this is the baseline run's case. Rerun: ${rerun(b.run)}. Figures: ${spreadCaption([g])}.`,
       columns,
       figures,
@@ -492,7 +481,7 @@ const hiddenSlowdown: Experiment = {
       `queued at the peak). The kit shortens the poll timeout to 2 s (Odoo: 50 s) to fit the study's time, while a ` +
       `hidden tab's pause keeps its real 5-24 s.`;
     return {
-      ...base(this),
+      ...findingHead(this),
       setup: `Layout ${FORKED}; before: the baseline run's case, ${profileSetup(b.run)}; after: ${profileSetup(slowed.run)} (a longer window, as a hidden tab sleeps up to 24 s). Rates are per minute of each window. Rerun: ${rerun(b.run)} and ${rerun(slowed.run)}. Figures: ${spreadCaption(groups)}.`,
       columns,
       figures,
@@ -578,7 +567,7 @@ const leaderTab: Experiment = {
       `(${show(db[1] as Figure)} connections at peak against ${show(db[0] as Figure)}): parked polls hold none, and the ` +
       `layout's pools are sized per process, not per tab.`;
     return {
-      ...base(this),
+      ...findingHead(this),
       setup: `Layout ${FORKED}; every tab: the baseline run's case, ${profileSetup(b.run)}; leader: the same with \`--tab-mode leader\` (one tab per browser polls and hands what it gets to the others, as Odoo 9-15 elect a master tab). Rerun: ${rerun(b.run)} and ${rerun(leader.run)}. Figures: ${spreadCaption(groups)}.`,
       columns,
       figures,

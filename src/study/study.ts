@@ -8,7 +8,7 @@ import { Progress } from '../bench/progress.js';
 import { openPostgres } from '../lib/postgres.js';
 import { OPTIONS } from '../lib/server-options.js';
 import { type BenchFlags, type BenchRun, commandLine, runBenchChild } from './bench-run.js';
-import type { Experiment, Finding, StudyContext } from './experiment.js';
+import { type Experiment, type Finding, findingHead, type StudyContext } from './experiment.js';
 import { EXPERIMENTS } from './experiments.js';
 import { renderFindings } from './findings.js';
 import { repeatsOf, type StudyOptions } from './options.js';
@@ -24,12 +24,7 @@ export interface StudyResult {
 export function failedFinding(e: Experiment, err: unknown): Finding {
   const message = err instanceof Error ? err.message : String(err);
   return {
-    seed: e.seed,
-    id: e.id,
-    ...(e.title ? { title: e.title } : {}),
-    claim: e.claim,
-    ...(e.claimFrom ? { claimFrom: e.claimFrom } : {}),
-    source: e.source,
+    ...findingHead(e),
     setup: '',
     columns: [],
     figures: [],
