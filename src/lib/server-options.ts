@@ -209,7 +209,7 @@ export const OPTIONS = {
   }),
   cacheSignaling: option({
     env: 'BUSBENCH_CACHE_SIGNALING',
-    flag: '--cache-signaling <on|off>',
+    flag: '--cache-signaling <mode>',
     doc:
       "cross-process membership cache (seed 004): on reads the cache_signaling sequence at every request's start " +
       '(one query) and bumps it after a membership change, as Odoo does; off models a deployment without ' +
