@@ -1,6 +1,6 @@
 // The long-poll loop against POST /bus/poll, as Odoo's web client ran it: send the `last`
 // cursor, apply what comes back in id order exactly once, poll again. Tabs, the leader tab
-// and the shared worker all use it; only who runs it differs.
+// and the shared worker all use it (or its websocket twin, bus-socket.ts); only who runs it differs.
 
 export interface BusNotification {
   id: number;
@@ -47,15 +47,15 @@ export class Inbox {
 }
 
 export interface BusClientOptions {
-  /** '' for the page's own origin; dedicated-longpoll's bus_url otherwise. */
+  /** '' for the page's own origin; dedicated-longpoll's bus_url otherwise (the websocket's too). */
   busUrl: string;
   token: string;
   channels: readonly string[];
-  /** Seconds the server may park a poll (GET /config's poll_timeout). */
+  /** Seconds the server may park a poll (GET /config's poll_timeout); polls only. */
   timeout: number;
   inbox: Inbox;
   onNotifications: (fresh: BusNotification[]) => void;
-  /** Milliseconds to wait before the next poll; hidden tabs slow down. */
+  /** Milliseconds to wait before the next poll; hidden tabs slow down. Polls only: a socket has none. */
   pause?: () => number;
 }
 
@@ -64,7 +64,20 @@ export function hiddenTabPauseMs(): number {
   return 4000 + 1000 + Math.random() * 19_000;
 }
 
-export class BusClient {
+/** How whoever hears the bus for a tab runs it, whatever the transport (bus-transport.ts picks one). */
+export interface BusConnection {
+  /** Polls sent and not yet answered: 0 or 1; always 0 on a websocket. */
+  readonly pollsInFlight: number;
+  /** Resolves once the first poll is on its way, or the socket's subscribe is sent. */
+  start(): Promise<void>;
+  stop(): void;
+  /** Goes on now instead of finishing a pause (a hidden tab shown again). */
+  wake(): void;
+  /** Listens to these channels from now on, from the same cursor. */
+  setChannels(channels: readonly string[]): void;
+}
+
+export class BusClient implements BusConnection {
   readonly #options: BusClientOptions;
   #channels: readonly string[];
   #stopped = false;
@@ -78,12 +91,10 @@ export class BusClient {
     this.#channels = options.channels;
   }
 
-  /** Polls sent and not yet answered: 0 or 1. */
   get pollsInFlight(): number {
     return this.#inFlight;
   }
 
-  /** Starts the loop; resolves once the first poll is on its way. */
   start(): Promise<void> {
     return new Promise((sent) => void this.#loop(sent));
   }
@@ -94,7 +105,6 @@ export class BusClient {
     this.#cutPause?.();
   }
 
-  /** Polls now instead of finishing a pause (a hidden tab shown again). */
   wake(): void {
     this.#cutPause?.();
   }

@@ -3,8 +3,10 @@
 // browser grants the lock to one tab and hands it to the next one when that tab closes.
 //
 // A browser is one user here, as a session cookie makes it in Odoo; messages name the user so
-// a tab of another user never applies them.
-import { BusClient, type BusNotification } from './bus-client.js';
+// a tab of another user never applies them. On the websocket transport the leader holds the
+// browser's socket, and a new leader opens its own from the cursor every tab shares.
+import type { BusConnection, BusNotification } from './bus-client.js';
+import { connectBus } from './bus-transport.js';
 import { startPresenceBeacon } from './presence-beacon.js';
 import type { TabMode, TabModeDeps } from './tab-mode.js';
 
@@ -24,7 +26,7 @@ export class LeaderTab implements TabMode {
   readonly #deps: TabModeDeps;
   readonly #channel = new BroadcastChannel(CHANNEL);
   #leaderSince: number | null = null;
-  #client: BusClient | undefined;
+  #client: BusConnection | undefined;
   #stopBeacon: (() => void) | undefined;
   #release: (() => void) | undefined;
   /** A visible follower's waiting lock request. */
@@ -123,13 +125,13 @@ export class LeaderTab implements TabMode {
     this.#queued = undefined;
   }
 
-  /** Polls for every tab until it resigns; the returned promise holds the lock till then. */
+  /** Hears the bus for every tab until it resigns; the returned promise holds the lock till then. */
   #lead(): Promise<void> {
     if (this.#stopped) return Promise.resolve();
     this.#withdraw();
-    const { api, busUrl, userId, channels, pollTimeout, inbox, deliver } = this.#deps;
+    const { api, busUrl, transport, userId, channels, pollTimeout, inbox, deliver } = this.#deps;
     this.#leaderSince = Date.now();
-    this.#client = new BusClient({
+    this.#client = connectBus(transport, {
       busUrl,
       token: api.token,
       channels,

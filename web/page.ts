@@ -1,5 +1,6 @@
-// The chat page: log in, pick the tab mode (?mode=every-tab|leader|shared-worker), show the
-// user's channels, and apply the bus's notifications as they come. ?login=user3 logs in at
+// The chat page: log in, pick the tab mode (?mode=every-tab|leader|shared-worker) and the
+// transport (?transport=longpoll|websocket), show the user's channels, and apply the bus's
+// notifications as they come. ?login=user3 logs in at
 // once with the seeded password; ?channel=<id> picks the channel shown first. ?keeplast=off and
 // ?mutex=off turn a concurrency primitive off, for seed 001's experiment only.
 import { Api } from './api.js';
@@ -11,7 +12,14 @@ import { EveryTab } from './every-tab.js';
 import { LeaderTab } from './leader-tab.js';
 import { SharedWorkerTab } from './shared-worker-tab.js';
 import type { TabMode, TabModeDeps } from './tab-mode.js';
-import { type BusbenchTabState, type ReceivedMessage, TAB_MODES, type TabModeName } from './tab-state.js';
+import {
+  type BusbenchTabState,
+  type ReceivedMessage,
+  TAB_MODES,
+  TAB_TRANSPORTS,
+  type TabModeName,
+  type TabTransportName,
+} from './tab-state.js';
 
 declare global {
   interface Window {
@@ -41,6 +49,7 @@ let showBus = () => {};
 window.busbench = {
   ready: false,
   mode: 'every-tab',
+  transport: 'longpoll',
   get isLeader() {
     return mode?.isLeader ?? false;
   },
@@ -68,6 +77,12 @@ function tabMode(name: string | null): TabModeName {
   return found;
 }
 
+function tabTransport(name: string | null): TabTransportName {
+  const found = TAB_TRANSPORTS.find((t) => t === (name ?? 'longpoll'));
+  if (!found) throw new Error(`unknown transport "${name}": use ${TAB_TRANSPORTS.join(', ')}`);
+  return found;
+}
+
 function createMode(name: TabModeName, deps: TabModeDeps): TabMode {
   if (name === 'leader') return new LeaderTab(deps);
   if (name === 'shared-worker') return new SharedWorkerTab(deps);
@@ -85,16 +100,17 @@ function deliver(fresh: BusNotification[]): void {
   showBus();
 }
 
-function describeBus(name: TabModeName, topology: string): string {
+function describeBus(name: TabModeName, transport: TabTransportName, topology: string): string {
+  const hears = transport === 'websocket' ? 'holds the websocket' : 'polls';
   const role =
     name === 'shared-worker'
-      ? 'the shared worker polls'
+      ? `the shared worker ${hears}`
       : name === 'every-tab'
-        ? 'this tab polls'
+        ? `this tab ${hears}`
         : mode?.leaderSince
-          ? `leader since ${new Date(mode.leaderSince).toLocaleTimeString()}: this tab polls`
+          ? `leader since ${new Date(mode.leaderSince).toLocaleTimeString()}: this tab ${hears}`
           : 'following the leader tab';
-  return `${topology} · ${name} · ${role} · last ${inbox.last}`;
+  return `${topology} · ${name} · ${transport} · ${role} · last ${inbox.last}`;
 }
 
 async function open(
@@ -104,12 +120,13 @@ async function open(
   login: string,
   password: string,
   name: TabModeName,
+  transport: TabTransportName,
 ) {
   const session = await api.call<Session>('POST', '/session', { login, password });
   api.token = session.token;
   const { channels } = await api.call<{ channels: Channel[] }>('GET', '/channels');
   const userId = session.user.id;
-  Object.assign(window.busbench, { userId, mode: name });
+  Object.assign(window.busbench, { userId, mode: name, transport });
   const current = new Chat({
     api,
     view,
@@ -128,6 +145,7 @@ async function open(
   mode = createMode(name, {
     api,
     busUrl: config.bus_url ?? '',
+    transport,
     userId,
     channels: [...channels.map((c) => `channel:${c.id}`), `user:${userId}`],
     pollTimeout: config.poll_timeout,
@@ -138,17 +156,18 @@ async function open(
   if (first !== undefined) current.select(first).catch((err: Error) => view.showError(err.message));
   await mode.start();
   window.busbench.ready = true;
-  showBus = () => view.setBusStatus(describeBus(name, config.topology));
+  showBus = () => view.setBusStatus(describeBus(name, transport, config.topology));
   showBus();
   setInterval(showBus, 1000);
 }
 
 async function boot(view: ChatView): Promise<void> {
   const name = tabMode(params.get('mode'));
+  const transport = tabTransport(params.get('transport'));
   const api = new Api('');
   const config = await api.call<LayoutConfig>('GET', '/config');
   const start = (login: string, password: string, chosen: string) =>
-    open(view, api, config, login, password, tabMode(chosen));
+    open(view, api, config, login, password, tabMode(chosen), transport);
   const login = params.get('login');
   if (login) await start(login, SEEDED_PASSWORD, name);
   else view.showLogin(name, start);

@@ -1,5 +1,5 @@
 // A tab's side of the shared-worker mode: it hands the worker its session and channels and
-// applies what the worker fans out. It never polls itself.
+// applies what the worker fans out. It never polls or opens a socket itself.
 import { SHARED_WORKER_URL, type TabToWorker, type WorkerToTab } from './shared-worker-protocol.js';
 import type { TabMode, TabModeDeps } from './tab-mode.js';
 
@@ -19,7 +19,7 @@ export class SharedWorkerTab implements TabMode {
   }
 
   start(): Promise<void> {
-    const { api, busUrl, userId, channels, pollTimeout, inbox, deliver } = this.#deps;
+    const { api, busUrl, transport, userId, channels, pollTimeout, inbox, deliver } = this.#deps;
     const port = new SharedWorker(SHARED_WORKER_URL, { name: 'busbench-bus' }).port;
     this.#port = port;
     addEventListener('pagehide', this.#onPageHide);
@@ -35,7 +35,7 @@ export class SharedWorkerTab implements TabMode {
         if (fresh.length > 0) deliver(fresh);
       };
       port.start();
-      this.#tell({ type: 'hello', userId, token: api.token, channels: [...channels], busUrl, pollTimeout });
+      this.#tell({ type: 'hello', userId, token: api.token, channels: [...channels], busUrl, transport, pollTimeout });
     });
   }
 

@@ -1,11 +1,16 @@
 // The test hooks on window.busbench: what a tab has applied and how it takes part in the bus.
 // Chromium tests and `busbench bench --browser` read them with playwright's page.evaluate.
 // No DOM types here, so Node code can import it: the tab modes' names are the page's and the
-// bench's vocabulary (`?mode=`, `--browser-modes`; the simulated tabs implement every-tab and leader).
+// bench's vocabulary (`?mode=`, `--browser-modes`; the simulated tabs implement every-tab and leader),
+// and so are the transports' (`?transport=`, the bench's `--transport`).
 
 /** How the tabs of one browser share the bus: each polls (Odoo 8), one elected tab (9-15), a SharedWorker (16+). */
 export const TAB_MODES = ['every-tab', 'leader', 'shared-worker'] as const;
 export type TabModeName = (typeof TAB_MODES)[number];
+
+/** How notifications reach the tabs: long polls (POST /bus/poll) or a websocket (/websocket, Odoo 16+). */
+export const TAB_TRANSPORTS = ['longpoll', 'websocket'] as const;
+export type TabTransportName = (typeof TAB_TRANSPORTS)[number];
 
 export interface ReceivedMessage {
   busId: number;
@@ -18,6 +23,8 @@ export interface BusbenchTabState {
   /** Logged in, channels loaded, the mode started (first poll sent, elected or following, or connected). */
   ready: boolean;
   mode: TabModeName;
+  /** longpoll, or websocket: every-tab tabs each hold a socket, the leader or the shared worker one per browser. */
+  transport: TabTransportName;
   /** leader: holds the lock and polls; every-tab: true; shared-worker: false. */
   isLeader: boolean;
   /** Date.now() when this tab became leader (leader mode), else null. */

@@ -1,14 +1,15 @@
 // `busbench bench --browser`: the chat page in real tabs of headless Chromium, because what a
 // browser does with many tabs (6 connections per origin, Web Locks, SharedWorkers) is what the
-// simulated tabs only approximate. Per case and tab mode, through the Lab's lifecycle: B
-// browsers x T tabs on a fresh layout; then the server's parked polls and sockets, presence
-// writes and 40001s, delivery of posts to every tab, and recovery after a tab (the leader) closes.
+// simulated tabs only approximate. Per case (its transport is the page's ?transport=) and tab
+// mode, through the Lab's lifecycle: B browsers x T tabs on a fresh layout; then the server's
+// parked polls, sockets and websockets, presence writes and 40001s, delivery of posts to every
+// tab, and recovery after a tab (the leader) closes.
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Browser } from 'playwright-core';
 import { round } from '../../loadtests/lib/numbers.js';
 import type { Profile } from '../../loadtests/lib/profiles.js';
-import type { TabModeName } from '../../web/tab-state.js';
+import type { TabModeName, TabTransportName } from '../../web/tab-state.js';
 import type { Config } from '../lib/server-options.js';
 import { deliveryOf, missingWarning, receivedOf, type SentPost, shows } from './browser-delivery.js';
 import { MetricsReader, type ServerView } from './browser-server-view.js';
@@ -50,6 +51,7 @@ interface Context {
   running: RunningCase;
   browsers: number;
   tabs: number;
+  transport: TabTransportName;
 }
 
 function median(values: number[]): number {
@@ -83,7 +85,7 @@ async function openAll(
     contexts.flatMap((context, b) =>
       Array.from({ length: ctx.tabs }, async (_, t) => {
         const where = `user${b + 1} tab ${t + 1}`;
-        const url = tabUrl(appUrl, `user${b + 1}`, mode);
+        const url = tabUrl(appUrl, `user${b + 1}`, mode, ctx.transport);
         const page = await openTab(context, url, timeoutMs, (m) => pageErrors.push(`${where}: ${m}`));
         tabs.push({ key: `${b}/${t}`, browser: b, page });
       }),
@@ -115,7 +117,7 @@ function progress(ctx: Context, line: string): void {
 async function atRest(
   reader: MetricsReader,
   tabs: Tab[],
-): Promise<{ first: ServerView; parked: number; sockets: number; pollsInFlight: number }> {
+): Promise<{ first: ServerView; parked: number; sockets: number; websockets: number; pollsInFlight: number }> {
   const views: ServerView[] = [];
   const inFlight: number[] = [];
   for (let i = 0; i < SAMPLES; i++) {
@@ -128,6 +130,7 @@ async function atRest(
     first: views[0] as ServerView,
     parked: median(views.map((v) => v.parkedPolls)),
     sockets: median(views.map((v) => v.openSockets)),
+    websockets: median(views.map((v) => v.openWebsockets)),
     pollsInFlight: median(inFlight),
   };
 }
@@ -176,9 +179,10 @@ async function measure(c: Case, mode: TabModeName, ctx: Context): Promise<Browse
     progress(
       ctx,
       `${running.label}: ${tabs.length} tabs ready in ${(readyMs / 1000).toFixed(1)} s; ${rest.pollsInFlight} polls in flight, ` +
-        `${rest.parked} parked on the server, ${rest.sockets} sockets`,
+        `${rest.parked} parked on the server, ${rest.sockets} sockets, ${rest.websockets} websockets`,
     );
-    warnings.push(...sharingWarnings(mode, rest.parked, leadersPerBrowser(await snapshot(tabs), tabs, ctx.browsers)));
+    const leaders = leadersPerBrowser(await snapshot(tabs), tabs, ctx.browsers);
+    warnings.push(...sharingWarnings(mode, ctx, rest, leaders));
 
     const tag = randomBytes(3).toString('hex');
     const postedAt = Date.now();
@@ -210,6 +214,7 @@ async function measure(c: Case, mode: TabModeName, ctx: Context): Promise<Browse
       id: `${c.id} ${mode}`,
       topology: c.topology,
       mode,
+      transport: ctx.transport,
       server_config: running.serverConfig(),
       browsers: ctx.browsers,
       tabs_per_browser: ctx.tabs,
@@ -219,6 +224,8 @@ async function measure(c: Case, mode: TabModeName, ctx: Context): Promise<Browse
       parked_polls_per_browser: round(rest.parked / ctx.browsers),
       open_sockets: rest.sockets,
       sockets_per_browser: round(rest.sockets / ctx.browsers),
+      open_websockets: rest.websockets,
+      websockets_per_browser: round(rest.websockets / ctx.browsers),
       window_seconds: round(windowSeconds),
       presence_writes: end.presenceWrites - rest.first.presenceWrites,
       serialization_failures: end.serializationFailures - rest.first.serializationFailures,
@@ -235,13 +242,30 @@ async function measure(c: Case, mode: TabModeName, ctx: Context): Promise<Browse
   }
 }
 
-/** Leader and shared-worker modes must hold one poll (and leader mode one leader) per browser. */
-function sharingWarnings(mode: TabModeName, parked: number, leaders: number[]): string[] {
+/**
+ * Leader and shared-worker modes must hold one poll or websocket (and leader mode one leader)
+ * per browser, every-tab one websocket per tab; a websocket page parks no poll.
+ */
+function sharingWarnings(
+  mode: TabModeName,
+  ctx: Context,
+  rest: { parked: number; websockets: number },
+  leaders: number[],
+): string[] {
   const out: string[] = [];
-  const browsers = leaders.length;
-  if (mode !== 'every-tab' && parked !== browsers) {
+  const { browsers, transport } = ctx;
+  const { parked, websockets } = rest;
+  const shared = mode !== 'every-tab';
+  const onPolls = transport === 'longpoll';
+  if (shared && onPolls && parked !== browsers) {
     out.push(`${parked} parked polls for ${browsers} browsers: ${mode} mode should hold one per browser`);
   }
+  const socketsWanted = onPolls ? 0 : shared ? browsers : browsers * ctx.tabs;
+  if (websockets !== socketsWanted) {
+    const per = onPolls ? 'none on long polls' : shared ? 'one per browser' : 'one per tab';
+    out.push(`${websockets} websockets for ${browsers} browsers: ${mode} mode on ${transport} should hold ${per}`);
+  }
+  if (!onPolls && parked !== 0) out.push(`${parked} parked polls: a page on websockets should park none`);
   if (mode === 'leader' && leaders.some((n) => n !== 1))
     out.push(`leaders per browser: ${leaders.join(', ')} (one expected)`);
   return out;
@@ -343,15 +367,23 @@ export function runBrowserBench(
   options: Pick<BenchOptions, 'browserModes' | 'browserCount' | 'browserTabs'>,
 ): Promise<{ results: BrowserResult[]; failed: string[] }> {
   const runs = cases.flatMap((c, i) => options.browserModes.map((mode) => ({ c, mode, config: configs[i] as Config })));
+  const transports = [...new Set(cases.map((c) => c.transport))];
   lab.progress.log(
     `[busbench] real browsers: ${options.browserCount} Chromium browsers x ${options.browserTabs} tabs, ` +
-      `modes ${options.browserModes.join(', ')}, poll timeout ${configs[0]?.pollTimeout} s, ${runs.length} measurement(s)`,
+      `modes ${options.browserModes.join(', ')} on ${transports.join(', ')}, poll timeout ${configs[0]?.pollTimeout} s, ` +
+      `${runs.length} measurement(s)`,
   );
   return lab.runAll(
     runs.map(({ c, mode, config }) => ({
       name: `${c.id} ${mode}`,
       config,
-      measure: (running) => measure(c, mode, { running, browsers: options.browserCount, tabs: options.browserTabs }),
+      measure: (running) =>
+        measure(c, mode, {
+          running,
+          browsers: options.browserCount,
+          tabs: options.browserTabs,
+          transport: c.transport,
+        }),
     })),
   );
 }

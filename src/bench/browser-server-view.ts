@@ -1,5 +1,5 @@
-// What the layout says while real tabs are open: parked polls, client sockets, presence
-// writes, 40001s and failed polls, from its /metrics.
+// What the layout says while real tabs are open: parked polls, client sockets, open
+// websockets, presence writes, 40001s and failed polls, from its /metrics.
 import { total } from '../../loadtests/lib/numbers.js';
 import { byLabel, sum } from '../../loadtests/lib/prometheus-text.js';
 import { MetricsScraper } from './metrics-scraper.js';
@@ -8,6 +8,8 @@ export interface ServerView {
   parkedPolls: number;
   /** Client sockets, this reader's own connection left out. */
   openSockets: number;
+  /** Of those, upgraded to websockets on /websocket (busbench_ws_open_sockets). */
+  openWebsockets: number;
   presenceWrites: number;
   serializationFailures: number;
   /** Polls answered with something else than 200 (409: presence conflicts outlasted the retries), by status. */
@@ -28,6 +30,7 @@ export class MetricsReader {
     return {
       parkedPolls: sum(samples, 'busbench_bus_parked_polls'),
       openSockets: sum(samples, 'busbench_http_open_sockets') - 1,
+      openWebsockets: sum(samples, 'busbench_ws_open_sockets'),
       presenceWrites: total(
         Object.entries(commits)
           .filter(([endpoint]) => endpoint.startsWith('presence.'))

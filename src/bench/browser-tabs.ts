@@ -3,7 +3,7 @@
 // state, post from it through the browser's own connections.
 import { existsSync } from 'node:fs';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
-import type { BusbenchTabState, ReceivedMessage, TabModeName } from '../../web/tab-state.js';
+import type { BusbenchTabState, ReceivedMessage, TabModeName, TabTransportName } from '../../web/tab-state.js';
 import { errors } from '../lib/errors.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -37,8 +37,13 @@ export type Received = ReceivedMessage;
 /** window.busbench without its function, as the page reported it. */
 export type TabState = Omit<BusbenchTabState, 'post'>;
 
-export function tabUrl(appUrl: string, login: string, mode: TabModeName): string {
-  return `${appUrl}/?login=${encodeURIComponent(login)}&mode=${mode}`;
+export function tabUrl(
+  appUrl: string,
+  login: string,
+  mode: TabModeName,
+  transport: TabTransportName = 'longpoll',
+): string {
+  return `${appUrl}/?login=${encodeURIComponent(login)}&mode=${mode}&transport=${transport}`;
 }
 
 /** Opens a tab of `context` on the chat page and resolves once the page says it is ready. */
@@ -68,6 +73,7 @@ export function tabState(page: Page): Promise<TabState> {
     return {
       ready: b.ready,
       mode: b.mode,
+      transport: b.transport,
       isLeader: b.isLeader,
       leaderSince: b.leaderSince,
       userId: b.userId,

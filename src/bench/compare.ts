@@ -112,6 +112,7 @@ export const BROWSER_FIGURES: BrowserFigure[] = [
   { label: 'parked polls', digits: 0, value: (b) => b.parked_polls },
   { label: 'parked/browser', digits: 1, value: (b) => b.parked_polls_per_browser },
   { label: 'sockets/browser', digits: 1, value: (b) => b.sockets_per_browser },
+  { label: 'websockets/browser', digits: 1, value: (b) => b.websockets_per_browser ?? null },
   { label: 'presence writes', digits: 0, value: (b) => b.presence_writes },
   { label: '40001s', digits: 0, value: (b) => b.serialization_failures },
   { label: 'expected', digits: 0, value: (b) => b.expected },

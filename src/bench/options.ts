@@ -195,7 +195,7 @@ export const BENCH_OPTIONS = {
   transports: option({
     env: 'BUSBENCH_TRANSPORTS',
     flag: '--transport <list>',
-    doc: 'how tabs hear the bus, compared case by case: longpoll (POST /bus/poll) and/or websocket (/websocket, Odoo 16+); posts go over HTTP either way',
+    doc: "how tabs hear the bus, compared case by case: longpoll (POST /bus/poll) and/or websocket (/websocket, Odoo 16+); posts go over HTTP either way; with --browser, the chat page's ?transport=",
     default: ['longpoll'] as BusTransport[],
     parse: listOf(BUS_TRANSPORTS),
   }),

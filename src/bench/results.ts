@@ -11,7 +11,7 @@ import {
   Type,
 } from '@sinclair/typebox';
 import { BUS_TRANSPORTS } from '../../loadtests/lib/ws-tab.js';
-import { TAB_MODES } from '../../web/tab-state.js';
+import { TAB_MODES, TAB_TRANSPORTS } from '../../web/tab-state.js';
 
 /** Who generated the load: the built-in Node runner or k6. */
 export const ENGINES = ['node', 'k6'] as const;
@@ -357,9 +357,18 @@ export type CaseResult = Static<typeof caseResult>;
 
 const browserResult = Closed(
   {
-    id: Type.String({ description: 'The case id plus the mode, e.g. "cluster-fork leader".' }),
+    id: Type.String({
+      description:
+        'The case id plus the mode, e.g. "cluster-fork leader" or "cluster-fork transport=websocket shared-worker".',
+    }),
     topology: Type.String(),
     mode: OneOf(TAB_MODES),
+    transport: Type.Optional(
+      OneOf(TAB_TRANSPORTS, {
+        description:
+          "The page's ?transport= (`--transport`): how the tabs, the leader or the shared worker heard the bus; absent in runs before the page had websockets (longpoll).",
+      }),
+    ),
     server_config: serverConfig,
     browsers: Type.Number(),
     tabs_per_browser: Type.Number(),
@@ -373,6 +382,13 @@ const browserResult = Closed(
       description: "Client connections the layout held, the bench's own /metrics connection left out.",
     }),
     sockets_per_browser: Type.Number(),
+    open_websockets: Type.Optional(
+      Type.Number({
+        description:
+          'Of the open sockets, websockets on /websocket (busbench_ws_open_sockets) after the tabs settled; absent in runs before they were read.',
+      }),
+    ),
+    websockets_per_browser: Type.Optional(Type.Number()),
     window_seconds: Type.Number(),
     presence_writes: Type.Number({
       description: 'Committed presence transactions (presence.* endpoints) in the window.',
@@ -399,7 +415,7 @@ const browserResult = Closed(
   {
     description:
       'One case in one tab mode, measured with the chat page in real tabs of headless Chromium ' +
-      "(`busbench bench --browser`). Polls and sockets are the server's view after the tabs settled; " +
+      "(`busbench bench --browser`). Polls, sockets and websockets are the server's view after the tabs settled; " +
       'presence writes and 40001s cover the window from then until every post was delivered.',
   },
 );

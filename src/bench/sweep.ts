@@ -83,8 +83,8 @@ export function casesOf(
     presence: options.presences ?? [profile.presence as PresenceStrategy],
     isolation: options.isolations ?? [profile.isolation as IsolationLevel],
     dispatch: options.dispatches ?? [server.dispatch],
-    // Real browsers run the chat page's own transport: the simulated tabs' axis does not apply.
-    transport: options.browser ? (['longpoll'] as BusTransport[]) : options.transports,
+    // Real browsers open the chat page with ?transport= of each.
+    transport: options.transports,
   };
   const cases: Case[] = [];
   for (const topology of options.layouts)
