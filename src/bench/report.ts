@@ -294,7 +294,9 @@ function browserSection(results: BrowserResult[]): string {
     `<p class="meta">${words(first.browsers, 0)} browsers (one user each, with its own connections, cookies, Web Locks and ` +
     `SharedWorkers) × ${words(first.tabs_per_browser, 0)} tabs of the chat page in headless Chromium. ` +
     'Polls in flight are the polls the tabs started and had not seen answered; those the server does not see as parked ' +
-    'wait in the browser for one of its 6 connections per origin. Presence writes and 40001s cover the window from the settled tabs ' +
+    'wait in the browser for one of its 6 connections per origin. A page on websockets (transport=websocket in its id) holds ' +
+    'its socket beside those 6 and parks no poll: one websocket per browser in leader and shared-worker mode, one per tab in ' +
+    'every-tab. Presence writes and 40001s cover the window from the settled tabs ' +
     'until every post was delivered. Handover: from closing one tab per browser (its leader in leader mode) until every ' +
     `other tab showed a post sent right after.</p>` +
     `<p>${delivery}</p>` +
