@@ -8,10 +8,10 @@
 // and 224 / 227 on 2026-12-02 (seven runs: 0-2 % apart).
 // The failed attempts per 1,000 commits are held to 60 %, not 10 %. The rate follows the pace
 // at which the machine turns the polls round, whichever engine drives them: on 2026-12-02 (the
-// 2-core machine shared with other jobs, load average 4-23) the cases of both engines lay on
-// one curve of rate against delivery p50, from 115-148 at 80-530 ms to 56-84 at 1.0-2.1 s.
-// One case runs after the other and the machine's speed changed between them, so 13 pairs were
-// 0-73 % apart; in 11 the engine that read higher ran faster, and the 7 pairs within 2x of
+// 2-core machine shared with other jobs, load average 4-23) the cases of both engines fell in
+// one band of rate against delivery p50, from 99-148 at 80-540 ms to 56-84 at 1.1-2.1 s.
+// One case runs after the other and the machine's speed changed between them, so 16 pairs were
+// 0-73 % apart; in 14 the engine that read higher ran faster, and the 8 pairs within 2x of
 // each other's delivery p50 were 0-19 % apart. A pair further apart than that compares the
 // machine, not the engines: it is run once more and the closer pair is compared. k6 tends to
 // run faster (its tabs re-poll 0.7-2 ms after an answer at p10, the one-threaded runner's
