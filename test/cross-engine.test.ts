@@ -6,10 +6,16 @@
 // post by the end of the window, where the Node runner's random picks reached about 35. Both
 // engines now make the same posts from the same browsers (load-plan.js postAuthors): 226 / 226
 // and 224 / 227 on 2026-12-02 (seven runs: 0-2 % apart).
-// The failed attempts per 1,000 commits are held to 60 % only, not 10 %: in seven runs of this
-// test on the shared 2-core machine (load average 10-21) k6 read 19-76 % higher every time,
-// beyond the Poisson noise of its 60-210 failed attempts, by a mechanism not yet shown (the
-// README gives the figures and what was ruled out). The bound
+// The failed attempts per 1,000 commits are held to 60 %, not 10 %. The rate follows the pace
+// at which the machine turns the polls round, whichever engine drives them: on 2026-12-02 (the
+// 2-core machine shared with other jobs, load average 4-23) the cases of both engines fell in
+// one band of rate against delivery p50, from 99-148 at 80-540 ms to 56-84 at 1.1-2.1 s.
+// One case runs after the other and the machine's speed changed between them, so 16 pairs were
+// 0-73 % apart; in 14 the engine that read higher ran faster, and the 8 pairs within 2x of
+// each other's delivery p50 were 0-19 % apart. A pair further apart than that compares the
+// machine, not the engines: it is run once more and the closer pair is compared. k6 tends to
+// run faster (its tabs re-poll 0.7-2 ms after an answer at p10, the one-threaded runner's
+// 5-15 ms), and part of the gap is not the pace (the README gives the figures). The bound
 // catches an engine that misses or double-counts conflicts.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -44,10 +50,27 @@ async function bench(t: TestContext, engine: 'node' | 'k6'): Promise<CaseResult>
   }
 }
 
+/** How far apart two cases ran: the ratio of their delivery p50 (1 when equal; infinite when one has none). */
+function paceRatio(a: CaseResult, b: CaseResult): number {
+  const pa = a.totals.delivery.latency_ms.p50;
+  const pb = b.totals.delivery.latency_ms.p50;
+  if (pa === null || pb === null || !(pa > 0 && pb > 0)) return Number.POSITIVE_INFINITY;
+  return Math.max(pa, pb) / Math.min(pa, pb);
+}
+
 test('the Node runner and k6 give the same server-side figures for the same case, and lose nothing', async (t) => {
   if (missingTool(t, hasK6, 'no k6 on PATH: put ../shared/tools/k6 on PATH, as .ci/run does')) return;
-  const node = await bench(t, 'node');
-  const k6 = await bench(t, 'k6');
+  let node = await bench(t, 'node');
+  let k6 = await bench(t, 'k6');
+  if (paceRatio(node, k6) > 2) {
+    // The conflict rate is a function of the pace; a pair run at different paces is run again.
+    t.diagnostic(
+      `delivery p50 node ${node.totals.delivery.latency_ms.p50} ms, k6 ${k6.totals.delivery.latency_ms.p50} ms: the machine's speed changed between the cases, running the pair again`,
+    );
+    const k6Again = await bench(t, 'k6');
+    const nodeAgain = await bench(t, 'node');
+    if (paceRatio(nodeAgain, k6Again) < paceRatio(node, k6)) [node, k6] = [nodeAgain, k6Again];
+  }
   const within = (what: string, a: number | null, b: number | null, share: number) => {
     assert.ok(a !== null && b !== null && a > 0 && b > 0, `${what}: node ${a}, k6 ${b}`);
     const apart = Math.abs(a - b) / Math.max(a, b);
@@ -58,6 +81,9 @@ test('the Node runner and k6 give the same server-side figures for the same case
   within('server HTTP connections peak', node.totals.server.peak_open_sockets, k6.totals.server.peak_open_sockets, 0.1);
   const made = (c: CaseResult) => c.totals.delivery.posts + c.totals.delivery.posts_failed;
   assert.equal(made(node), made(k6), 'both engines made the same posts in the window');
+  t.diagnostic(
+    `delivery p50 (the pace the rate follows): node ${node.totals.delivery.latency_ms.p50} ms, k6 ${k6.totals.delivery.latency_ms.p50} ms`,
+  );
   within(
     'failed attempts per 1,000 commits',
     node.totals.derived.failures_per_1000_tx,
