@@ -306,20 +306,34 @@ export class Runner {
           : new Browser(options),
       );
     }
+    // Every browser's opening is known to the schedule before the ramp, so that with `zero` the
+    // schedule runs during the ramp and a post due before its browser opened goes out as that
+    // browser opens, as a k6 VU sends it. Started after the ramp, the schedule sent every post
+    // due in it at once (16 in the default profile), and the pools that burst opened stayed
+    // open into the measured window.
+    const begin = new Map<Browser, () => void>();
+    for (const b of this.#browsers) {
+      const opening = new Promise<void>((go) => begin.set(b, go)).then(() =>
+        this.#stopped ? false : this.#openBrowser(b),
+      );
+      this.#openings.set(b, opening);
+    }
+    if (zero !== undefined) this.#scheduler = this.#schedulePosts(zero);
     const started = performance.now();
     // Browsers arrive on a clock, not one after another's login: a layout that makes logins
     // wait (worker-threads --poll-holds-thread true, every thread holding a poll) must not stall the schedule.
     const batch = Math.max(1, Math.ceil(count / Math.max(1, rampMs / 50)));
     for (let i = 0; i < count && !this.#stopped; i += batch) {
       for (const b of this.#browsers.slice(i, i + batch)) {
-        const opening = this.#openBrowser(b);
-        this.#openings.set(b, opening);
-        this.#opening.push(opening);
+        begin.get(b)?.();
+        this.#opening.push(this.#openings.get(b) as Promise<boolean>);
       }
       const due = ((i + batch) / count) * rampMs - (performance.now() - started);
       if (due > 0) await sleep(due);
     }
-    this.#scheduler = this.#schedulePosts(zero);
+    // A ramp cut short by stop(): the browsers it never reached settle as not opened.
+    for (const go of begin.values()) go();
+    this.#scheduler ??= this.#schedulePosts();
   }
 
   async #openBrowser(browser: Browser): Promise<boolean> {

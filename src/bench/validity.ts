@@ -29,6 +29,13 @@ export const LATE_POST_MAX_MS = 1000;
  */
 export const STABLE_COMMITS = 1000;
 export const STABLE_FAILURES = 50;
+/**
+ * Fewer posts than this in the window and the post latency's p50 and p99 are those of a
+ * handful of posts, and every delivery latency is a copy of one of theirs (each post reaches
+ * every tab of its channel at about the same time). A seeded Poisson draw can leave a short
+ * window far below its expected count: 1 post in seed-000's 6 s quick window at 1/s.
+ */
+export const STABLE_POSTS = 10;
 
 /** Tabs the profile asks for, from run.json's profile; null when it does not say. */
 export function expectedTabs(profile: RunFile['profile']): number | null {
@@ -113,7 +120,7 @@ export function markValidity(c: CaseResult, tabsExpected: number | null): CaseRe
   return { ...c, validity, totals: { ...c.totals, derived } };
 }
 
-/** Warnings for a failure rate that rests on too few events to hold from one run to the next. */
+/** Warnings for a rate or a latency that rests on too few events to hold from one run to the next. */
 export function stabilityWarnings(t: CaseTotals): string[] {
   const commits = t.database.app.total.commits;
   if (commits === 0) return [];
@@ -128,6 +135,12 @@ export function stabilityWarnings(t: CaseTotals): string[] {
     const noise = failed > 0 ? `about +-${Math.round(100 / Math.sqrt(failed))} %` : 'more than the rate itself';
     out.push(
       `failures/1k tx rests on ${failed} failed attempts (under ${STABLE_FAILURES}): it varies by ${noise} from run to run`,
+    );
+  }
+  const posts = t.delivery.posts + t.delivery.posts_failed;
+  if (posts > 0 && posts < STABLE_POSTS) {
+    out.push(
+      `only ${posts} post${posts === 1 ? '' : 's'} in the window (under ${STABLE_POSTS}): the post and delivery latencies rest on ${posts === 1 ? 'it' : 'them'} alone; measure longer (--duration)`,
     );
   }
   return out;
