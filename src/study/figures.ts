@@ -6,7 +6,7 @@
 import { repeatGroupId, type Spread, spreadName, spreadOf } from '../bench/repeats.js';
 import type { CaseResult, RunFile } from '../bench/results.js';
 import { failedAttempts, validityOf } from '../bench/validity.js';
-import type { CaseRef } from './experiment.js';
+import type { CaseRef, ChartSpec } from './experiment.js';
 
 /** One case of a run with its repeats: the valid ones for the figures, the invalid ones named. */
 export interface Group {
@@ -127,6 +127,23 @@ export function conflictsFigure(g: Group): Figure {
     events: (c) => failedAttempts(c.totals),
     perEvent: (c) => (c.measured_seconds > 0 ? 60 / c.measured_seconds : 0),
   });
+}
+
+/** A figure's mean as a chart draws it: two decimals, null (no bar) without one. */
+export function chartValue(f: Figure): number | null {
+  const m = mean(f);
+  return m === null ? null : Math.round(m * 100) / 100;
+}
+
+/** The bar chart of conflicts per minute, one bar per group, that the conflict findings draw. */
+export function conflictsChart(title: string, groups: Group[], conflicts: Figure[]): ChartSpec {
+  return {
+    title,
+    kind: 'bar',
+    x: groups.map((g) => g.id),
+    series: [{ name: 'conflicts/min', values: conflicts.map(chartValue) }],
+    unit: 'per minute',
+  };
 }
 
 export function per1000Figure(g: Group): Figure {

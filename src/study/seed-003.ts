@@ -180,6 +180,11 @@ async function churnCases(
   return results;
 }
 
+/** Seconds of churn per case: even the quick window holds hundreds of changes and of 40001s. */
+function churnSeconds(ctx: StudyContext): number {
+  return ctx.quick ? 5 : 15;
+}
+
 function parameters(seconds: number): Record<string, unknown> {
   return { seconds, clients: CLIENTS, channel: CHANNEL, firstTarget: FIRST_TARGET, sampleMs: SAMPLE_MS };
 }
@@ -205,7 +210,7 @@ const swallowed: Experiment = {
   claim: 'A concurrent update (OperationalError) is re-raised as ValidationError, and then is not retried properly.',
   source: SOURCE,
   async run(ctx: StudyContext): Promise<Finding> {
-    const seconds = ctx.quick ? 8 : 20;
+    const seconds = churnSeconds(ctx);
     const cases = [
       { name: 'unwrapped (the kit)', flags: base('hot-row') },
       { name: 'skip-unwrap (seed 003)', flags: { ...base('hot-row'), skipUnwrap: 'true' } },
@@ -295,7 +300,7 @@ const hotRow: Experiment = {
     'instead of ExceptionRule fixes the 2 unexpected locks.',
   source: SOURCE,
   async run(ctx: StudyContext): Promise<Finding> {
-    const seconds = ctx.quick ? 8 : 20;
+    const seconds = churnSeconds(ctx);
     const cases = [
       { name: 'membership-only', flags: base('membership-only') },
       { name: 'hot-row', flags: base('hot-row') },

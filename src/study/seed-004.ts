@@ -92,7 +92,7 @@ export const experiments: Experiment[] = [
     claim: CLAIM,
     source: SOURCE,
     async run(ctx: StudyContext): Promise<Finding> {
-      const rounds = ctx.quick ? 15 : 60;
+      const rounds = ctx.quick ? 15 : 40;
       const cases = [
         { name: 'signaling on', flags: flags('on') },
         { name: 'signaling off', flags: flags('off') },
