@@ -6,7 +6,7 @@
 import { repeatGroupId, type Spread, spreadName, spreadOf } from '../bench/repeats.js';
 import type { CaseResult, RunFile } from '../bench/results.js';
 import { failedAttempts, validityOf } from '../bench/validity.js';
-import type { CaseRef, ChartSpec } from './experiment.js';
+import type { CaseRef, ChartSpec, Finding } from './experiment.js';
 
 /** One case of a run with its repeats: the valid ones for the figures, the invalid ones named. */
 export interface Group {
@@ -104,6 +104,28 @@ export function compare(a: Figure, b: Figure): 'more' | 'less' | 'noise' | null 
   if (ma === null || mb === null) return null;
   if (Math.abs(ma - mb) <= noise(a) + noise(b)) return 'noise';
   return ma > mb ? 'more' : 'less';
+}
+
+/**
+ * A finding's table, one row per group: each column's name once, with what it shows for a group
+ * (a figure, or text). `label` names a row when the group's id is not the row's name.
+ */
+export function table(
+  groups: Group[],
+  cells: Record<string, (g: Group, i: number) => Figure | string>,
+  label: (g: Group, i: number) => string = (g) => g.id,
+): Pick<Finding, 'columns' | 'figures'> {
+  const columns = Object.keys(cells);
+  const figures = groups.map((g, i) => ({
+    label: label(g, i),
+    values: Object.fromEntries(
+      Object.entries(cells).map(([name, cell]) => {
+        const value = cell(g, i);
+        return [name, typeof value === 'string' ? value : show(value)];
+      }),
+    ),
+  }));
+  return { columns, figures };
 }
 
 /** How the spreads of the figures were computed, for the table's caption. */

@@ -23,6 +23,7 @@ import {
   pollsPerSecond,
   show,
   spreadCaption,
+  table,
 } from './figures.js';
 
 const SEED = '000';
@@ -170,23 +171,13 @@ const layouts: Experiment = {
     const conflicts = groups.map(conflictsFigure);
     const per1k = groups.map(per1000Figure);
     const pools = groups.map((g) => exact(g, (c) => peakConnections(c, POLL_POOLS[g.id] ?? /$^/)));
-    const columns = [
-      'conflicts/min',
-      'per 1,000 commits',
-      'failed attempts',
-      'commits',
-      'poll pools, peak connections',
-    ];
-    const figures = groups.map((g, i) => ({
-      label: g.id,
-      values: {
-        'conflicts/min': show(conflicts[i] as Figure),
-        'per 1,000 commits': show(per1k[i] as Figure),
-        'failed attempts': show(exact(g, (c) => failedAttempts(c.totals))),
-        commits: show(exact(g, commits)),
-        'poll pools, peak connections': show(pools[i] as Figure),
-      },
-    }));
+    const { columns, figures } = table(groups, {
+      'conflicts/min': (_, i) => conflicts[i] as Figure,
+      'per 1,000 commits': (_, i) => per1k[i] as Figure,
+      'failed attempts': (g) => exact(g, (c) => failedAttempts(c.totals)),
+      commits: (g) => exact(g, commits),
+      'poll pools, peak connections': (_, i) => pools[i] as Figure,
+    });
     const [wt, dl, cf] = [0, 1, 2].map((i) => conflicts[i]) as [Figure, Figure, Figure | undefined];
     const [wtPool, dlPool, cfPool] = [0, 1, 2].map((i) => pools[i]) as [Figure, Figure, Figure | undefined];
     const direction = compare(dl, wt);
@@ -248,21 +239,16 @@ const isolation: Experiment = {
     const { cases, invalid, ok } = backing(groups);
     const rates = groups.map(serializationPer1000);
     const texts = groups.map(messages);
-    const columns = [
-      '40001 per 1,000 commits',
-      '40001 attempts',
-      'commits',
-      'SQLSTATE "PostgreSQL message" x attempts',
-    ];
-    const figures = groups.map((g, i) => ({
-      label: ISOLATIONS[i] ?? g.id,
-      values: {
-        '40001 per 1,000 commits': show(rates[i] as Figure),
-        '40001 attempts': show(exact(g, serializationFailures)),
-        commits: show(exact(g, commits)),
-        'SQLSTATE "PostgreSQL message" x attempts': messagesText(texts[i] ?? {}),
+    const { columns, figures } = table(
+      groups,
+      {
+        '40001 per 1,000 commits': (_, i) => rates[i] as Figure,
+        '40001 attempts': (g) => exact(g, serializationFailures),
+        commits: (g) => exact(g, commits),
+        'SQLSTATE "PostgreSQL message" x attempts': (_, i) => messagesText(texts[i] ?? {}),
       },
-    }));
+      (g, i) => ISOLATIONS[i] ?? g.id,
+    );
     const [rc, rr] = groups as [Group, Group, Group];
     const [rcText, rrText, szText] = texts as [
       Record<string, Record<string, number>>,
@@ -419,23 +405,13 @@ const hiddenSlowdown: Experiment = {
     const per1k = groups.map(per1000Figure);
     const queued = groups.map((g) => exact(g, (c) => c.totals.client.queued_requests_peak));
     const perBrowser = groups.map((g) => exact(g, (c) => c.totals.client.http_connections_peak_per_browser));
-    const columns = [
-      'conflicts/min',
-      'per 1,000 commits',
-      'polls/s',
-      'connections per browser, peak',
-      'requests queued in browsers, peak',
-    ];
-    const figures = groups.map((g, i) => ({
-      label: g.id,
-      values: {
-        'conflicts/min': show(conflicts[i] as Figure),
-        'per 1,000 commits': show(per1k[i] as Figure),
-        'polls/s': show(polls[i] as Figure),
-        'connections per browser, peak': show(perBrowser[i] as Figure),
-        'requests queued in browsers, peak': show(queued[i] as Figure),
-      },
-    }));
+    const { columns, figures } = table(groups, {
+      'conflicts/min': (_, i) => conflicts[i] as Figure,
+      'per 1,000 commits': (_, i) => per1k[i] as Figure,
+      'polls/s': (_, i) => polls[i] as Figure,
+      'connections per browser, peak': (_, i) => perBrowser[i] as Figure,
+      'requests queued in browsers, peak': (_, i) => queued[i] as Figure,
+    });
     const [cb, ca] = conflicts as [Figure, Figure];
     const ratio = (x: Figure, y: Figure) => {
       const mx = mean(x);
@@ -520,25 +496,14 @@ const leaderTab: Experiment = {
     const http = groups.map((g) => exact(g, (c) => c.totals.client.http_connections_peak));
     const db = groups.map((g) => exact(g, (c) => c.totals.database.peak_connections));
     const polls = groups.map((g) => figure(g, pollsPerSecond, 1));
-    const columns = [
-      'conflicts/min',
-      'per 1,000 commits',
-      'polls/s',
-      'HTTP connections, peak',
-      'per browser, peak',
-      'DB connections, peak',
-    ];
-    const figures = groups.map((g, i) => ({
-      label: g.id,
-      values: {
-        'conflicts/min': show(conflicts[i] as Figure),
-        'per 1,000 commits': show(per1000Figure(g)),
-        'polls/s': show(polls[i] as Figure),
-        'HTTP connections, peak': show(http[i] as Figure),
-        'per browser, peak': show(perBrowser[i] as Figure),
-        'DB connections, peak': show(db[i] as Figure),
-      },
-    }));
+    const { columns, figures } = table(groups, {
+      'conflicts/min': (_, i) => conflicts[i] as Figure,
+      'per 1,000 commits': (g) => per1000Figure(g),
+      'polls/s': (_, i) => polls[i] as Figure,
+      'HTTP connections, peak': (_, i) => http[i] as Figure,
+      'per browser, peak': (_, i) => perBrowser[i] as Figure,
+      'DB connections, peak': (_, i) => db[i] as Figure,
+    });
     const [ce, cl] = conflicts as [Figure, Figure];
     const [be, bl] = perBrowser as [Figure, Figure];
     let verdict: Verdict = 'no verdict';

@@ -8,7 +8,7 @@ import pg from 'pg';
 import type { Browser, Page, Route } from 'playwright-core';
 import { launchChromium, openTab, tabUrl } from '../bench/browser-tabs.js';
 import type { RunningCase } from '../bench/lifecycle.js';
-import type { Experiment, Finding, StudyContext, Verdict } from './experiment.js';
+import { type Experiment, type Finding, findingHead, type StudyContext, type Verdict } from './experiment.js';
 import {
   beyondNoise,
   meanOf,
@@ -298,11 +298,7 @@ const keepLast: Experiment = {
       },
     });
     return {
-      seed: SEED,
-      id: 'keeplast',
-      title: 'KeepLast against quick channel switches, in Chromium',
-      claim: keepLast.claim,
-      source: SOURCE,
+      ...findingHead(keepLast),
       summary,
       setup:
         `${setupCommon} ${n} quick switches: two channel clicks in one task (neither the shown one), then a wait ` +
@@ -387,11 +383,7 @@ const mutex: Experiment = {
       },
     });
     return {
-      seed: SEED,
-      id: 'mutex',
-      title: 'the Mutex against bursts of posts, in Chromium',
-      claim: mutex.claim,
-      source: SOURCE,
+      ...findingHead(mutex),
       summary,
       setup:
         `${setupCommon} ${bursts} bursts of ${POSTS_PER_BURST} posts sent at once from the page (window.busbench.post, ` +

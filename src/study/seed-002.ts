@@ -5,7 +5,14 @@
 // polls, which the experiment drives itself.
 import type { CaseResult, RunFile } from '../bench/results.js';
 import { type BenchFlags, commandLine } from './bench-run.js';
-import type { CaseRef, Experiment, Finding, StudyContext, Verdict } from './experiment.js';
+import {
+  type CaseRef,
+  type Experiment,
+  type Finding,
+  findingHead,
+  type StudyContext,
+  type Verdict,
+} from './experiment.js';
 import {
   beyondNoise,
   login,
@@ -154,11 +161,7 @@ const serializablePenalty: Experiment = {
     const penaltyText = penalty === null ? 'n/a' : `${penalty >= 0 ? '+' : ''}${penalty.toFixed(1)} %`;
     const measured = `serializable ${penaltyText} server CPU per commit against repeatable read (${show(of(ser.valid, cpuPerCommit), 2)} against ${show(of(rr.valid, cpuPerCommit), 2)} ms)`;
     return {
-      seed: SEED,
-      id: 'serializable-penalty',
-      title: SERIALIZABLE_TITLE,
-      claim: isolationClaim,
-      source: SOURCE,
+      ...findingHead(serializablePenalty),
       summary: invalid.length > 0 ? `no verdict: ${invalid[0]}; measured ${measured}` : measured,
       setup:
         `\`${commandLine(isolationFlags(ctx))}\`: ` +
@@ -235,11 +238,7 @@ const wholeRetry: Experiment = {
       },
     });
     return {
-      seed: SEED,
-      id: 'retry',
-      title: RETRY_TITLE,
-      claim: retryClaim,
-      source: SOURCE,
+      ...findingHead(wholeRetry),
       summary:
         invalid.length > 0
           ? `invalid: ${invalid.join('; ')}`
@@ -438,11 +437,7 @@ const notifyBeforeCommit: Experiment = {
       },
     });
     return {
-      seed: SEED,
-      id: 'notify-before-commit',
-      title: NOTIFY_TITLE,
-      claim: notifyClaim,
-      source: SOURCE,
+      ...findingHead(notifyBeforeCommit),
       summary:
         invalid.length > 0
           ? `invalid: ${invalid.join('; ')}`

@@ -6,7 +6,7 @@
 // SAMPLE_MS for backends of the layout waiting on a lock.
 import pg from 'pg';
 import type { RunningCase } from '../bench/lifecycle.js';
-import type { Experiment, Finding, StudyContext, Verdict } from './experiment.js';
+import { type Experiment, type Finding, findingHead, type StudyContext, type Verdict } from './experiment.js';
 import {
   beyondNoise,
   login,
@@ -257,11 +257,7 @@ const swallowed: Experiment = {
       },
     });
     return {
-      seed: SEED,
-      id: 'swallowed-retry',
-      title: swallowed.title,
-      claim: swallowed.claim,
-      source: SOURCE,
+      ...findingHead(swallowed),
       summary,
       setup: `${setupText(ctx, seconds, cases)} Both write the channel row (hot-row), so changes conflict.`,
       columns: ['failed changes per 100', 'failed changes (422 + 409)', 'changes', '40001 failed attempts', 'retries'],
@@ -343,11 +339,7 @@ const hotRow: Experiment = {
       },
     });
     return {
-      seed: SEED,
-      id: 'hot-row',
-      title: hotRow.title,
-      claim: hotRow.claim,
-      source: SOURCE,
+      ...findingHead(hotRow),
       summary,
       setup:
         `${setupText(ctx, seconds, cases)} membership-only writes the relation row alone (the relation written from ` +
