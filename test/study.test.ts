@@ -98,6 +98,12 @@ test(
       SEED_000.map((e) => e.id),
     );
     assert.match(stderr, /\[study 1\/5 000\/layouts\]/, 'progress lines name the experiment');
+    assert.match(stderr, /\[study\] done in \d+ min \d+ s/, 'the study ends with its total time');
+    assert.deepEqual(
+      s.timings.map((t) => t.id),
+      SEED_000.map((e) => e.id),
+      'study.json times every experiment',
+    );
     for (const f of s.findings) {
       const text = section(markdown, f);
       assert.ok(VERDICTS.includes(f.verdict), `${f.id}: verdict "${f.verdict}"`);
@@ -291,6 +297,7 @@ function replay(s: Study, change: (run: RunFile) => RunFile): StudyContext {
   return {
     quick: s.study.quick,
     repeat: s.study.repeat,
+    databaseUrl: adminUrl(),
     progress: () => {},
     shared: (_key, make) => make(),
     async folder(slug) {
@@ -352,6 +359,7 @@ test('measurements.json marks invalid the case a reason names, and every case wh
   const ctx: StudyContext = {
     quick: true,
     repeat: 1,
+    databaseUrl: adminUrl(),
     progress: () => {},
     shared: (_key, make) => make(),
     async folder(slug) {

@@ -43,7 +43,8 @@ export async function withSimulatedLoad<T>(
       await sampler.stop();
       const loops = runner.stop();
       const exitCode = await c.layout.stop();
-      await Promise.race([loops, sleep(LOOPS_GRACE_MS)]);
+      // Unref'd: once the loops are done, the timer must not hold the process for its 5 s.
+      await Promise.race([loops, sleep(LOOPS_GRACE_MS, undefined, { ref: false })]);
       return exitCode;
     })());
   try {

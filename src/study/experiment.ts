@@ -7,6 +7,11 @@ import type { RunFile } from '../bench/results.js';
 export interface StudyContext {
   readonly quick: boolean;
   readonly repeat: number;
+  /**
+   * The study's one PostgreSQL (an admin URL): experiments that measure a layout themselves put
+   * their fresh databases on it too, instead of starting a server (initdb and all) of their own.
+   */
+  readonly databaseUrl: string;
   /** Runs `busbench bench` with these flags (kebab-case names, as on the command line) on fresh databases. */
   bench(label: string, flags: Record<string, string | number | boolean>): Promise<{ folder: string; run: RunFile }>;
   /** One progress line (the study prefixes the experiment). */

@@ -6,7 +6,7 @@
 import { repeatGroupId, type Spread, spreadName, spreadOf } from '../bench/repeats.js';
 import type { CaseResult, RunFile } from '../bench/results.js';
 import { failedAttempts, validityOf } from '../bench/validity.js';
-import type { CaseRef } from './experiment.js';
+import type { CaseRef, ChartSpec, Finding } from './experiment.js';
 
 /** One case of a run with its repeats: the valid ones for the figures, the invalid ones named. */
 export interface Group {
@@ -106,6 +106,28 @@ export function compare(a: Figure, b: Figure): 'more' | 'less' | 'noise' | null 
   return ma > mb ? 'more' : 'less';
 }
 
+/**
+ * A finding's table, one row per group: each column's name once, with what it shows for a group
+ * (a figure, or text). `label` names a row when the group's id is not the row's name.
+ */
+export function table(
+  groups: Group[],
+  cells: Record<string, (g: Group, i: number) => Figure | string>,
+  label: (g: Group, i: number) => string = (g) => g.id,
+): Pick<Finding, 'columns' | 'figures'> {
+  const columns = Object.keys(cells);
+  const figures = groups.map((g, i) => ({
+    label: label(g, i),
+    values: Object.fromEntries(
+      Object.entries(cells).map(([name, cell]) => {
+        const value = cell(g, i);
+        return [name, typeof value === 'string' ? value : show(value)];
+      }),
+    ),
+  }));
+  return { columns, figures };
+}
+
 /** How the spreads of the figures were computed, for the table's caption. */
 export function spreadCaption(groups: Group[]): string {
   const kind = (n: number): Spread['kind'] => (n >= 3 ? 'sd' : n === 2 ? 'half-range' : 'none');
@@ -127,6 +149,23 @@ export function conflictsFigure(g: Group): Figure {
     events: (c) => failedAttempts(c.totals),
     perEvent: (c) => (c.measured_seconds > 0 ? 60 / c.measured_seconds : 0),
   });
+}
+
+/** A figure's mean as a chart draws it: two decimals, null (no bar) without one. */
+export function chartValue(f: Figure): number | null {
+  const m = mean(f);
+  return m === null ? null : Math.round(m * 100) / 100;
+}
+
+/** The bar chart of conflicts per minute, one bar per group, that the conflict findings draw. */
+export function conflictsChart(title: string, groups: Group[], conflicts: Figure[]): ChartSpec {
+  return {
+    title,
+    kind: 'bar',
+    x: groups.map((g) => g.id),
+    series: [{ name: 'conflicts/min', values: conflicts.map(chartValue) }],
+    unit: 'per minute',
+  };
 }
 
 export function per1000Figure(g: Group): Figure {

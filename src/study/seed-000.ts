@@ -7,7 +7,9 @@ import { failedAttempts } from '../bench/validity.js';
 import type { BenchFlags } from './bench-run.js';
 import { type Experiment, type Finding, findingHead, type StudyContext, type Verdict } from './experiment.js';
 import {
+  chartValue,
   compare,
+  conflictsChart,
   conflictsFigure,
   type Figure,
   figure,
@@ -21,14 +23,22 @@ import {
   pollsPerSecond,
   show,
   spreadCaption,
+  table,
 } from './figures.js';
 
 const SEED = '000';
 const SOURCE = '000_facf343b7063674d.txt';
-/** The threaded server, prefork plus the gevent process (the seed's deployment), and prefork alone. */
-const LAYOUTS = ['worker-threads', 'dedicated-longpoll', 'cluster-fork'] as const;
 const THREADED = 'worker-threads';
 const FORKED = 'dedicated-longpoll';
+const PREFORK = 'cluster-fork';
+
+/**
+ * The threaded server and prefork plus the gevent process (the seed's two deployments), then
+ * prefork alone; --quick leaves prefork alone out, as a layout's start is much of a quick case.
+ */
+function layoutsOf(ctx: StudyContext): string[] {
+  return ctx.quick ? [THREADED, FORKED] : [THREADED, FORKED, PREFORK];
+}
 /** The seed's report: about 1,000 conflicts a day before the hidden-tab slowdown, under 50 after. */
 const SEED_RATIO = 20;
 const RR_MESSAGE = 'could not serialize access due to concurrent update';
@@ -36,7 +46,7 @@ const RR_MESSAGE = 'could not serialize access due to concurrent update';
 /** Seconds measured per case: short enough for the study's budget, three 2 s poll cycles at least. */
 function windows(ctx: StudyContext): { measured: number; slowed: number } {
   // A hidden tab of the slowed profile sleeps 5-24 s between polls: its window spans one to three of them.
-  return ctx.quick ? { measured: 8, slowed: 20 } : { measured: 20, slowed: 45 };
+  return ctx.quick ? { measured: 8, slowed: 20 } : { measured: 15, slowed: 40 };
 }
 
 /** The bench's --quick phases (2 s poll timeout and presence interval, 3 s warm-up) with the study's window. */
@@ -45,7 +55,7 @@ function flags(ctx: StudyContext, own: BenchFlags, measured = windows(ctx).measu
 }
 
 function baseline(ctx: StudyContext) {
-  return ctx.bench('layouts', flags(ctx, { layouts: LAYOUTS.join(',') }));
+  return ctx.bench('layouts', flags(ctx, { layouts: layoutsOf(ctx).join(',') }));
 }
 
 type Bench = { folder: string; run: RunFile };
@@ -97,11 +107,6 @@ function num(value: number | null, digits = 1): string {
   return value === null || !Number.isFinite(value)
     ? 'n/a'
     : value.toLocaleString('en-US', { maximumFractionDigits: digits });
-}
-
-function chartValue(f: Figure): number | null {
-  const m = mean(f);
-  return m === null ? null : Math.round(m * 100) / 100;
 }
 
 function sumOver(g: Group, value: (c: CaseResult) => number): number {
@@ -160,30 +165,21 @@ const layouts: Experiment = {
     'After restoring the threaded deployment the concurrency issues dropped again.',
   async run(ctx) {
     const b = await baseline(ctx);
-    const groups = LAYOUTS.map((topology) => group(b, { topology }));
+    const layouts = layoutsOf(ctx);
+    const groups = layouts.map((topology) => group(b, { topology }));
     const { cases, invalid, ok } = backing(groups);
     const conflicts = groups.map(conflictsFigure);
     const per1k = groups.map(per1000Figure);
     const pools = groups.map((g) => exact(g, (c) => peakConnections(c, POLL_POOLS[g.id] ?? /$^/)));
-    const columns = [
-      'conflicts/min',
-      'per 1,000 commits',
-      'failed attempts',
-      'commits',
-      'poll pools, peak connections',
-    ];
-    const figures = groups.map((g, i) => ({
-      label: g.id,
-      values: {
-        'conflicts/min': show(conflicts[i] as Figure),
-        'per 1,000 commits': show(per1k[i] as Figure),
-        'failed attempts': show(exact(g, (c) => failedAttempts(c.totals))),
-        commits: show(exact(g, commits)),
-        'poll pools, peak connections': show(pools[i] as Figure),
-      },
-    }));
-    const [wt, dl, cf] = [0, 1, 2].map((i) => conflicts[i] as Figure) as [Figure, Figure, Figure];
-    const [wtPool, dlPool, cfPool] = [0, 1, 2].map((i) => pools[i] as Figure) as [Figure, Figure, Figure];
+    const { columns, figures } = table(groups, {
+      'conflicts/min': (_, i) => conflicts[i] as Figure,
+      'per 1,000 commits': (_, i) => per1k[i] as Figure,
+      'failed attempts': (g) => exact(g, (c) => failedAttempts(c.totals)),
+      commits: (g) => exact(g, commits),
+      'poll pools, peak connections': (_, i) => pools[i] as Figure,
+    });
+    const [wt, dl, cf] = [0, 1, 2].map((i) => conflicts[i]) as [Figure, Figure, Figure | undefined];
+    const [wtPool, dlPool, cfPool] = [0, 1, 2].map((i) => pools[i]) as [Figure, Figure, Figure | undefined];
     const direction = compare(dl, wt);
     let verdict: Verdict = 'no verdict';
     let summary = noVerdict(invalid);
@@ -194,27 +190,21 @@ const layouts: Experiment = {
       summary =
         direction === 'noise'
           ? `${FORKED} ${show(dl)} conflicts/min against ${THREADED} ${show(wt)}: the difference is within the noise`
-          : `${FORKED} ${show(dl)} conflicts/min against ${THREADED} ${show(wt)}${times}; cluster-fork ${show(cf)}`;
+          : `${FORKED} ${show(dl)} conflicts/min against ${THREADED} ${show(wt)}${times}${cf ? `; ${PREFORK} ${show(cf)}` : ''}`;
     }
     const mechanism =
       `Concurrent writers of one presence row. At the busiest second of the window the pooled connections of the ` +
       `processes that run the polls' transactions peaked at ${show(wtPool)} in ${THREADED} (its request threads, ` +
       `each with a share of the one pool), ${show(dlPool)} in ${FORKED}'s bus process (one event loop with a pool ` +
-      `of its own) and ${show(cfPool)} in cluster-fork (every worker's pool). The more transactions run at once, the ` +
+      `of its own)${cfPool ? ` and ${show(cfPool)} in ${PREFORK} (every worker's pool)` : ''}. The more transactions run at once, the ` +
       `more polls of one user find the row stale in the same instant; at repeatable read the later writer fails with ` +
       `40001 and 8.0's retry runs the whole poll again. Per 1,000 commits: ${groups.map((g, i) => `${g.id} ${show(per1k[i] as Figure)}`).join(', ')}.`;
     return {
       ...findingHead(this),
-      setup: `Layouts ${LAYOUTS.join(', ')}, one after another on fresh databases; ${profileSetup(b.run)}. Conflicts are failed attempts (40001, 40P01, 55P03, retries included) in the measured window. Rerun: ${rerun(b.run)}. Figures: ${spreadCaption(groups)}.`,
+      setup: `Layouts ${layouts.join(', ')}, one after another on fresh databases; ${profileSetup(b.run)}. Conflicts are failed attempts (40001, 40P01, 55P03, retries included) in the measured window. Rerun: ${rerun(b.run)}. Figures: ${spreadCaption(groups)}.`,
       columns,
       figures,
-      chart: {
-        title: 'Presence conflicts per minute, by layout (seed-000 load)',
-        kind: 'bar',
-        x: groups.map((g) => g.id),
-        series: [{ name: 'conflicts/min', values: conflicts.map(chartValue) }],
-        unit: 'per minute',
-      },
+      chart: conflictsChart('Presence conflicts per minute, by layout (seed-000 load)', groups, conflicts),
       verdict,
       summary,
       mechanism,
@@ -249,21 +239,16 @@ const isolation: Experiment = {
     const { cases, invalid, ok } = backing(groups);
     const rates = groups.map(serializationPer1000);
     const texts = groups.map(messages);
-    const columns = [
-      '40001 per 1,000 commits',
-      '40001 attempts',
-      'commits',
-      'SQLSTATE "PostgreSQL message" x attempts',
-    ];
-    const figures = groups.map((g, i) => ({
-      label: ISOLATIONS[i] ?? g.id,
-      values: {
-        '40001 per 1,000 commits': show(rates[i] as Figure),
-        '40001 attempts': show(exact(g, serializationFailures)),
-        commits: show(exact(g, commits)),
-        'SQLSTATE "PostgreSQL message" x attempts': messagesText(texts[i] ?? {}),
+    const { columns, figures } = table(
+      groups,
+      {
+        '40001 per 1,000 commits': (_, i) => rates[i] as Figure,
+        '40001 attempts': (g) => exact(g, serializationFailures),
+        commits: (g) => exact(g, commits),
+        'SQLSTATE "PostgreSQL message" x attempts': (_, i) => messagesText(texts[i] ?? {}),
       },
-    }));
+      (g, i) => ISOLATIONS[i] ?? g.id,
+    );
     const [rc, rr] = groups as [Group, Group, Group];
     const [rcText, rrText, szText] = texts as [
       Record<string, Record<string, number>>,
@@ -420,23 +405,13 @@ const hiddenSlowdown: Experiment = {
     const per1k = groups.map(per1000Figure);
     const queued = groups.map((g) => exact(g, (c) => c.totals.client.queued_requests_peak));
     const perBrowser = groups.map((g) => exact(g, (c) => c.totals.client.http_connections_peak_per_browser));
-    const columns = [
-      'conflicts/min',
-      'per 1,000 commits',
-      'polls/s',
-      'connections per browser, peak',
-      'requests queued in browsers, peak',
-    ];
-    const figures = groups.map((g, i) => ({
-      label: g.id,
-      values: {
-        'conflicts/min': show(conflicts[i] as Figure),
-        'per 1,000 commits': show(per1k[i] as Figure),
-        'polls/s': show(polls[i] as Figure),
-        'connections per browser, peak': show(perBrowser[i] as Figure),
-        'requests queued in browsers, peak': show(queued[i] as Figure),
-      },
-    }));
+    const { columns, figures } = table(groups, {
+      'conflicts/min': (_, i) => conflicts[i] as Figure,
+      'per 1,000 commits': (_, i) => per1k[i] as Figure,
+      'polls/s': (_, i) => polls[i] as Figure,
+      'connections per browser, peak': (_, i) => perBrowser[i] as Figure,
+      'requests queued in browsers, peak': (_, i) => queued[i] as Figure,
+    });
     const [cb, ca] = conflicts as [Figure, Figure];
     const ratio = (x: Figure, y: Figure) => {
       const mx = mean(x);
@@ -485,13 +460,11 @@ const hiddenSlowdown: Experiment = {
       setup: `Layout ${FORKED}; before: the baseline run's case, ${profileSetup(b.run)}; after: ${profileSetup(slowed.run)} (a longer window, as a hidden tab sleeps up to 24 s). Rates are per minute of each window. Rerun: ${rerun(b.run)} and ${rerun(slowed.run)}. Figures: ${spreadCaption(groups)}.`,
       columns,
       figures,
-      chart: {
-        title: `Presence conflicts per minute, hidden tabs polling against slowed (${FORKED})`,
-        kind: 'bar',
-        x: groups.map((g) => g.id),
-        series: [{ name: 'conflicts/min', values: conflicts.map(chartValue) }],
-        unit: 'per minute',
-      },
+      chart: conflictsChart(
+        `Presence conflicts per minute, hidden tabs polling against slowed (${FORKED})`,
+        groups,
+        conflicts,
+      ),
       verdict,
       summary,
       mechanism,
@@ -523,25 +496,14 @@ const leaderTab: Experiment = {
     const http = groups.map((g) => exact(g, (c) => c.totals.client.http_connections_peak));
     const db = groups.map((g) => exact(g, (c) => c.totals.database.peak_connections));
     const polls = groups.map((g) => figure(g, pollsPerSecond, 1));
-    const columns = [
-      'conflicts/min',
-      'per 1,000 commits',
-      'polls/s',
-      'HTTP connections, peak',
-      'per browser, peak',
-      'DB connections, peak',
-    ];
-    const figures = groups.map((g, i) => ({
-      label: g.id,
-      values: {
-        'conflicts/min': show(conflicts[i] as Figure),
-        'per 1,000 commits': show(per1000Figure(g)),
-        'polls/s': show(polls[i] as Figure),
-        'HTTP connections, peak': show(http[i] as Figure),
-        'per browser, peak': show(perBrowser[i] as Figure),
-        'DB connections, peak': show(db[i] as Figure),
-      },
-    }));
+    const { columns, figures } = table(groups, {
+      'conflicts/min': (_, i) => conflicts[i] as Figure,
+      'per 1,000 commits': (g) => per1000Figure(g),
+      'polls/s': (_, i) => polls[i] as Figure,
+      'HTTP connections, peak': (_, i) => http[i] as Figure,
+      'per browser, peak': (_, i) => perBrowser[i] as Figure,
+      'DB connections, peak': (_, i) => db[i] as Figure,
+    });
     const [ce, cl] = conflicts as [Figure, Figure];
     const [be, bl] = perBrowser as [Figure, Figure];
     let verdict: Verdict = 'no verdict';
@@ -571,13 +533,11 @@ const leaderTab: Experiment = {
       setup: `Layout ${FORKED}; every tab: the baseline run's case, ${profileSetup(b.run)}; leader: the same with \`--tab-mode leader\` (one tab per browser polls and hands what it gets to the others, as Odoo 9-15 elect a master tab). Rerun: ${rerun(b.run)} and ${rerun(leader.run)}. Figures: ${spreadCaption(groups)}.`,
       columns,
       figures,
-      chart: {
-        title: `Presence conflicts per minute, every tab polling against one leader tab (${FORKED})`,
-        kind: 'bar',
-        x: groups.map((g) => g.id),
-        series: [{ name: 'conflicts/min', values: conflicts.map(chartValue) }],
-        unit: 'per minute',
-      },
+      chart: conflictsChart(
+        `Presence conflicts per minute, every tab polling against one leader tab (${FORKED})`,
+        groups,
+        conflicts,
+      ),
       verdict,
       summary,
       mechanism,

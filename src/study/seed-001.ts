@@ -5,10 +5,10 @@
 // posts reach the server in the order sent; with ?mutex=off they overtake one another.
 
 import pg from 'pg';
-import type { Page, Route } from 'playwright-core';
+import type { Browser, Page, Route } from 'playwright-core';
 import { launchChromium, openTab, tabUrl } from '../bench/browser-tabs.js';
 import type { RunningCase } from '../bench/lifecycle.js';
-import type { Experiment, Finding, StudyContext, Verdict } from './experiment.js';
+import { type Experiment, type Finding, findingHead, type StudyContext, type Verdict } from './experiment.js';
 import {
   beyondNoise,
   meanOf,
@@ -89,10 +89,14 @@ class Jitter {
   }
 }
 
-async function withPage<T>(url: string, switches: string, run: (page: Page, jitter: Jitter) => Promise<T>): Promise<T> {
-  const browser = await launchChromium();
+async function withPage<T>(
+  browser: Browser,
+  url: string,
+  switches: string,
+  run: (page: Page, jitter: Jitter) => Promise<T>,
+): Promise<T> {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
   try {
-    const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
     const page = await openTab(context, `${tabUrl(url, USER, 'every-tab')}&channel=1${switches}`, OPEN_TIMEOUT_MS);
     await page.waitForFunction("document.getElementById('messages').dataset.channelId === '1'", undefined, {
       timeout: OPEN_TIMEOUT_MS,
@@ -101,7 +105,7 @@ async function withPage<T>(url: string, switches: string, run: (page: Page, jitt
     await jitter.attach(page);
     return await run(page, jitter);
   } finally {
-    await browser.close();
+    await context.close();
   }
 }
 
@@ -112,8 +116,8 @@ interface Switched {
   olderLast: number;
 }
 
-async function quickSwitches(url: string, switches: string, n: number): Promise<Switched> {
-  return withPage(url, switches, async (page, jitter) => {
+async function quickSwitches(browser: Browser, url: string, switches: string, n: number): Promise<Switched> {
+  return withPage(browser, url, switches, async (page, jitter) => {
     const channels = await page.evaluate<number[]>(
       "[...document.querySelectorAll('#channels button[data-channel-id]')].map((b) => Number(b.dataset.channelId))",
     );
@@ -149,8 +153,14 @@ interface Posted {
   maxInFlight: number;
 }
 
-async function postBursts(running: RunningCase, switches: string, bursts: number, tag: string): Promise<Posted> {
-  return withPage(running.layout.url, switches, async (page, jitter) => {
+async function postBursts(
+  browser: Browser,
+  running: RunningCase,
+  switches: string,
+  bursts: number,
+  tag: string,
+): Promise<Posted> {
+  return withPage(browser, running.layout.url, switches, async (page, jitter) => {
     for (let b = 0; b < bursts; b++) {
       const posts = Array.from({ length: POSTS_PER_BURST }, (_, i) => `'${tag}-${b}-${i}'`);
       await page.evaluate(
@@ -183,6 +193,51 @@ async function postBursts(running: RunningCase, switches: string, bursts: number
   });
 }
 
+/** Quick channel switches and bursts of posts per run of each variant. */
+function sizes(ctx: StudyContext): { switches: number; bursts: number } {
+  return ctx.quick ? { switches: 24, bursts: 6 } : { switches: 60, bursts: 12 };
+}
+
+interface PageRuns {
+  keepLast: { with: Switched; without: Switched };
+  mutex: { with: Posted; without: Posted };
+}
+
+const CASES = [{ name: 'single-process', flags: FLAGS }];
+
+/**
+ * Both experiments' pages, measured once per study on one layout and one Chromium per run:
+ * a layout's start and a browser's launch took more of a quick run than the clicks did.
+ */
+function measurePages(ctx: StudyContext): Promise<Map<string, PageRuns[]>> {
+  const { switches, bursts } = sizes(ctx);
+  return ctx.shared(`001 pages: ${switches} switches, ${bursts} bursts`, () =>
+    measureCases(ctx, CASES, async (running): Promise<PageRuns> => {
+      const browser = await launchChromium();
+      try {
+        const url = running.layout.url;
+        return {
+          keepLast: {
+            with: await quickSwitches(browser, url, '', switches),
+            without: await quickSwitches(browser, url, '&keeplast=off', switches),
+          },
+          mutex: {
+            with: await postBursts(browser, running, '', bursts, 'with'),
+            without: await postBursts(browser, running, '&mutex=off', bursts, 'without'),
+          },
+        };
+      } finally {
+        await browser.close();
+      }
+    }),
+  );
+}
+
+/** One experiment's part of the shared page runs, by case, as saveMeasurements records it. */
+function partOf<K extends keyof PageRuns>(all: Map<string, PageRuns[]>, key: K): Map<string, PageRuns[K][]> {
+  return new Map([...all].map(([name, runs]) => [name, runs.map((r) => r[key])]));
+}
+
 const setupCommon =
   `\`${serveCommand(FLAGS)}\` with the default seed data; the chat page (every-tab mode) in headless Chromium, logged ` +
   `in as ${USER}; every request to /channels/N/messages held in the browser for uniform(0, ${MAX_DELAY_MS}) ms ` +
@@ -198,12 +253,9 @@ const keepLast: Experiment = {
     'the KeepLast primitive from Odoo',
   source: SOURCE,
   async run(ctx: StudyContext): Promise<Finding> {
-    const n = ctx.quick ? 40 : 100;
-    const cases = [{ name: 'single-process', flags: FLAGS }];
-    const results = await measureCases(ctx, cases, async (running) => ({
-      with: await quickSwitches(running.layout.url, '', n),
-      without: await quickSwitches(running.layout.url, '&keeplast=off', n),
-    }));
+    const n = sizes(ctx).switches;
+    const cases = CASES;
+    const results = partOf(await measurePages(ctx), 'keepLast');
     const runs = results.get('single-process') ?? [];
     const withIt = runs.map((r) => r.with);
     const without = runs.map((r) => r.without);
@@ -246,11 +298,7 @@ const keepLast: Experiment = {
       },
     });
     return {
-      seed: SEED,
-      id: 'keeplast',
-      title: 'KeepLast against quick channel switches, in Chromium',
-      claim: keepLast.claim,
-      source: SOURCE,
+      ...findingHead(keepLast),
       summary,
       setup:
         `${setupCommon} ${n} quick switches: two channel clicks in one task (neither the shown one), then a wait ` +
@@ -289,12 +337,9 @@ const mutex: Experiment = {
     'the previous job to be complete before executing the new one.',
   source: SOURCE,
   async run(ctx: StudyContext): Promise<Finding> {
-    const bursts = ctx.quick ? 8 : 20;
-    const cases = [{ name: 'single-process', flags: FLAGS }];
-    const results = await measureCases(ctx, cases, async (running) => ({
-      with: await postBursts(running, '', bursts, 'with'),
-      without: await postBursts(running, '&mutex=off', bursts, 'without'),
-    }));
+    const bursts = sizes(ctx).bursts;
+    const cases = CASES;
+    const results = partOf(await measurePages(ctx), 'mutex');
     const runs = results.get('single-process') ?? [];
     const withIt = runs.map((r) => r.with);
     const without = runs.map((r) => r.without);
@@ -338,11 +383,7 @@ const mutex: Experiment = {
       },
     });
     return {
-      seed: SEED,
-      id: 'mutex',
-      title: 'the Mutex against bursts of posts, in Chromium',
-      claim: mutex.claim,
-      source: SOURCE,
+      ...findingHead(mutex),
       summary,
       setup:
         `${setupCommon} ${bursts} bursts of ${POSTS_PER_BURST} posts sent at once from the page (window.busbench.post, ` +

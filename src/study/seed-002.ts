@@ -4,7 +4,15 @@
 // user's presence row, so conflicts are frequent); the third needs posts timed against parked
 // polls, which the experiment drives itself.
 import type { CaseResult, RunFile } from '../bench/results.js';
-import type { CaseRef, Experiment, Finding, StudyContext, Verdict } from './experiment.js';
+import { type BenchFlags, commandLine } from './bench-run.js';
+import {
+  type CaseRef,
+  type Experiment,
+  type Finding,
+  findingHead,
+  type StudyContext,
+  type Verdict,
+} from './experiment.js';
 import {
   beyondNoise,
   login,
@@ -71,18 +79,31 @@ const failedPolls: Pick = (c) => {
 
 const isolationClaim = 'Serializable transactions may incur a performance penalty, measured in couple of percents.';
 
-/** The isolation bench; its repeatable-read case (Odoo's 5 tries, the default) is also the retry finding's retried case. */
-function isolationFlags(ctx: StudyContext) {
+/**
+ * A presence-storm bench of the study: the bench's --quick phases, the study's rate and users,
+ * and under the default study a longer window. `own` are what the bench is for.
+ */
+function stormFlags(ctx: StudyContext, own: BenchFlags): BenchFlags {
   return {
     layouts: 'single-process',
     profile: PROFILE,
-    isolation: 'repeatable-read,serializable',
+    ...own,
     quick: true,
     rate: RATE,
     users: USERS,
-    ...(ctx.quick ? {} : { duration: 20 }),
+    ...(ctx.quick ? {} : { duration: 15 }),
     repeat: ctx.repeat,
   };
+}
+
+/** The isolation bench; its repeatable-read case (Odoo's 5 tries, the default) is also the retry finding's retried case. */
+function isolationFlags(ctx: StudyContext): BenchFlags {
+  return stormFlags(ctx, { isolation: 'repeatable-read,serializable' });
+}
+
+/** The same load with one try: the first 40001 is the user's failure. */
+function noRetryFlags(ctx: StudyContext): BenchFlags {
+  return stormFlags(ctx, { 'max-tries': 1 });
 }
 
 const SERIALIZABLE_TITLE = 'the cost of serializable against repeatable read';
@@ -140,15 +161,10 @@ const serializablePenalty: Experiment = {
     const penaltyText = penalty === null ? 'n/a' : `${penalty >= 0 ? '+' : ''}${penalty.toFixed(1)} %`;
     const measured = `serializable ${penaltyText} server CPU per commit against repeatable read (${show(of(ser.valid, cpuPerCommit), 2)} against ${show(of(rr.valid, cpuPerCommit), 2)} ms)`;
     return {
-      seed: SEED,
-      id: 'serializable-penalty',
-      title: SERIALIZABLE_TITLE,
-      claim: isolationClaim,
-      source: SOURCE,
+      ...findingHead(serializablePenalty),
       summary: invalid.length > 0 ? `no verdict: ${invalid[0]}; measured ${measured}` : measured,
       setup:
-        `\`busbench bench --layouts single-process --profile ${PROFILE} --isolation repeatable-read,serializable ` +
-        `--quick --rate ${RATE} --users ${USERS}${ctx.quick ? '' : ' --duration 20'} --repeat ${ctx.repeat}\`: ` +
+        `\`${commandLine(isolationFlags(ctx))}\`: ` +
         "presence-storm's short " +
         "polls (1 s) rewrite their user's presence row (every-poll presence, retried up to 5 tries). An open model: " +
         'the load sets the requests per second, so the penalty shows in what each commit costs the server (CPU ' +
@@ -200,16 +216,7 @@ const wholeRetry: Experiment = {
     // The retried case is the isolation bench's repeatable-read one (--max-tries defaults to
     // Odoo's 5): the same load, run once for both findings.
     const retried = await ctx.bench('isolation', isolationFlags(ctx));
-    const once = await ctx.bench('no-retry', {
-      layouts: 'single-process',
-      profile: PROFILE,
-      quick: true,
-      rate: RATE,
-      users: USERS,
-      'max-tries': 1,
-      ...(ctx.quick ? {} : { duration: 20 }),
-      repeat: ctx.repeat,
-    });
+    const once = await ctx.bench('no-retry', noRetryFlags(ctx));
     const withRetry = validCases(retried, (c) => c.isolation === 'repeatable-read');
     const without = validCases(once, () => true);
     const invalid = [...withRetry.invalid, ...without.invalid];
@@ -231,11 +238,7 @@ const wholeRetry: Experiment = {
       },
     });
     return {
-      seed: SEED,
-      id: 'retry',
-      title: RETRY_TITLE,
-      claim: retryClaim,
-      source: SOURCE,
+      ...findingHead(wholeRetry),
       summary:
         invalid.length > 0
           ? `invalid: ${invalid.join('; ')}`
@@ -243,11 +246,8 @@ const wholeRetry: Experiment = {
             `(${show(of(without.valid, failedPolls), 0)} failed polls); retried up to 5 tries: ` +
             `${show(of(withRetry.valid, finalPer1000))} (${show(of(withRetry.valid, failedPolls), 0)})`,
       setup:
-        `\`busbench bench --layouts single-process --profile ${PROFILE} --quick --rate ${RATE} --users ${USERS}` +
-        `${ctx.quick ? '' : ' --duration 20'} --isolation repeatable-read,serializable\`'s repeatable-read case ` +
-        `(--max-tries 5 by default: whole-transaction retry, Odoo's 5 tries) against \`busbench bench --layouts ` +
-        `single-process --profile ${PROFILE} --quick --rate ${RATE} --users ${USERS}${ctx.quick ? '' : ' --duration 20'} ` +
-        `--max-tries 1\` (no ` +
+        `\`${commandLine(isolationFlags(ctx))}\`'s repeatable-read case (--max-tries 5 by default: whole-transaction ` +
+        `retry, Odoo's 5 tries) against \`${commandLine(noRetryFlags(ctx))}\` (no ` +
         `retry: the first 40001 is the user's failure, a 409 E_TX_CONFLICT where Websauna showed a 500); repeatable ` +
         `read; ${ctx.repeat} run(s) each.`,
       columns: [
@@ -338,11 +338,24 @@ async function postsToParkedPolls(url: string, posts: number): Promise<Delivery>
     if (reply.status !== 201) throw new Error(`post: ${reply.status} ${JSON.stringify(reply.body)}`);
     await sleep(POST_INTERVAL_MS);
   }
-  // A poll woken too early waits out its timeout before it asks again.
-  await sleep((POLL_TIMEOUT_S + 1) * 1000);
+  // A poll woken too early waits out its timeout before it asks again: so long at most, and no
+  // longer once every post has reached every poller.
+  const expected = posts * POLLERS;
+  const deadline = Date.now() + (POLL_TIMEOUT_S + 1) * 1000;
+  while (arrivals.filter((a) => sentAt.has(a.clientId)).length < expected && Date.now() < deadline) await sleep(50);
   stop = true;
   const after = await scrape(url);
-  await Promise.all(pollers);
+  // The parked polls would end at their timeout; a closing post (no one's delivery) answers
+  // them now, again while one was woken too early and parked once more. Bounded by count.
+  const ended = Promise.all(pollers).then(() => true);
+  for (let i = 0; i < 4 * (POLL_TIMEOUT_S + 1); i++) {
+    if (await Promise.race([ended, sleep(250).then(() => false)])) break;
+    await request('POST', `${url}/channels/1/messages`, {
+      token: poster,
+      body: { body: 'closing post', client_id: `closing-${i}` },
+    });
+  }
+  await ended;
   const latencies: number[] = [];
   let late = 0;
   for (const a of arrivals) {
@@ -353,7 +366,7 @@ async function postsToParkedPolls(url: string, posts: number): Promise<Delivery>
   }
   return {
     posts,
-    expected: posts * POLLERS,
+    expected,
     delivered: latencies.length,
     late,
     latencies: latencies.sort((x, y) => x - y),
@@ -373,7 +386,7 @@ const notifyBeforeCommit: Experiment = {
   claim: notifyClaim,
   source: SOURCE,
   async run(ctx: StudyContext): Promise<Finding> {
-    const posts = ctx.quick ? 16 : 40;
+    const posts = ctx.quick ? 12 : 30;
     const flags = (before: boolean): ServerFlags => ({
       topology: 'single-process',
       pollTimeout: String(POLL_TIMEOUT_S),
@@ -424,11 +437,7 @@ const notifyBeforeCommit: Experiment = {
       },
     });
     return {
-      seed: SEED,
-      id: 'notify-before-commit',
-      title: NOTIFY_TITLE,
-      claim: notifyClaim,
-      source: SOURCE,
+      ...findingHead(notifyBeforeCommit),
       summary:
         invalid.length > 0
           ? `invalid: ${invalid.join('; ')}`

@@ -6,7 +6,7 @@
 // SAMPLE_MS for backends of the layout waiting on a lock.
 import pg from 'pg';
 import type { RunningCase } from '../bench/lifecycle.js';
-import type { Experiment, Finding, StudyContext, Verdict } from './experiment.js';
+import { type Experiment, type Finding, findingHead, type StudyContext, type Verdict } from './experiment.js';
 import {
   beyondNoise,
   login,
@@ -180,6 +180,11 @@ async function churnCases(
   return results;
 }
 
+/** Seconds of churn per case: even the quick window holds hundreds of changes and of 40001s. */
+function churnSeconds(ctx: StudyContext): number {
+  return ctx.quick ? 5 : 15;
+}
+
 function parameters(seconds: number): Record<string, unknown> {
   return { seconds, clients: CLIENTS, channel: CHANNEL, firstTarget: FIRST_TARGET, sampleMs: SAMPLE_MS };
 }
@@ -205,7 +210,7 @@ const swallowed: Experiment = {
   claim: 'A concurrent update (OperationalError) is re-raised as ValidationError, and then is not retried properly.',
   source: SOURCE,
   async run(ctx: StudyContext): Promise<Finding> {
-    const seconds = ctx.quick ? 8 : 20;
+    const seconds = churnSeconds(ctx);
     const cases = [
       { name: 'unwrapped (the kit)', flags: base('hot-row') },
       { name: 'skip-unwrap (seed 003)', flags: { ...base('hot-row'), skipUnwrap: 'true' } },
@@ -252,11 +257,7 @@ const swallowed: Experiment = {
       },
     });
     return {
-      seed: SEED,
-      id: 'swallowed-retry',
-      title: swallowed.title,
-      claim: swallowed.claim,
-      source: SOURCE,
+      ...findingHead(swallowed),
       summary,
       setup: `${setupText(ctx, seconds, cases)} Both write the channel row (hot-row), so changes conflict.`,
       columns: ['failed changes per 100', 'failed changes (422 + 409)', 'changes', '40001 failed attempts', 'retries'],
@@ -295,7 +296,7 @@ const hotRow: Experiment = {
     'instead of ExceptionRule fixes the 2 unexpected locks.',
   source: SOURCE,
   async run(ctx: StudyContext): Promise<Finding> {
-    const seconds = ctx.quick ? 8 : 20;
+    const seconds = churnSeconds(ctx);
     const cases = [
       { name: 'membership-only', flags: base('membership-only') },
       { name: 'hot-row', flags: base('hot-row') },
@@ -338,11 +339,7 @@ const hotRow: Experiment = {
       },
     });
     return {
-      seed: SEED,
-      id: 'hot-row',
-      title: hotRow.title,
-      claim: hotRow.claim,
-      source: SOURCE,
+      ...findingHead(hotRow),
       summary,
       setup:
         `${setupText(ctx, seconds, cases)} membership-only writes the relation row alone (the relation written from ` +

@@ -5,7 +5,7 @@
 // over and over, and after each change reads the channel on new connections, which cluster-fork
 // hands to its workers in turn. A read is a stale decision when its answer (200 or 403)
 // contradicts the membership the change had committed before the read was sent.
-import type { Experiment, Finding, StudyContext, Verdict } from './experiment.js';
+import { type Experiment, type Finding, findingHead, type StudyContext, type Verdict } from './experiment.js';
 import {
   login,
   meanOf,
@@ -92,7 +92,7 @@ export const experiments: Experiment[] = [
     claim: CLAIM,
     source: SOURCE,
     async run(ctx: StudyContext): Promise<Finding> {
-      const rounds = ctx.quick ? 15 : 60;
+      const rounds = ctx.quick ? 15 : 40;
       const cases = [
         { name: 'signaling on', flags: flags('on') },
         { name: 'signaling off', flags: flags('off') },
@@ -149,11 +149,7 @@ export const experiments: Experiment[] = [
         },
       });
       return {
-        seed: SEED,
-        id: 'cache-signaling',
-        title: TITLE,
-        claim: CLAIM,
-        source: SOURCE,
+        ...findingHead(this),
         summary,
         setup:
           `cluster-fork with ${WORKERS} workers, default seed data; ${ADMIN} removes ${MEMBER} from channel ${CHANNEL} ` +

@@ -8,16 +8,14 @@ import path from 'node:path';
 import { parsePrometheusText, sum } from '../../loadtests/lib/prometheus-text.js';
 import { Lab, type RunningCase } from '../bench/lifecycle.js';
 import { Progress } from '../bench/progress.js';
-import { type Config, type ConfigKey, loadConfig } from '../lib/server-options.js';
+import { type Config, type ConfigKey, loadConfig, OPTIONS } from '../lib/server-options.js';
 import type { CaseRef, StudyContext } from './experiment.js';
 
 export type ServerFlags = Partial<Record<ConfigKey, string>>;
 
-/** The server settings of one case: the flags given, ports picked by the system, nothing from BUSBENCH_* but the database. */
-export function caseConfig(flags: ServerFlags): Config {
-  const env: NodeJS.ProcessEnv = {};
-  for (const name of ['DATABASE_URL', 'BUSBENCH_DATA_DIR']) if (process.env[name]) env[name] = process.env[name];
-  return loadConfig({ port: '0', busPort: '0', ...flags }, env);
+/** The server settings of one case: the flags given, ports picked by the system, the study's database, nothing from BUSBENCH_*. */
+export function caseConfig(flags: ServerFlags, databaseUrl: string): Config {
+  return loadConfig({ port: '0', busPort: '0', ...flags }, { [OPTIONS.databaseUrl.env]: databaseUrl });
 }
 
 /** `busbench serve` flags a reader types to start the same layout by hand. */
@@ -37,8 +35,8 @@ export async function measureCases<T>(
   cases: { name: string; flags: ServerFlags }[],
   measure: (running: RunningCase, name: string) => Promise<T>,
 ): Promise<Map<string, T[]>> {
-  const configs = cases.map((c) => caseConfig(c.flags));
-  const lab = await Lab.open(caseConfig({}), configs, new Progress());
+  const configs = cases.map((c) => caseConfig(c.flags, ctx.databaseUrl));
+  const lab = await Lab.open(caseConfig({}, ctx.databaseUrl), configs, new Progress());
   const results = new Map<string, T[]>(cases.map((c) => [c.name, []]));
   try {
     for (let r = 0; r < ctx.repeat; r++) {

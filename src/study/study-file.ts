@@ -23,5 +23,7 @@ export interface StudyFile {
   seeds: string[];
   machine: { cpus: number; cpu_model: string; load_average: number[] };
   runs: StudyRunRecord[];
+  /** Seconds each experiment took, a bench another one ran before counted where it ran. */
+  timings: { seed: string; id: string; seconds: number }[];
   findings: Finding[];
 }

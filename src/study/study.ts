@@ -74,6 +74,7 @@ export async function runStudy(options: StudyOptions, command: string): Promise<
   process.once('SIGTERM', stop);
   const runs: StudyRunRecord[] = [];
   const findings: Finding[] = [];
+  const timings: StudyFile['timings'] = [];
   // Two experiments that ask for the same bench (the same flags) share its one run.
   const benches = new Map<string, Promise<BenchRun>>();
   const measurements = new Map<string, Promise<unknown>>();
@@ -84,6 +85,7 @@ export async function runStudy(options: StudyOptions, command: string): Promise<
       const ctx: StudyContext = {
         quick: options.quick,
         repeat,
+        databaseUrl: database.adminUrl,
         progress: log,
         folder: async (slug) => {
           const name = `${e.seed}-${slugOf(slug)}`;
@@ -136,6 +138,7 @@ export async function runStudy(options: StudyOptions, command: string): Promise<
       }
       findings.push(finding);
       const seconds = Math.round((Date.now() - started) / 1000);
+      timings.push({ seed: e.seed, id: e.id, seconds });
       log(`${finding.verdict}${finding.summary ? `: ${finding.summary}` : ''} (${seconds} s)`);
     }
   } finally {
@@ -157,9 +160,14 @@ export async function runStudy(options: StudyOptions, command: string): Promise<
       load_average: os.loadavg().map((l) => Math.round(l * 100) / 100),
     },
     runs,
+    timings,
     findings,
   };
   const files = await writeStudyFiles(dir, study);
+  const total = Math.round((Date.parse(study.finished_at) - startedAt.getTime()) / 1000);
+  progress.log(
+    `[study] done in ${Math.floor(total / 60)} min ${total % 60} s (${total} s), load average ${study.machine.load_average.join(' / ')}`,
+  );
   return { dir, study, files };
 }
 
