@@ -145,8 +145,9 @@ export async function startEmbeddedPostgres(options: {
       stopped = true;
       await restarting?.catch(() => {});
       // Ctrl-C reaches postgres too (same process group) and it may be gone already, in
-      // which case stop() would wait for an exit event that has passed.
-      await Promise.race([server.stop(), sleep(5000)]);
+      // which case stop() would wait for an exit event that has passed. The bound is unref'd:
+      // once postgres has stopped, its timer must not hold the process 5 s more.
+      await Promise.race([server.stop(), sleep(5000, undefined, { ref: false })]);
       await rm(databaseDir, { recursive: true, force: true });
     },
   };
