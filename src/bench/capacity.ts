@@ -112,6 +112,8 @@ export interface CapacityRun {
 const TABS_PER_USER = 10;
 /** File descriptors a process keeps for itself besides the tabs' connections (pools, pipes, PostgreSQL, metrics). */
 const RESERVED_FDS = 300;
+/** Linux's default ip_local_port_range (32768-60999), where the kernel's is unreadable. */
+const LINUX_DEFAULT_PORTS = 28_232;
 /** Ports a source address keeps free for the posts, the sampler and connections still closing. */
 const PORT_MARGIN = 1000;
 /** A websocket browser's HTTP connection (login, channels) closes this long after its last request. */
@@ -129,7 +131,8 @@ export async function runCapacity(options: CapacityOptions, server: Config): Pro
     somaxconn: somaxconn(),
     listen_backlog: NODE_LISTEN_BACKLOG,
   };
-  const portsPerAddress = options.portsPerAddress || Math.max(1, (limits.ephemeral_ports ?? 28_232) - PORT_MARGIN);
+  const portsPerAddress =
+    options.portsPerAddress || Math.max(1, (limits.ephemeral_ports ?? LINUX_DEFAULT_PORTS) - PORT_MARGIN);
   // No poll times out and no socket sends presence while the case runs: the waiters stay idle.
   const idleSeconds = options.ramp + (REACH_GRACE_MS + BROADCAST_WAIT_MS) / 1000 + 120;
   const plans = options.tabs.flatMap((asked) =>
@@ -213,14 +216,14 @@ function fitTabs(
   };
 }
 
-type Plan = {
+interface Plan {
   asked: number;
   transport: BusTransport;
   dispatch: DispatchMode;
   fit: { tabs: number; limitedBy: string | null };
   profile: Profile;
   sources: SourcePlan;
-};
+}
 
 function measure(running: RunningCase, plan: Plan, options: CapacityOptions, first: boolean): Promise<CapacityFigures> {
   const { transport, dispatch, profile, sources } = plan;
