@@ -543,12 +543,30 @@ export async function answerPoll(
   }
 }
 
+/**
+ * The JSON of notifications, once per array: a shared fetch hands thousands of woken polls and
+ * sockets the same rows, and serialising them per waiter was part of the broadcast's fan-out.
+ */
+const serialised = new WeakMap<Notification[], string>();
+
+export function notificationsJson(notifications: Notification[]): string {
+  let json = serialised.get(notifications);
+  if (json === undefined) {
+    json = JSON.stringify(notifications.map(publicNotification));
+    serialised.set(notifications, json);
+  }
+  return json;
+}
+
 /** A poll's answer: its notifications and the cursor to send next. */
 export function pollResponse(wait: PollWait, notifications: Notification[]): AppResponse {
-  return respond(200, 'bus.poll', {
-    notifications: notifications.map(publicNotification),
-    last: Math.max(wait.last, ...notifications.map((n) => n.id)),
-  });
+  const last = Math.max(wait.last, ...notifications.map((n) => n.id));
+  return {
+    status: 200,
+    endpoint: 'bus.poll',
+    headers: { 'content-type': 'application/json' },
+    body: `{"notifications":${notificationsJson(notifications)},"last":${last}}`,
+  };
 }
 
 /** The answer to a failed request: code and message as JSON, and Retry-After when it has one. */

@@ -177,7 +177,9 @@ export class Bus {
       }
       return [];
     } finally {
-      hungUp?.removeEventListener('abort', leave);
+      // `leave` stays on the signal: the signal is the request's, gone with it, and an abort
+      // after the answer finds no wake to call. EventTarget's removal cost a broadcast's
+      // fan-out 7 % of its time, once per woken poll.
       this.#remove(waiter);
     }
   }
@@ -213,7 +215,8 @@ export class Bus {
         waiter.rows = undefined;
         const rows = handed ?? (await this.fetch(channels, waiter.last, reason));
         if (this.#closed || waiter.hungUp) return;
-        const fresh = rows.filter((r) => r.id > waiter.last);
+        // All of a shared batch is fresh to a follower that was up to date: the same array for all, serialised once.
+        const fresh = rows.every((r) => r.id > waiter.last) ? rows : rows.filter((r) => r.id > waiter.last);
         if (fresh.length > 0) {
           deliver(fresh);
           waiter.last = fresh[fresh.length - 1]?.id ?? waiter.last;
@@ -283,13 +286,20 @@ export class Bus {
           for (const w of batch) this.#wakeWaiter(w);
           continue;
         }
+        const handed = performance.now();
+        const cpu = process.cpuUsage();
         const since = Date.now() - busHistorySeconds(this.#config) * 1000;
         const truncated = rows.length === FETCH_LIMIT;
+        // Waiters owed the same rows get the same array, which their answers serialise once (pollResponse).
+        const slices = new Map<string, Notification[]>();
         for (const w of batch) {
           const wanted = new Set(w.channels);
-          const mine = rows.filter(
+          const owed = rows.filter(
             (r) => r.id > w.last && wanted.has(r.channel) && (w.last > 0 || r.created_at.getTime() > since),
           );
+          const key = owed.length === rows.length ? '' : owed.map((r) => r.id).join(',');
+          const mine = slices.get(key) ?? (owed.length === rows.length ? rows : owed);
+          slices.set(key, mine);
           // The batch read from its lowest cursor; a waiter further ahead may find its rows
           // past the LIMIT, so it fetches on its own rather than sleeping on an empty slice.
           // A follower fetches on its own after any cut batch: a poll's client asks again from
@@ -297,6 +307,13 @@ export class Bus {
           w.rows = truncated && (mine.length === 0 || this.#followers.has(w)) ? undefined : mine;
           this.#wakeWaiter(w);
         }
+        // The woken polls answer and the sockets send in the microtasks that follow; an
+        // immediate runs once all of them have written.
+        setImmediate(() => {
+          const used = process.cpuUsage(cpu);
+          this.#metrics.busFanout.observe({ dispatch: this.#dispatch }, (performance.now() - handed) / 1000);
+          this.#metrics.busFanoutCpu.inc({ dispatch: this.#dispatch }, (used.user + used.system) / 1e6);
+        });
       }
     } finally {
       this.#fetching = false;

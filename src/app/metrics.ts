@@ -38,6 +38,8 @@ export class Metrics {
   readonly busFetches: client.Counter<'dispatch' | 'reason'>;
   readonly busWaitersWoken: client.Counter<'dispatch'>;
   readonly busEmptyWakeups: client.Counter<'dispatch'>;
+  readonly busFanout: client.Histogram<'dispatch'>;
+  readonly busFanoutCpu: client.Counter<'dispatch'>;
   readonly listenReconnects: client.Counter<'process'>;
 
   readonly cacheChecks: client.Counter;
@@ -124,6 +126,18 @@ export class Metrics {
     this.busEmptyWakeups = counter(
       'busbench_bus_empty_wakeups_total',
       'Woken parked polls whose fetch found nothing for them (seed 002: NOTIFY before the row was visible)',
+      ['dispatch'],
+    );
+    this.busFanout = new client.Histogram({
+      name: 'busbench_bus_fanout_seconds',
+      help: "Shared dispatch: from a shared fetch's rows to the last woken waiter's answer written to its socket",
+      labelNames: ['dispatch'],
+      buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.busFanoutCpu = counter(
+      'busbench_bus_fanout_cpu_seconds_total',
+      "CPU the process used over those fan-outs (all its threads): the fan-out's cost, whatever else ran on the machine",
       ['dispatch'],
     );
     this.listenReconnects = counter(

@@ -9,7 +9,7 @@ import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { HttpError } from '../lib/errors.js';
-import { publicNotification, type SocketAnswer, type SocketCall } from './app.js';
+import { notificationsJson, type SocketAnswer, type SocketCall } from './app.js';
 import type { Bus, Notification } from './bus.js';
 import type { Metrics } from './metrics.js';
 
@@ -234,7 +234,7 @@ class Session {
     this.#metrics.wsSubscriptions.inc();
     const stop = new AbortController();
     const deliver = (rows: Notification[]) =>
-      this.#send({ type: 'notifications', notifications: rows.map(publicNotification) });
+      this.#sendText(`{"type":"notifications","notifications":${notificationsJson(rows)}}`);
     const done = this.#host.bus.follow(channels, last, deliver, stop.signal).then(
       () => {
         // The bus closed under it (shutdown) rather than a resubscribe or a hang-up stopping it.
@@ -254,8 +254,12 @@ class Session {
   }
 
   #send(frame: unknown): void {
+    this.#sendText(JSON.stringify(frame));
+  }
+
+  #sendText(text: string): void {
     if (this.#ws.readyState !== this.#ws.OPEN) return;
     this.#metrics.wsFrames.inc({ direction: 'out' });
-    this.#ws.send(JSON.stringify(frame));
+    this.#ws.send(text);
   }
 }

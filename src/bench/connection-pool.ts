@@ -5,7 +5,7 @@
 // undici Pool because a Pool allocates about 18 KB up front and the runner holds thousands
 // of browsers; a Client costs under 2 KB.
 import { performance } from 'node:perf_hooks';
-import { Client } from 'undici';
+import { Client, type Dispatcher } from 'undici';
 
 export interface ConnectionEvents {
   connected(): void;
@@ -69,4 +69,37 @@ export class ConnectionPool {
   async destroy(): Promise<void> {
     await Promise.allSettled(this.#clients.map((c) => c.destroy()));
   }
+}
+
+/**
+ * One request on `client`, its body read as text. undici's request() hands the body over as a
+ * stream, which costs a receiving runner several times what the bytes do: a broadcast answers
+ * thousands of parked polls at once, and the runner's one thread reads them in turn.
+ */
+export function exchange(
+  client: Client,
+  options: Pick<Dispatcher.DispatchOptions, 'path' | 'method' | 'headers' | 'body'>,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    let status = 0;
+    const chunks: Buffer[] = [];
+    client.dispatch(options, {
+      onConnect() {},
+      onHeaders(statusCode) {
+        status = statusCode;
+        return true;
+      },
+      onData(chunk) {
+        chunks.push(chunk);
+        return true;
+      },
+      onComplete() {
+        resolve({
+          status,
+          text: chunks.length === 1 ? (chunks[0] as Buffer).toString() : Buffer.concat(chunks).toString(),
+        });
+      },
+      onError: reject,
+    });
+  });
 }

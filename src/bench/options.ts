@@ -300,17 +300,17 @@ export const BENCH_OPTIONS = {
 export const CAPACITY_OPTIONS = {
   capacityTabs: option({
     env: 'BUSBENCH_CAPACITY_TABS',
-    flag: '--tabs <n>',
-    doc: 'long-polling tabs to open against single-process (one per simulated browser)',
-    default: 10_000,
-    parse: integer(1),
+    flag: '--tabs <list>',
+    doc: 'tabs to open against single-process (one per simulated browser), one run per count; a count past the open-file limit is cut to what fits and says so',
+    default: [10_000, 50_000],
+    parse: integerList(1),
   }),
-  ramp: option({
-    env: 'BUSBENCH_RAMP',
-    flag: '--ramp <s>',
-    doc: 'seconds over which the tabs arrive',
-    default: 20,
-    parse: seconds,
+  capacityTransports: option({
+    env: 'BUSBENCH_CAPACITY_TRANSPORTS',
+    flag: '--transport <list>',
+    doc: 'how the tabs wait, one run each: longpoll (parked POST /bus/poll) and/or websocket (idle subscribed /websocket)',
+    default: [...BUS_TRANSPORTS] as BusTransport[],
+    parse: listOf(BUS_TRANSPORTS),
   }),
   dispatches: option({
     env: 'BUSBENCH_CAPACITY_DISPATCHES',
@@ -318,6 +318,27 @@ export const CAPACITY_OPTIONS = {
     doc: 'dispatch modes to measure, one run each',
     default: [...DISPATCH_MODES] as DispatchMode[],
     parse: listOf(DISPATCH_MODES),
+  }),
+  ramp: option({
+    env: 'BUSBENCH_RAMP',
+    flag: '--ramp <s>',
+    doc: 'seconds over which the tabs arrive (slower when the logins in flight reach --concurrency)',
+    default: 30,
+    parse: seconds,
+  }),
+  concurrency: option({
+    env: 'BUSBENCH_CAPACITY_CONCURRENCY',
+    flag: '--concurrency <n>',
+    doc: 'browsers logging in at once, at most: arrivals wait for a free place instead of piling up',
+    default: 200,
+    parse: integer(1),
+  }),
+  portsPerAddress: option({
+    env: 'BUSBENCH_PORTS_PER_ADDRESS',
+    flag: '--ports-per-address <n>',
+    doc: "local ports the runner takes from one loopback source address before it moves to the next (127.0.0.2, ...); 0: ip_local_port_range's size less 1,000",
+    default: 0,
+    parse: integer(0),
   }),
 };
 

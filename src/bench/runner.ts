@@ -3,7 +3,7 @@
 // schedule. Latencies are measured from when a post was DUE, so a stalled server shows up in
 // the figures instead of silently slowing the generator down (coordinated omission).
 import { performance } from 'node:perf_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate, setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { countDeliveries, type DeliveryCount, type PostRecord } from '../../loadtests/lib/delivery.js';
 import {
@@ -24,9 +24,10 @@ import {
   type SocketEvents,
   type SocketTransport,
 } from '../../loadtests/lib/ws-tab.js';
-import { ConnectionPool } from './connection-pool.js';
+import { ConnectionPool, exchange } from './connection-pool.js';
 import { newHistogram, percentiles, recordMs } from './histogram.js';
 import type { CaseTotals } from './results.js';
+import { type SourcePlan, sourceOf } from './socket-budget.js';
 
 export type Phase = 'warmup' | 'measure' | 'drain';
 
@@ -53,18 +54,26 @@ export interface RunnerObserver {
   postFailed(): void;
 }
 
+/** Browsers keep idle connections for a minute or more; the server keeps 65 s. */
+const HTTP_KEEP_ALIVE_MS = 60_000;
+
 /**
  * One simulated browser's network: a ConnectionPool per origin, shared by all its tabs, and
  * its websockets, which browsers open outside that pool (they have their own, larger limit).
+ * All of them leave from one source address, when the runner spreads browsers over several.
  */
 class BrowserTransport implements SocketTransport {
   readonly #pools = new Map<string, ConnectionPool>();
   readonly #runner: Runner;
+  readonly #localAddress: string | undefined;
+  readonly #keepAliveMs: number;
   open = 0;
   peakOpen = 0;
 
-  constructor(runner: Runner) {
+  constructor(runner: Runner, localAddress: string | undefined, keepAliveMs: number) {
     this.#runner = runner;
+    this.#localAddress = localAddress;
+    this.#keepAliveMs = keepAliveMs;
   }
 
   get queued(): number {
@@ -77,8 +86,10 @@ class BrowserTransport implements SocketTransport {
     let pool = this.#pools.get(origin);
     if (!pool) {
       const options = {
-        // Browsers keep idle connections for a minute or more; the server keeps 65 s.
-        keepAliveTimeout: 60_000,
+        // The server's Keep-Alive hint (65 s) would otherwise win over a shorter timeout.
+        keepAliveTimeout: this.#keepAliveMs,
+        keepAliveMaxTimeout: this.#keepAliveMs,
+        ...(this.#localAddress ? { localAddress: this.#localAddress } : {}),
         headersTimeout: (this.#runner.profile.pollTimeout + 30) * 1000,
         bodyTimeout: 30_000,
       };
@@ -106,15 +117,19 @@ class BrowserTransport implements SocketTransport {
     const started = performance.now();
     let reply: Reply = { status: 0, body: undefined };
     try {
-      const { status, text } = await this.#pool(target.origin).with(async (client, queuedMs) => {
+      // The next poll of a tab that just got its answer waits for the answers that already came
+      // to the others: one thread plays every browser, and a broadcast answers thousands of
+      // parked polls at once, which in the field reach thousands of machines, none of them
+      // slowed by another's next poll.
+      if (endpoint === 'bus.poll') await setImmediate();
+      const { status, text } = await this.#pool(target.origin).with((client, queuedMs) => {
         this.#runner.recordQueued(endpoint, queuedMs);
-        const res = await client.request({
+        return exchange(client, {
           path: target.pathname + target.search,
           method: method as 'GET',
           headers,
           body: body === undefined ? null : JSON.stringify(body),
         });
-        return { status: res.statusCode, text: await res.body.text() };
       });
       let parsed: unknown;
       try {
@@ -134,7 +149,11 @@ class BrowserTransport implements SocketTransport {
     const started = performance.now();
     let upgraded = false;
     let status = 0;
-    const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: 10_000 });
+    const ws = new WebSocket(url, {
+      perMessageDeflate: false,
+      handshakeTimeout: 10_000,
+      ...(this.#localAddress ? { localAddress: this.#localAddress } : {}),
+    });
     ws.on('open', () => {
       upgraded = true;
       this.#runner.recordRequest('bus.websocket', 101, performance.now() - started);
@@ -188,6 +207,12 @@ export interface RunnerTarget {
   runTag: string;
   /** How tabs hear the bus: long polls (default) or websockets (Odoo 16+). */
   transport?: BusTransport;
+  /** Source addresses the browsers connect from, when one address has too few ports; else the system's choice. */
+  sources?: SourcePlan;
+  /** How long a browser keeps an idle HTTP connection open (default 60 s, as browsers do). */
+  httpKeepAliveMs?: number;
+  /** At most this many browsers logging in at once: the ramp's clock waits for one to finish. No bound by default. */
+  maxOpening?: number;
 }
 
 export class Runner {
@@ -281,8 +306,10 @@ export class Runner {
   async start(rampMs: number, zero?: number): Promise<void> {
     const p = this.profile;
     const count = p.users * p.browsersPerUser;
+    const keepAliveMs = this.#target.httpKeepAliveMs ?? HTTP_KEEP_ALIVE_MS;
     for (let i = 0; i < count; i++) {
-      const transport = new BrowserTransport(this);
+      const sources = this.#target.sources;
+      const transport = new BrowserTransport(this, sources && sourceOf(sources, i), keepAliveMs);
       this.#transports.push(transport);
       const options = {
         id: i + 1,
@@ -323,10 +350,22 @@ export class Runner {
     // Browsers arrive on a clock, not one after another's login: a layout that makes logins
     // wait (worker-threads --poll-holds-thread true, every thread holding a poll) must not stall the schedule.
     const batch = Math.max(1, Math.ceil(count / Math.max(1, rampMs / 50)));
+    const maxOpening = this.#target.maxOpening ?? Number.POSITIVE_INFINITY;
+    let inFlight = 0;
+    let freed: (() => void) | undefined;
     for (let i = 0; i < count && !this.#stopped; i += batch) {
       for (const b of this.#browsers.slice(i, i + batch)) {
+        // Each opening ends (its requests time out and give up after OPEN_TRIES), so this wait does too.
+        while (inFlight >= maxOpening && !this.#stopped) await new Promise<void>((resolve) => (freed = resolve));
+        if (this.#stopped) break;
+        inFlight++;
         begin.get(b)?.();
-        this.#opening.push(this.#openings.get(b) as Promise<boolean>);
+        const opening = (this.#openings.get(b) as Promise<boolean>).finally(() => {
+          inFlight--;
+          freed?.();
+          freed = undefined;
+        });
+        this.#opening.push(opening);
       }
       const due = ((i + batch) / count) * rampMs - (performance.now() - started);
       if (due > 0) await sleep(due);

@@ -4,9 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Profile } from '../../loadtests/lib/profiles.js';
-import type { BusTransport } from '../../loadtests/lib/ws-tab.js';
 import type { RunningCase } from './lifecycle.js';
-import { type Phase, Runner } from './runner.js';
+import { type Phase, Runner, type RunnerTarget } from './runner.js';
 import { Sampler } from './sampler.js';
 
 /** A tab loop whose layout is gone fails at once; one that does not end by then is left behind. */
@@ -27,14 +26,14 @@ export interface SimulatedLoad {
 export async function withSimulatedLoad<T>(
   c: RunningCase,
   profile: Profile,
-  how: { transport: BusTransport },
+  how: Omit<RunnerTarget, 'appUrl' | 'busUrl' | 'runTag'>,
   work: (load: SimulatedLoad) => Promise<T>,
 ): Promise<T> {
   const runner = new Runner(profile, {
     appUrl: c.layout.url,
     busUrl: c.layout.busUrl,
     runTag: randomBytes(4).toString('hex'),
-    transport: how.transport,
+    ...how,
   });
   const sampler = new Sampler(runner, `${c.layout.url}/metrics`, c.databaseUrl);
   let finishing: Promise<number | null> | undefined;

@@ -105,7 +105,7 @@ addOptions(
     program
       .command('capacity')
       .description(
-        'benchmark scale: N parked polls on single-process, one broadcast to all (per dispatch mode), and what each simulated tab costs the runner',
+        'benchmark scale: N parked polls or idle websockets on single-process, one broadcast to all (per transport and dispatch mode), and what each connection costs the server and the runner',
       ),
     CAPACITY_OPTIONS,
   ),
@@ -114,11 +114,21 @@ addOptions(
   const { runCapacity, formatCapacity } = await import('../bench/capacity.js');
   const capacity = loadOptions(CAPACITY_OPTIONS, byKey(CAPACITY_OPTIONS, flags));
   const server = loadConfig(byKey(SERVER_OPTIONS_FOR_CAPACITY, flags));
-  const figures = await runCapacity(
-    { tabs: capacity.capacityTabs, ramp: capacity.ramp, dispatches: capacity.dispatches },
+  const run = await runCapacity(
+    {
+      tabs: capacity.capacityTabs,
+      transports: capacity.capacityTransports,
+      dispatches: capacity.dispatches,
+      ramp: capacity.ramp,
+      concurrency: capacity.concurrency,
+      portsPerAddress: capacity.portsPerAddress,
+    },
     server,
   );
-  console.log(formatCapacity(figures));
+  console.log(formatCapacity(run));
+  // One machine-readable line last, for scripts and the README's tables.
+  console.log(`busbench capacity ${JSON.stringify(run)}`);
+  if (run.failed.length > 0) process.exitCode = 1;
 });
 
 program
