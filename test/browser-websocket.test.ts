@@ -14,44 +14,19 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
 import { deliveryOf, type SentPost } from '../src/bench/browser-delivery.js';
-import { launchChromium, openTab, postFrom, type TabState, tabState, tabUrl } from '../src/bench/browser-tabs.js';
+import { postFrom, type TabState, tabState } from '../src/bench/browser-tabs.js';
 import { readRun } from '../src/bench/run-file.js';
-import type { TabModeName } from '../web/tab-state.js';
-import { skipWithoutChromium } from './chromium.js';
+import { openBrowser, skipWithoutChromium } from './chromium.js';
 import { adminUrl, eventually, type Layout, metric, metrics, request, startLayout } from './helpers.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const GENERAL = 1;
 const TABS = 10;
 const POLL_TIMEOUT = ['--poll-timeout', '10'];
-const OPEN_TIMEOUT_MS = 120_000;
 const DELIVERY_TIMEOUT_MS = 30_000;
 
 const scratch = await mkdtemp(path.join(os.tmpdir(), 'busbench-browser-ws-'));
 after(() => rm(scratch, { recursive: true, force: true }));
-
-interface OneBrowser {
-  tabs: Page[];
-  errors: string[];
-  close(): Promise<void>;
-}
-
-/** One browser (user3, one context) with `count` tabs of the page on websockets, all ready. */
-async function openBrowser(layout: Layout, mode: TabModeName, count: number): Promise<OneBrowser> {
-  const browser = await launchChromium();
-  try {
-    const context = await browser.newContext();
-    const errors: string[] = [];
-    const url = tabUrl(layout.url, 'user3', mode, 'websocket');
-    const tabs = await Promise.all(
-      Array.from({ length: count }, () => openTab(context, url, OPEN_TIMEOUT_MS, (m) => errors.push(m))),
-    );
-    return { tabs, errors, close: () => browser.close() };
-  } catch (err) {
-    await browser.close();
-    throw err;
-  }
-}
 
 const states = (tabs: Page[]): Promise<TabState[]> => Promise.all(tabs.map(tabState));
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
@@ -117,7 +92,7 @@ for (const topology of ['single-process', 'dedicated-longpoll'] as const) {
     if (skipWithoutChromium(t)) return;
     const layout = await startLayout(topology, POLL_TIMEOUT);
     try {
-      const one = await openBrowser(layout, 'shared-worker', TABS);
+      const one = await openBrowser(layout, 'shared-worker', TABS, 'websocket');
       try {
         const before = await states(one.tabs);
         assert.deepEqual(new Set(before.map((s) => s.transport)), new Set(['websocket']));
@@ -181,7 +156,7 @@ test('every-tab and leader on websockets: a socket per tab and one per browser, 
       ['every-tab', 3],
       ['leader', 1],
     ] as const) {
-      const one = await openBrowser(layout, mode, 3);
+      const one = await openBrowser(layout, mode, 3, 'websocket');
       try {
         await eventually(async () =>
           metric(await metrics(layout), 'busbench_ws_open_sockets') === sockets ? true : undefined,

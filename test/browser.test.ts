@@ -12,21 +12,13 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
 import { deliveryOf, type SentPost } from '../src/bench/browser-delivery.js';
-import {
-  launchChromium,
-  openTab,
-  postFrom,
-  type Received,
-  type TabState,
-  tabState,
-  tabUrl,
-} from '../src/bench/browser-tabs.js';
+import { postFrom, type Received, type TabState, tabState } from '../src/bench/browser-tabs.js';
 import { formatBrowser } from '../src/bench/compare.js';
 import { renderReport } from '../src/bench/report.js';
 import type { BrowserResult } from '../src/bench/results.js';
 import { readRun, validateRun } from '../src/bench/run-file.js';
 import type { TabModeName } from '../web/tab-state.js';
-import { renderInChromium, skipWithoutChromium } from './chromium.js';
+import { type OneBrowser, openBrowser, renderInChromium, skipWithoutChromium } from './chromium.js';
 import { sampleRun } from './fixtures.js';
 import { adminUrl, eventually, type Layout, metric, metrics, startLayout } from './helpers.js';
 
@@ -35,35 +27,10 @@ const GENERAL = 1;
 const TABS = 10;
 /** Long enough that a parked poll is still parked when /metrics is read, short enough for 7th tabs to open. */
 const POLL_TIMEOUT = ['--poll-timeout', '10'];
-const OPEN_TIMEOUT_MS = 120_000;
 const DELIVERY_TIMEOUT_MS = 30_000;
 
 const scratch = await mkdtemp(path.join(os.tmpdir(), 'busbench-browser-'));
 after(() => rm(scratch, { recursive: true, force: true }));
-
-interface OneBrowser {
-  tabs: Page[];
-  /** Uncaught exceptions in any tab. */
-  errors: string[];
-  close(): Promise<void>;
-}
-
-/** One browser (one user, one connection pool) with `count` tabs of the page, all ready. */
-async function openBrowser(layout: Layout, mode: TabModeName, count: number): Promise<OneBrowser> {
-  const browser = await launchChromium();
-  try {
-    const context = await browser.newContext();
-    const errors: string[] = [];
-    const url = tabUrl(layout.url, 'user3', mode);
-    const tabs = await Promise.all(
-      Array.from({ length: count }, () => openTab(context, url, OPEN_TIMEOUT_MS, (m) => errors.push(m))),
-    );
-    return { tabs, errors, close: () => browser.close() };
-  } catch (err) {
-    await browser.close();
-    throw err;
-  }
-}
 
 async function states(tabs: Page[]): Promise<TabState[]> {
   return Promise.all(tabs.map(tabState));

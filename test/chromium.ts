@@ -4,12 +4,46 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { TestContext } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { chromiumPath, launchChromium } from '../src/bench/browser-tabs.js';
+import type { Page } from 'playwright-core';
+import { chromiumPath, launchChromium, openTab, tabUrl } from '../src/bench/browser-tabs.js';
+import type { TabModeName, TabTransportName } from '../web/tab-state.js';
+import type { Layout } from './helpers.js';
 import { missingTool } from './tools.js';
 
 export { chromiumPath };
 
 const RENDER_TIMEOUT_MS = 15_000;
+/** Long enough for a 7th tab whose page load queues behind six parked polls. */
+const OPEN_TIMEOUT_MS = 120_000;
+
+export interface OneBrowser {
+  tabs: Page[];
+  /** Uncaught exceptions in any tab. */
+  errors: string[];
+  close(): Promise<void>;
+}
+
+/** One browser (user3, one context: one connection pool, one SharedWorker) with `count` tabs of the page, all ready. */
+export async function openBrowser(
+  layout: Layout,
+  mode: TabModeName,
+  count: number,
+  transport?: TabTransportName,
+): Promise<OneBrowser> {
+  const browser = await launchChromium();
+  try {
+    const context = await browser.newContext();
+    const errors: string[] = [];
+    const url = tabUrl(layout.url, 'user3', mode, transport);
+    const tabs = await Promise.all(
+      Array.from({ length: count }, () => openTab(context, url, OPEN_TIMEOUT_MS, (m) => errors.push(m))),
+    );
+    return { tabs, errors, close: () => browser.close() };
+  } catch (err) {
+    await browser.close();
+    throw err;
+  }
+}
 
 export interface BrowserRender {
   consoleErrors: string[];
