@@ -67,7 +67,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       if (rejected.has(req.socket)) return;
       if (err instanceof BodyTooLarge) {
         metrics.httpRequests.inc({ endpoint: 'unmatched', status: String(err.error.status) });
-        refuseAndLinger(req, err.error);
+        answerAndLinger(req, rawErrorResponse(err.error));
         return;
       }
       // e.g. a cluster primary that did not answer for /metrics: E_BUSY, not E_INTERNAL
@@ -219,16 +219,20 @@ export function rawErrorResponse(error: HttpError): string {
 }
 
 function rawResponse({ status, headers, body }: AppResponse): string {
+  return rawHttpResponse(status, { ...CORS, ...headers }, body);
+}
+
+/** A whole HTTP/1.1 answer as bytes for the socket, framed by its length and closing the connection. */
+export function rawHttpResponse(status: number, headers: Record<string, string | string[]>, body: string): string {
   const lines = Object.entries({
-    ...CORS,
     ...headers,
     'content-length': String(Buffer.byteLength(body)),
     connection: 'close',
-  }).map(([name, value]) => `${name}: ${value}`);
+  }).flatMap(([name, value]) => (Array.isArray(value) ? value : [value]).map((v) => `${name}: ${v}`));
   return [`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}`, ...lines, '', body].join('\r\n');
 }
 
-/** A body over --body-limit: answered on the socket itself, see refuseAndLinger. */
+/** A body over --body-limit: answered on the socket itself, see answerAndLinger. */
 class BodyTooLarge extends Error {
   constructor(readonly error: HttpError) {
     super(error.message);
@@ -239,21 +243,22 @@ class BodyTooLarge extends Error {
 export const LINGER_MS = 2000;
 
 /**
- * Answers a request whose body is over the limit without reading the rest of it. Node's own
- * path would either read the whole body (keep-alive) or close the socket right after writing
- * the 413 with request bytes still unread, and the kernel then resets the connection, which
- * can discard the 413 before the client reads it (it saw EPIPE). Here the socket stops being
- * read (the paused request backs up the parser, then TCP backs up the client), the 413 and a
- * FIN go out, and the socket is destroyed only after LINGER_MS, once the client could read it.
+ * Answers a request whose body is not read to its end (over the limit here, or refused
+ * upstream behind dedicated-longpoll's front). Node's own path would either read the whole
+ * body (keep-alive) or close the socket right after writing the answer with request bytes
+ * still unread, and the kernel then resets the connection, which can discard the answer before
+ * the client reads it (it saw EPIPE). Here the socket stops being read (the paused request
+ * backs up the parser, then TCP backs up the client), the answer and a FIN go out, and the
+ * socket is destroyed only after LINGER_MS, once the client could read it.
  */
-function refuseAndLinger(req: http.IncomingMessage, error: HttpError): void {
+export function answerAndLinger(req: http.IncomingMessage, raw: string): void {
   const socket = req.socket;
   req.pause();
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  socket.end(rawErrorResponse(error));
+  socket.end(raw);
   const timer = setTimeout(() => socket.destroy(), LINGER_MS);
   timer.unref();
   socket.once('close', () => clearTimeout(timer));

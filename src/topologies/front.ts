@@ -8,11 +8,11 @@
 // hangs up, so a parked poll's waiter is dropped at once rather than at its timeout.
 import http from 'node:http';
 import net from 'node:net';
-import type { Duplex } from 'node:stream';
+import { type Duplex, PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Pool } from 'undici';
 import { errorResponse } from '../app/app.js';
-import { faceClients, rawErrorResponse } from '../app/http-server.js';
+import { answerAndLinger, faceClients, rawErrorResponse, rawHttpResponse } from '../app/http-server.js';
 import type { Metrics } from '../app/metrics.js';
 import { errors, type HttpError } from '../lib/errors.js';
 
@@ -139,13 +139,21 @@ export async function startFront(options: FrontOptions): Promise<Front> {
       if (!res.writableFinished) hangUp.abort();
     });
     const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+    // undici destroys a request body it stops sending (the upstream answered before reading it
+    // all), and destroying `req` would cut the client's socket before it gets that answer.
+    let body: PassThrough | null = null;
+    if (hasBody) {
+      body = new PassThrough();
+      req.pipe(body);
+      req.once('error', (err) => body?.destroy(err));
+    }
     let answer: Awaited<ReturnType<Pool['request']>>;
     try {
       answer = await upstream.pool.request({
         method: (req.method ?? 'GET') as 'GET',
         path: url,
         headers: requestHeaders(req),
-        body: hasBody ? req : null,
+        body,
         signal: hangUp.signal,
       });
     } catch (err) {
@@ -156,6 +164,15 @@ export async function startFront(options: FrontOptions): Promise<Front> {
     }
     if (res.destroyed) {
       answer.body.destroy();
+      return;
+    }
+    if (!req.complete) {
+      // Answered before the client's body was read (a 413): the client must read it before
+      // its connection closes, as from a worker directly.
+      req.unpipe();
+      const text = await answer.body.text().catch(() => undefined);
+      if (text === undefined) res.destroy();
+      else answerAndLinger(req, rawHttpResponse(answer.statusCode, responseHeaders(answer.headers, true), text));
       return;
     }
     res.writeHead(answer.statusCode, responseHeaders(answer.headers, closing));
