@@ -4,29 +4,18 @@
 // reconnected to from the last id; every-tab and leader hold a socket per tab and per browser.
 // And `busbench bench --browser --transport websocket` end to end.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
 import { deliveryOf, type SentPost } from '../src/bench/browser-delivery.js';
 import { postFrom, type TabState, tabState } from '../src/bench/browser-tabs.js';
-import { readRun } from '../src/bench/run-file.js';
-import { openBrowser, skipWithoutChromium } from './chromium.js';
-import { adminUrl, eventually, type Layout, metric, metrics, request, startLayout } from './helpers.js';
+import { browserBench, openBrowser, skipWithoutChromium } from './chromium.js';
+import { eventually, type Layout, metric, metrics, request, startLayout } from './helpers.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const GENERAL = 1;
 const TABS = 10;
 const POLL_TIMEOUT = ['--poll-timeout', '10'];
 const DELIVERY_TIMEOUT_MS = 30_000;
-
-const scratch = await mkdtemp(path.join(os.tmpdir(), 'busbench-browser-ws-'));
-after(() => rm(scratch, { recursive: true, force: true }));
 
 const states = (tabs: Page[]): Promise<TabState[]> => Promise.all(tabs.map(tabState));
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
@@ -185,10 +174,7 @@ test('every-tab and leader on websockets: a socket per tab and one per browser, 
 
 test('busbench bench --browser --transport websocket measures the shared worker: one websocket and no parked poll per browser, nothing lost', async (t) => {
   if (skipWithoutChromium(t)) return;
-  const out = await mkdtemp(path.join(scratch, 'results-'));
-  const args = [
-    'bench',
-    '--browser',
+  const { stdout, run, cleanUp } = await browserBench([
     '--transport',
     'websocket',
     '--layouts',
@@ -199,17 +185,8 @@ test('busbench bench --browser --transport websocket measures the shared worker:
     '2',
     '--browser-tabs',
     '3',
-    '--out',
-    out,
-  ];
-  const { stdout } = await promisify(execFile)(process.execPath, [CLI, ...args], {
-    env: { ...process.env, DATABASE_URL: adminUrl(), CI: 'true' },
-    maxBuffer: 10 * 1024 * 1024,
-    timeout: 240_000,
-  });
-  const [folder] = await readdir(out);
-  assert.ok(folder, `no results folder in ${out}`);
-  const run = await readRun(path.join(out, folder));
+  ]);
+  t.after(cleanUp);
   assert.deepEqual(run.sweep.transport, ['websocket']);
   const [entry, ...more] = run.browser ?? [];
   assert.ok(entry, 'a browser entry');

@@ -2,35 +2,27 @@
 // the server holds per browser, whether every tab shows every post once, what happens when a
 // tab (the leader) closes; and `busbench bench --browser` end to end.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
 import { deliveryOf, type SentPost } from '../src/bench/browser-delivery.js';
 import { postFrom, type Received, type TabState, tabState } from '../src/bench/browser-tabs.js';
 import { formatBrowser } from '../src/bench/compare.js';
 import { renderReport } from '../src/bench/report.js';
 import type { BrowserResult } from '../src/bench/results.js';
-import { readRun, validateRun } from '../src/bench/run-file.js';
+import { validateRun } from '../src/bench/run-file.js';
 import type { TabModeName } from '../web/tab-state.js';
-import { type OneBrowser, openBrowser, renderInChromium, skipWithoutChromium } from './chromium.js';
+import { browserBench, type OneBrowser, openBrowser, renderInChromium, skipWithoutChromium } from './chromium.js';
 import { sampleRun } from './fixtures.js';
-import { adminUrl, eventually, type Layout, metric, metrics, startLayout } from './helpers.js';
+import { eventually, type Layout, metric, metrics, startLayout } from './helpers.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const GENERAL = 1;
 const TABS = 10;
 /** Long enough that a parked poll is still parked when /metrics is read, short enough for 7th tabs to open. */
 const POLL_TIMEOUT = ['--poll-timeout', '10'];
 const DELIVERY_TIMEOUT_MS = 30_000;
-
-const scratch = await mkdtemp(path.join(os.tmpdir(), 'busbench-browser-'));
-after(() => rm(scratch, { recursive: true, force: true }));
 
 async function states(tabs: Page[]): Promise<TabState[]> {
   return Promise.all(tabs.map(tabState));
@@ -180,10 +172,7 @@ test("every-tab mode: ten tabs have ten polls in flight, the server holds six, a
 
 test('busbench bench --browser writes a valid run with a real-browser entry, and its report shows the table', async (t) => {
   if (skipWithoutChromium(t)) return;
-  const out = await mkdtemp(path.join(scratch, 'results-'));
-  const args = [
-    'bench',
-    '--browser',
+  const bench = await browserBench([
     '--layouts',
     'single-process',
     '--browser-modes',
@@ -192,18 +181,9 @@ test('busbench bench --browser writes a valid run with a real-browser entry, and
     '1',
     '--browser-tabs',
     '3',
-    '--out',
-    out,
-  ];
-  const { stdout } = await promisify(execFile)(process.execPath, [CLI, ...args], {
-    env: { ...process.env, DATABASE_URL: adminUrl(), CI: 'true' },
-    maxBuffer: 10 * 1024 * 1024,
-    timeout: 240_000,
-  });
-  const [folder] = await readdir(out);
-  assert.ok(folder, `no results folder in ${out}`);
-  const dir = path.join(out, folder);
-  const run = await readRun(dir);
+  ]);
+  t.after(bench.cleanUp);
+  const { stdout, dir, run } = bench;
   assert.deepEqual(run.cases, []);
   const [entry, ...more] = run.browser ?? [];
   assert.ok(entry, 'a browser entry');
