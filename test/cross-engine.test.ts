@@ -1,22 +1,21 @@
 // Both engines measure the same thing: one short case, run once by the Node runner and once by
 // the real k6 against the same layout with the same load, must give the same server-side
-// connection peaks within 10 %, make the same posts, and lose nothing.
+// connection peaks and failed attempts per 1,000 commits within 10 %, make the same posts,
+// and lose nothing.
 // The HTTP connection peak used to read ~12 % higher with k6 (node 212-222 / k6 238-244): k6
 // handed the posts to its browsers in turn, so 57 of its 60 had opened a 4th connection for a
 // post by the end of the window, where the Node runner's random picks reached about 35. Both
 // engines now make the same posts from the same browsers (load-plan.js postAuthors): 226 / 226
 // and 224 / 227 on 2026-12-02 (seven runs: 0-2 % apart).
-// The failed attempts per 1,000 commits are held to 60 %, not 10 %. The rate follows the pace
-// at which the machine turns the polls round, whichever engine drives them: on 2026-12-02 (the
-// 2-core machine shared with other jobs, load average 4-23) the cases of both engines fell in
-// one band of rate against delivery p50, from 99-148 at 80-540 ms to 56-84 at 1.1-2.1 s.
-// One case runs after the other and the machine's speed changed between them, so 16 pairs were
-// 0-73 % apart; in 14 the engine that read higher ran faster, and the 8 pairs within 2x of
-// each other's delivery p50 were 0-19 % apart. A pair further apart than that compares the
-// machine, not the engines: it is run once more and the closer pair is compared. k6 tends to
-// run faster (its tabs re-poll 0.7-2 ms after an answer at p10, the one-threaded runner's
-// 5-15 ms), and part of the gap is not the pace (the README gives the figures). The bound
-// catches an engine that misses or double-counts conflicts.
+// The failed attempts per 1,000 commits follow the pace at which the server turns the polls
+// round, and on a 2-core machine the generator's own CPU sets that pace: k6 (Go on both
+// cores) costs more CPU than the one-threaded runner, so the server ran its case slower and
+// read 8-14 % fewer failed attempts (quiet machine, 2026-12-02: node 160-166 / k6 141-151).
+// Both cases therefore run with --generator-cpu 0 (the generator on CPU 0, the layout and
+// PostgreSQL on the other), where four pairs read 3-10 % apart (node 125-136 / k6 122-132).
+// A pair further apart than 10 % is run again, and the means of the pairs are compared, as
+// `--repeat` compares layouts: the machine is shared, and one pair can fall on a burst of
+// another job's load.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
@@ -31,7 +30,18 @@ const hasK6 = spawnSync('k6', ['version']).status === 0;
 
 async function once(engine: 'node' | 'k6'): Promise<CaseResult> {
   const out = await mkdtemp(path.join(os.tmpdir(), `busbench-cross-${engine}-`));
-  return benchCase(out, ['--engine', engine, '--layouts', 'single-process', '--warmup', '3', '--duration', '12']);
+  return benchCase(out, [
+    '--engine',
+    engine,
+    '--layouts',
+    'single-process',
+    '--warmup',
+    '3',
+    '--duration',
+    '12',
+    '--generator-cpu',
+    '0',
+  ]);
 }
 
 /**
@@ -50,53 +60,46 @@ async function bench(t: TestContext, engine: 'node' | 'k6'): Promise<CaseResult>
   }
 }
 
-/** How far apart two cases ran: the ratio of their delivery p50 (1 when equal; infinite when one has none). */
-function paceRatio(a: CaseResult, b: CaseResult): number {
-  const pa = a.totals.delivery.latency_ms.p50;
-  const pb = b.totals.delivery.latency_ms.p50;
-  if (pa === null || pb === null || !(pa > 0 && pb > 0)) return Number.POSITIVE_INFINITY;
-  return Math.max(pa, pb) / Math.min(pa, pb);
-}
+const PAIRS = 3;
+
+const rate = (c: CaseResult) => c.totals.derived.failures_per_1000_tx;
+const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+const apart = (a: number, b: number) => Math.abs(a - b) / Math.max(a, b);
 
 test('the Node runner and k6 give the same server-side figures for the same case, and lose nothing', async (t) => {
   if (missingTool(t, hasK6, 'no k6 on PATH: put ../shared/tools/k6 on PATH, as .ci/run does')) return;
-  let node = await bench(t, 'node');
-  let k6 = await bench(t, 'k6');
-  if (paceRatio(node, k6) > 2) {
-    // The conflict rate is a function of the pace; a pair run at different paces is run again.
+  const nodes: CaseResult[] = [];
+  const k6s: CaseResult[] = [];
+  const rates = () => [mean(nodes.map((c) => rate(c) ?? 0)), mean(k6s.map((c) => rate(c) ?? 0))] as const;
+  do {
+    // Alternating which engine goes first, so a drift of the machine's speed favours neither.
+    const first = nodes.length % 2 === 0 ? 'node' : 'k6';
+    for (const engine of first === 'node' ? (['node', 'k6'] as const) : (['k6', 'node'] as const)) {
+      (engine === 'node' ? nodes : k6s).push(await bench(t, engine));
+    }
+    const last = nodes.length - 1;
     t.diagnostic(
-      `delivery p50 node ${node.totals.delivery.latency_ms.p50} ms, k6 ${k6.totals.delivery.latency_ms.p50} ms: the machine's speed changed between the cases, running the pair again`,
+      `pair ${last + 1}: failed attempts per 1,000 commits node ${rate(nodes[last] as CaseResult)}, k6 ${rate(k6s[last] as CaseResult)}; ` +
+        `delivery p50 node ${nodes[last]?.totals.delivery.latency_ms.p50} ms, k6 ${k6s[last]?.totals.delivery.latency_ms.p50} ms`,
     );
-    const k6Again = await bench(t, 'k6');
-    const nodeAgain = await bench(t, 'node');
-    if (paceRatio(nodeAgain, k6Again) < paceRatio(node, k6)) [node, k6] = [nodeAgain, k6Again];
-  }
+  } while (nodes.length < PAIRS && apart(...rates()) > 0.1);
+  const node = nodes[0] as CaseResult;
+  const k6 = k6s[0] as CaseResult;
   const within = (what: string, a: number | null, b: number | null, share: number) => {
     assert.ok(a !== null && b !== null && a > 0 && b > 0, `${what}: node ${a}, k6 ${b}`);
-    const apart = Math.abs(a - b) / Math.max(a, b);
-    t.diagnostic(`${what}: node ${a}, k6 ${b} (${Math.round(apart * 100)} % apart)`);
-    assert.ok(apart <= share, `${what} differs by more than ${share * 100} %: node ${a}, k6 ${b}`);
+    t.diagnostic(`${what}: node ${a}, k6 ${b} (${Math.round(apart(a, b) * 100)} % apart)`);
+    assert.ok(apart(a, b) <= share, `${what} differs by more than ${share * 100} %: node ${a}, k6 ${b}`);
   };
   within('database connections peak', node.totals.database.peak_connections, k6.totals.database.peak_connections, 0.1);
   within('server HTTP connections peak', node.totals.server.peak_open_sockets, k6.totals.server.peak_open_sockets, 0.1);
   const made = (c: CaseResult) => c.totals.delivery.posts + c.totals.delivery.posts_failed;
   assert.equal(made(node), made(k6), 'both engines made the same posts in the window');
-  t.diagnostic(
-    `delivery p50 (the pace the rate follows): node ${node.totals.delivery.latency_ms.p50} ms, k6 ${k6.totals.delivery.latency_ms.p50} ms`,
-  );
-  within(
-    'failed attempts per 1,000 commits',
-    node.totals.derived.failures_per_1000_tx,
-    k6.totals.derived.failures_per_1000_tx,
-    0.6,
-  );
+  for (const c of [...nodes, ...k6s]) assert.ok(rate(c) !== null && (rate(c) ?? 0) > 0, `${c.id}: no failure rate`);
+  within(`failed attempts per 1,000 commits (mean of ${nodes.length} pair(s))`, ...rates(), 0.1);
   assert.equal(node.totals.client.tabs, k6.totals.client.tabs, 'the same tabs took part');
-  for (const [engine, c] of [
-    ['node', node],
-    ['k6', k6],
-  ] as const) {
+  for (const c of [...nodes, ...k6s]) {
     const d = c.totals.delivery;
-    assert.ok(d.expected > 0, `${engine}: tabs owed posts`);
-    assert.equal(d.lost + d.duplicated + d.out_of_order, 0, `${engine}: ${JSON.stringify(d)}`);
+    assert.ok(d.expected > 0, `${c.id}: tabs owed posts`);
+    assert.equal(d.lost + d.duplicated + d.out_of_order, 0, `${c.id}: ${JSON.stringify(d)}`);
   }
 });

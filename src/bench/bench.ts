@@ -9,6 +9,7 @@ import type { Config } from '../lib/server-options.js';
 import { browserProfile, runBrowserBench } from './browser-bench.js';
 import { assertChromium } from './browser-tabs.js';
 import { formatBrowser, formatComparison, formatSpread, formatTransports, TRANSACTION_COLUMNS } from './compare.js';
+import { cpuSplit } from './cpu-split.js';
 import { faultPlan, withFaultWindow } from './faults.js';
 import { formatFindMax, type Measured, runFindMax, scheduleOf } from './find-max.js';
 import { assertK6, K6_THRESHOLDS_FAILED, runK6Case } from './k6-engine.js';
@@ -51,7 +52,8 @@ export async function runBench(options: BenchOptions, server: Config, command: s
   const startedAt = new Date();
   const dir = path.join(options.out, startedAt.toISOString().replace(/[:.]/g, '-'));
   const configs = cases.map((c) => caseConfig(server, profile, c));
-  const lab = await Lab.open(server, configs, progress);
+  const split = options.generatorCpu === null ? undefined : cpuSplit(options.generatorCpu);
+  const lab = await Lab.open(server, configs, progress, split);
   let results: CaseResult[] = [];
   let browser: BrowserResult[] = [];
   let failed: string[] = [];

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { createDatabase, dropDatabase, openPostgres, type PostgresServer, redact } from '../lib/postgres.js';
 import type { Config } from '../lib/server-options.js';
 import { connectionBudget, type LayoutProcess, serveFlags, spawnLayout } from '../topologies/layout-process.js';
+import { type CpuSplit, pinPostgres, pinTree } from './cpu-split.js';
 import type { Progress } from './progress.js';
 
 /** What a case's measurement gets: its layout, up, on its own fresh database. */
@@ -28,12 +29,14 @@ export interface RunningCase {
 export class Lab {
   readonly progress: Progress;
   readonly #database: PostgresServer;
+  readonly #split: CpuSplit | undefined;
   #current: { layout: LayoutProcess | undefined; dbName: string } | undefined;
   readonly #interrupt = (signal: NodeJS.Signals) => void this.#onSignal(signal);
 
-  private constructor(database: PostgresServer, progress: Progress) {
+  private constructor(database: PostgresServer, progress: Progress, split: CpuSplit | undefined) {
     this.#database = database;
     this.progress = progress;
+    this.#split = split;
     process.once('SIGINT', this.#interrupt);
     process.once('SIGTERM', this.#interrupt);
   }
@@ -41,12 +44,20 @@ export class Lab {
   /**
    * Starts (or names) the run's PostgreSQL. `configs` are the settings of every case to come:
    * the embedded server gets room for the largest layout's connections plus the sampler,
-   * the migration connection and a psql.
+   * the migration connection and a psql. With `split` (--generator-cpu) this process, and so
+   * the runner or its k6, keeps to the generator's CPU, and PostgreSQL and each layout to the others.
    */
-  static async open(server: Config, configs: Config[], progress: Progress): Promise<Lab> {
+  static async open(server: Config, configs: Config[], progress: Progress, split?: CpuSplit): Promise<Lab> {
     const maxConnections = Math.max(100, ...configs.map((c) => connectionBudget(c).total + 20));
+    if (split) pinTree(process.pid, [split.generator]);
     const database = await openPostgres({ ...server, maxConnections, log: (line) => progress.log(line) });
-    return new Lab(database, progress);
+    const lab = new Lab(database, progress, split);
+    await lab.#pinPostgres();
+    return lab;
+  }
+
+  async #pinPostgres(): Promise<void> {
+    if (this.#split) await pinPostgres(this.#database.adminUrl, this.#split.server);
   }
 
   /** Runs one case: fresh database, layout up, `measure`, then layout stopped and database dropped. */
@@ -58,13 +69,21 @@ export class Lab {
       this.progress.log(`[busbench] ${label}: starting (${connectionBudget(config).summary})`);
       const layout = await spawnLayout(config.topology, databaseUrl, serveFlags(config));
       this.#current.layout = layout;
+      if (this.#split && layout.child.pid !== undefined) pinTree(layout.child.pid, this.#split.server);
+      const restart = this.#database.restart;
       return await measure({
         label,
         config,
         databaseUrl,
         layout,
         progress: this.progress,
-        restartPostgres: this.#database.restart,
+        // A restarted server is a new process, started from this one: it goes back to the server's CPUs.
+        restartPostgres:
+          restart &&
+          (async (downMs) => {
+            await restart(downMs);
+            await this.#pinPostgres();
+          }),
         serverConfig: () => ({ ...config, databaseUrl: redact(databaseUrl) }),
       });
     } finally {
@@ -98,7 +117,14 @@ export class Lab {
   async close(): Promise<void> {
     process.removeListener('SIGINT', this.#interrupt);
     process.removeListener('SIGTERM', this.#interrupt);
+    await this.#unpinPostgres();
     await this.#database.stop();
+  }
+
+  /** A DATABASE_URL server outlives the run: it gets every CPU back. */
+  async #unpinPostgres(): Promise<void> {
+    if (this.#split)
+      await pinPostgres(this.#database.adminUrl, [this.#split.generator, ...this.#split.server]).catch(() => {});
   }
 
   async #onSignal(signal: NodeJS.Signals): Promise<void> {
@@ -106,6 +132,7 @@ export class Lab {
     const current = this.#current;
     await Promise.allSettled([current?.layout?.stop()]);
     if (current) await dropDatabase(this.#database.adminUrl, current.dbName).catch(() => {});
+    await this.#unpinPostgres();
     await this.#database.stop().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   }
 }

@@ -74,6 +74,13 @@ export const BENCH_OPTIONS = {
     default: 0,
     parse: integer(0),
   }),
+  generatorCpu: option<number | null>({
+    env: 'BUSBENCH_GENERATOR_CPU',
+    flag: '--generator-cpu <n>',
+    doc: "run the load generator (the runner, or k6) on this CPU and the layout and PostgreSQL on the others (Linux, taskset), so the generator's own CPU cannot slow the server it measures (null: all share every CPU)",
+    default: null,
+    parse: integer(0),
+  }),
   layouts: option({
     env: 'BUSBENCH_LAYOUTS',
     flag: '--layouts <list>',
