@@ -10,7 +10,7 @@
 // The failed attempts per 1,000 commits follow the pace at which the server turns the polls
 // round, and on a 2-core machine the generator's own CPU sets that pace: k6 (Go on both
 // cores) costs more CPU than the one-threaded runner, so the server ran its case slower and
-// read 8-14 % fewer failed attempts (quiet machine, 2026-12-02: node 160-166 / k6 141-151).
+// read 7-14 % fewer failed attempts (quiet machine, 2026-12-02: node 160-166 / k6 141-151).
 // Both cases therefore run with --generator-cpu 0 (the generator on CPU 0, the layout and
 // PostgreSQL on the other), where four pairs read 3-10 % apart (node 125-136 / k6 122-132).
 // A pair further apart than 10 % is run again, and the means of the pairs are compared, as

@@ -2,7 +2,7 @@
 // On a machine of few cores the generator and the server share CPUs, so a generator that costs
 // more CPU slows the server it measures, and the conflict rate follows the server's pace: on
 // the 2-core machine k6 (two cores of Go) ran the same case slower than the one-threaded runner
-// and read 8-14 % fewer failed attempts per 1,000 commits; split, the two engines read 3 %
+// and read 7-14 % fewer failed attempts per 1,000 commits; split, the two engines read 2 %
 // apart on average (README, "Both engines measure the same windows"). It is the one-machine
 // stand-in for k6's advice to run the generator on a machine of its own. Linux only: affinity
 // is set with util-linux's taskset, which Node has no API for; children inherit it, so the
