@@ -1,26 +1,19 @@
 // Opens a report in a real headless Chromium, because a chart that fails only in a browser
 // (a bad option, a script that never runs) passes every string check on the HTML.
-import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path, { dirname } from 'node:path';
 import type { TestContext } from 'node:test';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { promisify } from 'node:util';
+import { pathToFileURL } from 'node:url';
 import type { Page } from 'playwright-core';
 import { chromiumPath, launchChromium, openTab, tabUrl } from '../src/bench/browser-tabs.js';
-import type { RunFile } from '../src/bench/results.js';
-import { readRun } from '../src/bench/run-file.js';
 import type { TabModeName, TabTransportName } from '../web/tab-state.js';
-import { adminUrl, type Layout } from './helpers.js';
+import { type BenchRun, benchRun, type Layout } from './helpers.js';
 import { missingTool } from './tools.js';
 
 export { chromiumPath };
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const RENDER_TIMEOUT_MS = 15_000;
-/** A browser bench of one or two small browsers takes under a minute; CI's crowded machine, several. */
-const BENCH_TIMEOUT_MS = 240_000;
 /** Long enough for a 7th tab whose page load queues behind six parked polls. */
 const OPEN_TIMEOUT_MS = 120_000;
 
@@ -53,25 +46,13 @@ export async function openBrowser(
   }
 }
 
-export interface BrowserBench {
-  stdout: string;
-  /** The run folder, which holds run.json and report.html. */
-  dir: string;
-  run: RunFile;
-}
-
-/** `busbench bench --browser ...flags` as a user runs it, against the tests' PostgreSQL, in a folder removed afterwards by `cleanUp`. */
-export async function browserBench(flags: string[]): Promise<BrowserBench & { cleanUp(): Promise<void> }> {
+/** `busbench bench --browser ...flags` as a user runs it, in a folder `cleanUp` removes. */
+export async function browserBench(flags: string[]): Promise<BenchRun & { cleanUp(): Promise<void> }> {
   const out = await mkdtemp(path.join(os.tmpdir(), 'busbench-browser-bench-'));
-  const { stdout } = await promisify(execFile)(process.execPath, [CLI, 'bench', '--browser', ...flags, '--out', out], {
-    env: { ...process.env, DATABASE_URL: adminUrl(), CI: 'true' },
-    maxBuffer: 10 * 1024 * 1024,
-    timeout: BENCH_TIMEOUT_MS,
-  });
-  const [folder] = await readdir(out);
-  if (!folder) throw new Error(`busbench bench --browser wrote no results folder in ${out}`);
-  const dir = path.join(out, folder);
-  return { stdout, dir, run: await readRun(dir), cleanUp: () => rm(out, { recursive: true, force: true }) };
+  return {
+    ...(await benchRun(out, ['--browser', ...flags])),
+    cleanUp: () => rm(out, { recursive: true, force: true }),
+  };
 }
 
 export interface BrowserRender {

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { parsePrometheusText, sum } from '../loadtests/lib/prometheus-text.js';
-import type { CaseResult } from '../src/bench/results.js';
+import type { CaseResult, RunFile } from '../src/bench/results.js';
 import { readRun } from '../src/bench/run-file.js';
 import { createDatabase } from '../src/lib/postgres.js';
 import { type LayoutProcess, spawnLayout } from '../src/topologies/layout-process.js';
@@ -261,19 +261,29 @@ export async function blockPresenceWrite(layout: Layout, token: string) {
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
-/**
- * `busbench bench <args>` writing into `out` (on the test server, CI=true), and the one case of
- * the run folder it wrote.
- */
-export async function benchCase(out: string, args: string[]): Promise<CaseResult> {
-  await promisify(execFile)(process.execPath, [CLI, 'bench', ...args, '--out', out], {
+export interface BenchRun {
+  stdout: string;
+  /** The run folder it wrote: run.json, report.html... */
+  dir: string;
+  run: RunFile;
+}
+
+/** `busbench bench <args>` writing into `out` (on the test server, CI=true), and the run folder it wrote. */
+export async function benchRun(out: string, args: string[]): Promise<BenchRun> {
+  const { stdout } = await promisify(execFile)(process.execPath, [CLI, 'bench', ...args, '--out', out], {
     env: { ...process.env, DATABASE_URL: adminUrl(), CI: 'true' },
     maxBuffer: 10 * 1024 * 1024,
     timeout: 300_000,
   });
   const [folder] = await readdir(out);
   assert.ok(folder, `bench wrote no run folder into ${out}`);
-  const c = (await readRun(path.join(out, folder))).cases[0];
+  const dir = path.join(out, folder);
+  return { stdout, dir, run: await readRun(dir) };
+}
+
+/** benchRun's one case. */
+export async function benchCase(out: string, args: string[]): Promise<CaseResult> {
+  const c = (await benchRun(out, args)).run.cases[0];
   assert.ok(c, 'the run has no case');
   return c;
 }
