@@ -16,10 +16,12 @@
 // A pair further apart than 10 % is run again, and the means of the pairs are compared, as
 // `--repeat` compares layouts. A split cannot shield the server from other jobs on the
 // machine: with two busy loops beside it, three pairs read node 131-144 / k6 106-128 (17 %
-// apart in the mean), and why k6 then reads lower is not known. So the 10 % bound holds when
-// each CPU was free before and after every pair (a busy loop pinned to it got at least 90 %
-// of it); on a shared machine the bound is 60 %, which still catches an engine that misses or
-// double-counts conflicts, and the test says which bound it applied.
+// apart in the mean): k6 spends more CPU per poll, so on a CPU it gets a share of its tabs
+// re-poll later (gap from an answer to the next poll, p50 11-12 ms against the runner's
+// 9 ms; 6 ms for both on a quiet machine), and fewer presence writes overlap. So the 10 %
+// bound holds when each CPU was free before and after every pair (a busy loop pinned to it got
+// at least 90 % of it); on a shared machine the bound is 60 %, which still catches an engine
+// that misses or double-counts conflicts, and the test says which bound it applied.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
