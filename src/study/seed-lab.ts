@@ -189,18 +189,25 @@ export function meanSpread(values: (number | null)[]): { mean: number | null; sp
   return { mean, spread: Math.sqrt(variance), n: xs.length };
 }
 
-/** "12.3 +- 0.4" over the repeats, "12.3" from one run, "n/a" when no run had the figure. */
+/**
+ * "12.3 +- 0.4" over the repeats, "12.3 (one run)" from one run (no spread, so the reader
+ * knows a difference was not weighed against any noise), "n/a" when no run had the figure.
+ */
 export function show(values: (number | null)[], digits = 1): string {
   const { mean, spread, n } = meanSpread(values);
   if (mean === null) return 'n/a';
-  return n > 1 ? `${mean.toFixed(digits)} +- ${spread.toFixed(digits)}` : mean.toFixed(digits);
+  return n > 1 ? `${mean.toFixed(digits)} +- ${spread.toFixed(digits)}` : `${mean.toFixed(digits)} (one run)`;
 }
 
 export function meanOf(values: (number | null)[]): number | null {
   return meanSpread(values).mean;
 }
 
-/** Two figures differ beyond noise when their means are further apart than the sum of their spreads (and not equal). */
+/**
+ * Two figures differ beyond noise when their means are further apart than the sum of their
+ * spreads (and not equal). One run of each has no spread, so any difference counts: `show`
+ * marks such figures "(one run)".
+ */
 export function beyondNoise(a: (number | null)[], b: (number | null)[]): boolean {
   const x = meanSpread(a);
   const y = meanSpread(b);
