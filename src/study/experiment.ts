@@ -73,7 +73,10 @@ export interface Finding {
   verdict: Verdict;
   /** The mechanism, shown by a measured figure (not asserted). */
   mechanism: string;
-  /** Why no verdict: the invalid cases and their reasons. Empty when every case was valid. */
+  /**
+   * Why no verdict: the invalid cases and their reasons, an experiment that failed, or runs too
+   * few to weigh the claim (seed 002's couple of percents). Empty when none of these stood in the way.
+   */
   invalid: string[];
   /** Run folders (relative to the study folder) the figures come from. */
   runs: string[];

@@ -134,7 +134,7 @@ function findingMarkdown(f: Finding): string {
     '',
     `**Verdict: ${f.verdict}.**${f.summary ? ` ${f.summary}` : ''}`,
     '',
-    ...(f.invalid.length > 0 ? ['**No verdict from invalid cases:**', '', ...f.invalid.map((r) => `- ${r}`), ''] : []),
+    ...(f.invalid.length > 0 ? ['**No verdict, because:**', '', ...f.invalid.map((r) => `- ${r}`), ''] : []),
     ...(f.setup ? [`**Setup.** ${f.setup}`, ''] : []),
     ...(figures ? [figures, ''] : []),
     ...(hasChart(f) ? [`![${f.chart.title}](charts/${chartName(f)}.svg)`, ''] : []),
@@ -172,7 +172,7 @@ function findingHtml(f: Finding): string {
 <h2>${esc(f.seed)} · ${esc(titleOf(f))}</h2>
 <blockquote>${f.claim.split('\n').map(inline).join('<br>')}<br><span class="meta">(${inline(attribution(f))})</span></blockquote>
 <p class="verdict"><b>Verdict: ${esc(f.verdict)}.</b> ${inline(f.summary ?? '')}</p>
-${f.invalid.length > 0 ? `<p><b>No verdict from invalid cases:</b></p><ul>${f.invalid.map((r) => `<li>${inline(r)}</li>`).join('')}</ul>` : ''}
+${f.invalid.length > 0 ? `<p><b>No verdict, because:</b></p><ul>${f.invalid.map((r) => `<li>${inline(r)}</li>`).join('')}</ul>` : ''}
 ${f.setup ? `<p><b>Setup.</b> ${inline(f.setup)}</p>` : ''}
 ${
   f.figures.length > 0
