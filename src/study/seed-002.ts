@@ -59,6 +59,9 @@ const postP50: Pick = (c) => c.totals.client.post_latency_ms.p50;
 const pollP50: Pick = (c) => c.totals.client.poll_latency_ms.p50;
 const failedPer1000: Pick = (c) => c.totals.derived.failures_per_1000_tx;
 const finalPer1000: Pick = (c) => c.totals.derived.final_failures_per_1000_tx;
+/** SQLSTATE 40001 alone, whatever PostgreSQL's message (serializable adds its own texts to repeatable read's). */
+const serializationFailures: Pick = (c) =>
+  Object.values(c.totals.database.app.failure_messages?.['40001'] ?? {}).reduce((a, n) => a + n, 0);
 /** What a commit costs the serving process: under an open load the cost shows here, not in requests per second. */
 const cpuPerCommit: Pick = (c) => {
   const commits = c.totals.database.app.total.commits;
@@ -151,6 +154,7 @@ const serializablePenalty: Experiment = {
         'post latency p50 ms': show(of(cases, postP50)),
         'commits/s': show(of(cases, commitsPerSecond)),
         'failed attempts per 1,000 commits': show(of(cases, failedPer1000)),
+        '40001s': show(of(cases, serializationFailures), 0),
       },
     });
     const moreAborts =
@@ -177,6 +181,7 @@ const serializablePenalty: Experiment = {
         'post latency p50 ms',
         'commits/s',
         'failed attempts per 1,000 commits',
+        '40001s',
       ],
       figures: [row('repeatable-read', rr.valid), row('serializable', ser.valid)],
       chart: {
