@@ -14,6 +14,7 @@ import {
   meanOf,
   measureCases,
   per100,
+  runsNote,
   type ServerFlags,
   saveMeasurements,
   serveCommand,
@@ -303,7 +304,7 @@ const keepLast: Experiment = {
       setup:
         `${setupCommon} ${n} quick switches: two channel clicks in one task (neither the shown one), then a wait ` +
         'until both answers are in; a wrong display is any channel but the one clicked last. Variants: the page as ' +
-        `shipped and with ?keeplast=off; ${ctx.repeat} run(s).`,
+        `shipped and with ?keeplast=off; ${runsNote(ctx)}.`,
       columns: ['wrong displays per 100 switches', 'older answer last, per 100 switches', 'switches'],
       figures: [row('KeepLast', withIt), row('?keeplast=off', without)],
       chart: {
@@ -388,7 +389,7 @@ const mutex: Experiment = {
       setup:
         `${setupCommon} ${bursts} bursts of ${POSTS_PER_BURST} posts sent at once from the page (window.busbench.post, ` +
         "the chat's own post path); a post is out of order when one sent after it in its burst was stored first " +
-        `(messages.id). Variants: the page as shipped and with ?mutex=off; ${ctx.repeat} run(s).`,
+        `(messages.id). Variants: the page as shipped and with ?mutex=off; ${runsNote(ctx)}.`,
       columns: ['out-of-order posts per 100', 'most posts in flight at once', 'posts'],
       figures: [row('Mutex', withIt), row('?mutex=off', without)],
       chart: {

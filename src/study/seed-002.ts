@@ -21,6 +21,7 @@ import {
   measureCases,
   per100,
   request,
+  runsNote,
   type ServerFlags,
   saveMeasurements,
   scrape,
@@ -255,7 +256,7 @@ const wholeRetry: Experiment = {
         `\`${commandLine(isolationFlags(ctx))}\`'s repeatable-read case (--max-tries 5 by default: whole-transaction ` +
         `retry, Odoo's 5 tries) against \`${commandLine(noRetryFlags(ctx))}\` (no ` +
         `retry: the first 40001 is the user's failure, a 409 E_TX_CONFLICT where Websauna showed a 500); repeatable ` +
-        `read; ${ctx.repeat} run(s) each.`,
+        `read; ${runsNote(ctx)}.`,
       columns: [
         'final failures per 1,000 commits',
         'polls that failed (user-visible)',
@@ -453,8 +454,8 @@ const notifyBeforeCommit: Experiment = {
         `single-process, default seed data; ${POLLERS} users long-poll channel 1 (timeout ${POLL_TIMEOUT_S} s) while ` +
         `another posts ${posts} messages to it, one every ${POST_INTERVAL_MS} ms. A delivery is late when it ` +
         `arrived more than ${POST_INTERVAL_MS} ms after its post was sent: after the next post, so not woken by its ` +
-        `own NOTIFY. Cases: ${cases.map((c) => `\`${serveCommand(c.flags)}\``).join(' and ')}; ${ctx.repeat} run(s) ` +
-        'each, each on a fresh database.',
+        `own NOTIFY. Cases: ${cases.map((c) => `\`${serveCommand(c.flags)}\``).join(' and ')}; ${runsNote(ctx)}, ` +
+        'each on a fresh database.',
       columns: [
         'empty wake-ups per 100 wake-ups',
         'late deliveries per 100',

@@ -14,6 +14,7 @@ import {
   measureCases,
   per100,
   request,
+  runsNote,
   type ServerFlags,
   saveMeasurements,
   scrape,
@@ -199,7 +200,7 @@ function setupText(ctx: StudyContext, seconds: number, cases: { name: string; fl
     `other user's membership of channel ${CHANNEL} (POST /channels/${CHANNEL}/members, then DELETE), one change after ` +
     `another, for ${seconds} s, all at once; pg_stat_activity sampled every ${SAMPLE_MS} ms for the layout's backends ` +
     `waiting on a lock. Cases: ${cases.map((c) => `${c.name}: \`${serveCommand(c.flags)}\``).join('; ')}; ` +
-    `${ctx.repeat} run(s) each, each on a fresh database.`
+    `${runsNote(ctx)}, each on a fresh database.`
   );
 }
 

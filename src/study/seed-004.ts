@@ -12,6 +12,7 @@ import {
   measureCases,
   per100,
   request,
+  runsNote,
   type ServerFlags,
   saveMeasurements,
   scrape,
@@ -155,7 +156,7 @@ export const experiments: Experiment[] = [
           `cluster-fork with ${WORKERS} workers, default seed data; ${ADMIN} removes ${MEMBER} from channel ${CHANNEL} ` +
           `and adds them back, ${rounds} times each; after every change ${MEMBER} reads the channel ${READS} times, each ` +
           'on a new TCP connection (the primary hands connections to the workers in turn). Cases: ' +
-          `\`${serveCommand(flags('on'))}\` and \`${serveCommand(flags('off'))}\`; ${ctx.repeat} run(s) each, ` +
+          `\`${serveCommand(flags('on'))}\` and \`${serveCommand(flags('off'))}\`; ${runsNote(ctx)}, ` +
           'each on a fresh database.',
         columns: [
           'stale decisions per 100 reads',

@@ -189,14 +189,22 @@ export function meanSpread(values: (number | null)[]): { mean: number | null; sp
   return { mean, spread: Math.sqrt(variance), n: xs.length };
 }
 
-/**
- * "12.3 +- 0.4" over the repeats, "12.3 (one run)" from one run (no spread, so the reader
- * knows a difference was not weighed against any noise), "n/a" when no run had the figure.
- */
+/** "12.3 +- 0.4" over the repeats, "12.3" from one run (runsNote says so), "n/a" when no run had the figure. */
 export function show(values: (number | null)[], digits = 1): string {
   const { mean, spread, n } = meanSpread(values);
   if (mean === null) return 'n/a';
-  return n > 1 ? `${mean.toFixed(digits)} +- ${spread.toFixed(digits)}` : `${mean.toFixed(digits)} (one run)`;
+  return n > 1 ? `${mean.toFixed(digits)} +- ${spread.toFixed(digits)}` : mean.toFixed(digits);
+}
+
+/**
+ * How many runs the figures rest on, for a finding's setup: with one run there is no spread,
+ * and these experiments do not reckon counting noise (seed 000's rule), so the reader is told
+ * that a difference was taken as it is.
+ */
+export function runsNote(ctx: StudyContext): string {
+  return ctx.repeat > 1
+    ? `${ctx.repeat} runs each (figures: mean +- spread)`
+    : 'one run each (no spread: a difference is taken as measured, not weighed against noise; --repeat 3 weighs it)';
 }
 
 export function meanOf(values: (number | null)[]): number | null {
@@ -205,8 +213,7 @@ export function meanOf(values: (number | null)[]): number | null {
 
 /**
  * Two figures differ beyond noise when their means are further apart than the sum of their
- * spreads (and not equal). One run of each has no spread, so any difference counts: `show`
- * marks such figures "(one run)".
+ * spreads (and not equal). One run of each has no spread, so any difference counts (runsNote).
  */
 export function beyondNoise(a: (number | null)[], b: (number | null)[]): boolean {
   const x = meanSpread(a);
