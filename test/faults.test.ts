@@ -2,6 +2,7 @@
 // between two queries (a restart, an admin shutdown, pg_terminate_backend), and a worker that
 // keeps dying. Before, the checked-out pg client's unheard 'error' killed the serving process,
 // and the cluster primary restarted a dying worker as fast as it could fork (issue 13, F6, F7).
+// Now the unit runs again on a fresh connection while it has tries left, and 503s when not.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { restartDelayMs } from '../src/topologies/cluster/primary.js';
@@ -23,9 +24,10 @@ const LAYOUTS = ['single-process', 'cluster-fork'] as const;
 
 describe('a connection the database ends mid-request', () => {
   for (const topology of LAYOUTS) {
-    test(`${topology}: the request gets 503 E_DATABASE_UNAVAILABLE with Retry-After and the process serves on`, async () => {
-      // One worker, so the next request must reach the process whose connection was cut.
-      const layout = await startLayout(topology, ['--pool-size', '1', '--workers', '1']);
+    test(`${topology}: a unit with no try left gets 503 E_DATABASE_UNAVAILABLE with Retry-After and the process serves on`, async () => {
+      // One worker, so the next request must reach the process whose connection was cut;
+      // one try, so the cut unit cannot run again.
+      const layout = await startLayout(topology, ['--pool-size', '1', '--workers', '1', '--max-tries', '1']);
       let blocked: Awaited<ReturnType<typeof blockPresenceWrite>> | undefined;
       try {
         const token = await login(layout, 'user1');
@@ -42,6 +44,35 @@ describe('a connection the database ends mid-request', () => {
         assert.equal((await poll(layout, token, ['channel:1'], 0, 0)).status, 200);
         assert.equal(layout.child.exitCode, null, 'the layout is still running');
         assert.equal(metric(await metrics(layout), 'busbench_worker_restarts_total'), 0, 'no process died');
+      } finally {
+        await blocked?.release();
+        assert.equal(await layout.stop(), 0, layout.log());
+      }
+    });
+
+    test(`${topology}: a unit cut before its COMMIT runs again on a fresh connection and the request succeeds`, async () => {
+      const layout = await startLayout(topology, ['--pool-size', '1', '--workers', '1']);
+      let blocked: Awaited<ReturnType<typeof blockPresenceWrite>> | undefined;
+      try {
+        const token = await login(layout, 'user1');
+        blocked = await blockPresenceWrite(layout, token);
+        const cutPid = blocked.pid;
+        await sql(layout.databaseUrl, 'SELECT pg_terminate_backend($1)', [cutPid]);
+        // The retry waits on the same lock from another backend: the unit really ran again.
+        await eventually(async () => {
+          const rows = await sql<{ pid: number }>(
+            layout.databaseUrl,
+            "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'busbench/%/http/%' AND wait_event_type = 'Lock'",
+          );
+          return rows.some((row) => row.pid !== cutPid) ? true : undefined;
+        });
+        await blocked.release();
+        const answer = await blocked.stuck;
+        assert.equal(answer.status, 200, answer.text);
+        const text = await metrics(layout);
+        assert.equal(metric(text, 'busbench_tx_retries_total', { endpoint: 'presence.poll' }), 1);
+        assert.equal(metric(text, 'busbench_tx_failures_total', { endpoint: 'presence.poll', sqlstate: '57P01' }), 1);
+        assert.equal(metric(text, 'busbench_worker_restarts_total'), 0, 'no process died');
       } finally {
         await blocked?.release();
         assert.equal(await layout.stop(), 0, layout.log());

@@ -8,7 +8,7 @@ import { Metrics } from '../src/app/metrics.js';
 import { backoffMs, findRetryableSqlstate, RetryableConflict, retryWholeRequest } from '../src/app/transaction.js';
 import { BusbenchError, HttpError } from '../src/lib/errors.js';
 import { loadConfig } from '../src/lib/server-options.js';
-import { freshDatabase, metric } from './helpers.js';
+import { eventually, freshDatabase, metric, sql } from './helpers.js';
 
 describe('transaction helper', () => {
   let url: string;
@@ -35,6 +35,48 @@ describe('transaction helper', () => {
     assert.equal(findRetryableSqlstate(wrapped), '40001');
     assert.equal(findRetryableSqlstate(Object.assign(new Error('x'), { code: '23505' })), undefined);
     assert.equal(findRetryableSqlstate(Object.assign(new Error('x'), { code: '55P03' })), '55P03');
+  });
+
+  /** Starts `run`, ends the backend of its query marked `marker` while it sleeps; the answer and the ended pid. */
+  async function cutMidway<T>(marker: string, run: () => Promise<T>): Promise<{ answer: T; cut: number }> {
+    const answer = run();
+    const cut = await eventually(async () => {
+      const rows = await sql<{ pid: number }>(
+        url,
+        `SELECT pid FROM pg_stat_activity WHERE query LIKE '%${marker}%' AND pid <> pg_backend_pid()`,
+      );
+      return rows[0]?.pid;
+    });
+    await sql(url, 'SELECT pg_terminate_backend($1)', [cut]);
+    return { answer: await answer, cut };
+  }
+
+  test('a one-statement query whose connection the server ended runs once more on a fresh connection', async () => {
+    const { answer, cut } = await cutMidway('cut-me-query', () =>
+      db.query<{ pid: number }>("SELECT pg_backend_pid() AS pid, pg_sleep(0.5), 'cut-me-query'"),
+    );
+    assert.ok(answer.rows[0] && answer.rows[0].pid !== cut, 'answered by another backend');
+  });
+
+  test('a unit of work cut before its COMMIT runs again and commits once', async () => {
+    const labels = { endpoint: 'chat.post' };
+    const retriesBefore = await count('busbench_tx_retries_total', labels);
+    const cutBefore = await count('busbench_tx_failures_total', { ...labels, sqlstate: '57P01' });
+    // Row 2: the other tests count on row 1.
+    await sql(url, 'INSERT INTO counter VALUES (2, 0)');
+    let runs = 0;
+    await cutMidway('cut-me-unit', () =>
+      db.transaction('chat.post', async (tx) => {
+        runs++;
+        await tx.query('UPDATE counter SET n = n + 1 WHERE id = 2');
+        if (runs === 1) await tx.query("SELECT pg_sleep(0.5), 'cut-me-unit'");
+      }),
+    );
+    const end = await sql<{ n: number }>(url, 'SELECT n FROM counter WHERE id = 2');
+    assert.equal(runs, 2);
+    assert.equal(end[0]?.n, 1, 'the cut attempt rolled back with its connection');
+    assert.equal((await count('busbench_tx_retries_total', labels)) - retriesBefore, 1);
+    assert.equal((await count('busbench_tx_failures_total', { ...labels, sqlstate: '57P01' })) - cutBefore, 1);
   });
 
   test('backoff is uniform(0, base x 2^n)', () => {

@@ -49,10 +49,18 @@ export class Database {
     sql: string,
     params: unknown[] = [],
   ): Promise<pg.QueryResult<R>> {
-    try {
-      return await this.pool.query<R>(sql, params);
-    } catch (err) {
-      throw this.mapConnectError(err);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.pool.query<R>(sql, params);
+      } catch (err) {
+        // A one-statement query is its own transaction, and every one busbench sends is a read
+        // or harmless twice (NOTIFY: one more wake-up, and polls fetch by id; the bus's garbage
+        // collection; a cache-signaling nextval: one more invalidation). So one whose connection
+        // the server ended (pg_terminate_backend) runs once more on a fresh connection; while
+        // PostgreSQL is down that fails at once, with E_DATABASE_UNAVAILABLE.
+        if (attempt === 1 && connectionLost(err)) continue;
+        throw this.mapConnectError(err);
+      }
     }
   }
 

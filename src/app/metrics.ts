@@ -91,7 +91,11 @@ export class Metrics {
       'endpoint',
       'sqlstate',
     ]);
-    this.txRetries = counter('busbench_tx_retries_total', 'Attempts retried after a retryable failure', ['endpoint']);
+    this.txRetries = counter(
+      'busbench_tx_retries_total',
+      'Attempts retried after a conflict (40001/40P01/55P03) or a connection lost before COMMIT',
+      ['endpoint'],
+    );
     this.txRetried = counter(
       'busbench_tx_retried_total',
       "Units of work retried at least once, counted at their first retry (pgbench's transactions retried)",

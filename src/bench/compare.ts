@@ -81,7 +81,7 @@ function table(rows: string[][], textColumns: number): string {
 /** What the transaction columns count, under pgbench's names where they are pgbench's quantities. */
 export const TRANSACTION_COLUMNS =
   'failed attempts: every 40001/40P01/55P03 attempt rolled back, retries included (pg_stat_database.xact_rollback counts the same); ' +
-  'retries: pgbench\'s "total number of retries"; retried tx: pgbench\'s "number of transactions retried" (retried at least once, then committed or failed); failed tx: pgbench\'s "number of failed transactions" (failed for good); ' +
+  'retries: pgbench\'s "total number of retries" (under --faults also units run again after their connection was lost before COMMIT); retried tx: pgbench\'s "number of transactions retried" (retried at least once, then committed or failed); failed tx: pgbench\'s "number of failed transactions" (failed for good); ' +
   'failures/1k tx: failed attempts per 1,000 commits';
 
 /** "invalid, left out: id (reason; reason)", one line per invalid case; empty when all are valid. */
