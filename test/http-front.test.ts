@@ -5,8 +5,9 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createHttpServer, HEADERS_TIMEOUT_MS, type HttpServer, REQUEST_TIMEOUT_MS } from '../src/app/http-server.js';
+import { createHttpServer, type HttpServer } from '../src/app/http-server.js';
 import { Metrics } from '../src/app/metrics.js';
+import { HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from '../src/lib/http-timeouts.js';
 import { eventually, type RawReply, rawRequest, request } from './helpers.js';
 
 const CRLF = '\r\n';

@@ -5,6 +5,7 @@
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { errors, HttpError } from '../lib/errors.js';
+import { HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from '../lib/http-timeouts.js';
 import type { Config } from '../lib/server-options.js';
 import type { AppRequest, AppResponse } from './app.js';
 import { errorResponse, respond } from './app.js';
@@ -33,10 +34,6 @@ const CORS = {
   'access-control-allow-methods': 'GET, POST, DELETE, OPTIONS',
   'access-control-max-age': '600',
 };
-
-/** Seconds a client has for its headers, then for its whole request, before a 408 E_REQUEST_TIMEOUT. */
-export const HEADERS_TIMEOUT_MS = 10_000;
-export const REQUEST_TIMEOUT_MS = 30_000;
 
 export interface HttpServer {
   server: http.Server;

@@ -2,6 +2,8 @@
 // code and a message that says what to do next (piscina's errors.ts style). An error is either
 // an HTTP answer (a status) or the end of a command (an exit code), never both.
 
+import { HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from './http-timeouts.js';
+
 interface HttpCodeDoc {
   readonly status: number;
   readonly retryAfter?: number;
@@ -80,8 +82,9 @@ export const ERROR_CODES = {
   E_REQUEST_TIMEOUT: {
     status: 408,
     when:
-      "The request's headers or body did not all arrive within Node's `headersTimeout` (60 s) or " +
-      '`requestTimeout` (300 s). The connection is closed.',
+      `The request's headers did not all arrive within ${HEADERS_TIMEOUT_MS / 1000} s (the server's ` +
+      `\`headersTimeout\`), or the whole request within ${REQUEST_TIMEOUT_MS / 1000} s (\`requestTimeout\`). ` +
+      'A parked poll is not cut: both end once its request has arrived. The connection is closed.',
   },
   E_UNAUTHORIZED: {
     status: 401,
@@ -125,7 +128,9 @@ export const ERROR_CODES = {
     retryAfter: 1,
     when:
       'PostgreSQL cannot be reached, or it ended the connection this request held (a restart, an admin ' +
-      'shutdown 57P01, pg_terminate_backend). The process stays up and serves again once PostgreSQL is back.',
+      'shutdown 57P01, pg_terminate_backend) and the unit could not run again: its COMMIT was sent (it may ' +
+      'have taken effect), it had used its `--max-tries`, or it is a one-try presence write. ' +
+      'The process stays up and serves again once PostgreSQL is back: retry after Retry-After.',
   },
   E_TOO_MANY_POLLS: { status: 503, retryAfter: 5, when: 'The process already holds `--max-parked` parked polls.' },
   E_BUSY: {

@@ -13,7 +13,8 @@ export function armThreadKill(pool: Piscina, metrics: Metrics): void {
   // Only the pool's own shutdown destroys threads otherwise, after the last scrape.
   pool.on('workerDestroy', () => metrics.workerRestarts.inc());
   process.on(THREAD_KILL_SIGNAL, () => {
-    // Under load every thread is serving a request (a parked poll, at least): a crash mid-request.
+    // Parked polls wait in the main thread, so the thread ended may be idle or mid-request
+    // (then that one request answers 503 E_THREAD_LOST), as a real thread crash would find it.
     void pool.threads.at(-1)?.terminate();
   });
 }
