@@ -9,6 +9,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { recoveryMs } from '../src/bench/report-faults.js';
 import { readRun } from '../src/bench/run-file.js';
 import { TOPOLOGIES } from './helpers.js';
 
@@ -51,10 +52,23 @@ test('every fault in every layout: no acknowledged post lost, processes restarte
       c.id,
     );
     assert.equal(c.totals.delivery.lost, 0, `${c.id} lost acknowledged posts: ${JSON.stringify(c.totals.delivery)}`);
+    assert.equal(c.totals.delivery.duplicated, 0, `${c.id} repeated acknowledged posts`);
     assert.ok(c.totals.delivery.posts > 0, `${c.id} acknowledged some posts`);
     assert.ok(!c.warnings.some((w) => /exited with code/.test(w)), `${c.id}: ${c.warnings.join('; ')}`);
     const byKind = Object.fromEntries(faults.map((f) => [f.kind, f]));
+    for (const f of faults) {
+      const figures = `${c.id} ${f.kind}: ${JSON.stringify(f)}`;
+      assert.equal(f.delivery.lost, 0, figures);
+      assert.equal(f.delivery.duplicated, 0, figures);
+      // Every applied fault was recovered from within its window: a poll and a post sent after it succeeded.
+      if (f.applied) assert.notEqual(recoveryMs(f), null, figures);
+    }
+    assert.ok(
+      faults.reduce((n, f) => n + f.delivery.posts, 0) > 0,
+      `${c.id}: posts were acknowledged in the faults' windows`,
+    );
     assert.ok(byKind['listen-drop']?.applied, `${c.id}: ${byKind['listen-drop']?.detail}`);
+    assert.ok(byKind['backend-kill']?.applied, `${c.id}: ${byKind['backend-kill']?.detail}`);
     assert.ok(byKind['pg-restart']?.applied, `${c.id}: ${byKind['pg-restart']?.detail}`);
     assert.match(byKind['pg-restart']?.detail ?? '', /embedded PostgreSQL stopped/);
     const kill = byKind['worker-kill'];
@@ -71,6 +85,7 @@ test('every fault in every layout: no acknowledged post lost, processes restarte
   const html = await readFile(path.join(dir, 'report.html'), 'utf8');
   assert.match(html, /<section id="faults">/);
   assert.match(html, /markLine/);
-  assert.match(html, /lost or duplicated an acknowledged post|Lost or duplicated acknowledged posts/);
+  assert.match(html, /No layout lost or duplicated an acknowledged post under the faults/);
+  assert.match(html, /Recovered fastest from its slowest fault: <b>[^<]+<\/b> \(\d+ ms/);
   assert.match(stdout, /^faults:$/m);
 });

@@ -4,10 +4,12 @@
 // layout's /healthz names, and the embedded server's restart. Every fault gets its window,
 // from it to the next one (or the end of the measurement): the client-visible errors in it,
 // how long until a poll and a post sent after the fault succeeded, until the error rate was
-// back to what it was before any fault, the restarts /metrics counted, and the database
-// connections while it recovered.
+// back to what it was before any fault, the restarts /metrics counted, the database
+// connections while it recovered, and the delivery check of the posts due in it.
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
+import type { DeliveryCount } from '../../loadtests/lib/delivery.js';
+import type { Window } from '../../loadtests/lib/load-plan.js';
 import { round } from '../../loadtests/lib/numbers.js';
 import type { Profile } from '../../loadtests/lib/profiles.js';
 import { parsePrometheusText, sum } from '../../loadtests/lib/prometheus-text.js';
@@ -87,6 +89,8 @@ export class FaultInjector {
   readonly #plan: FaultPlan;
   readonly #target: FaultTarget;
   readonly #events: ClientEvent[] = [];
+  /** When each duplicate arrival reached a tab. */
+  readonly #duplicates: number[] = [];
   readonly #faults: Injected[] = [];
   #measureStart = 0;
   #measureEnd = 0;
@@ -105,7 +109,9 @@ export class FaultInjector {
       },
       poll: () => {},
       delivered: () => {},
-      duplicate: () => {},
+      duplicate: () => {
+        this.#duplicates.push(Date.now());
+      },
       postFailed: () => {},
     };
   }
@@ -251,8 +257,11 @@ export class FaultInjector {
     }
   }
 
-  /** The per-fault figures, once the measurement is over (the layout still up, for /metrics). */
-  async records(): Promise<FaultRecord[]> {
+  /**
+   * The per-fault figures, once the measurement and the drain are over (the layout still up,
+   * for /metrics); `deliveriesDueIn` is the runner's delivery check of the posts due in a window.
+   */
+  async records(deliveriesDueIn: (window: Window) => DeliveryCount): Promise<FaultRecord[]> {
     const end = this.#measureEnd || Date.now();
     const firstFault = this.#faults[0]?.at ?? end;
     const baseline = this.#events.filter((e) => e.at >= this.#measureStart && e.at < firstFault);
@@ -273,6 +282,7 @@ export class FaultInjector {
         return ok ? ok.at - fault.at : null;
       };
       const [before, after] = [readings[i] ?? null, readings[i + 1] ?? null];
+      const delivery = deliveriesDueIn({ start: fault.at, end: windowEnd });
       return {
         kind: fault.kind,
         at_s: round((fault.at - this.#measureStart) / 1000),
@@ -290,6 +300,12 @@ export class FaultInjector {
           before: fault.connectionsBefore,
           peak: fault.connections.length > 0 ? Math.max(...fault.connections) : null,
           end: fault.connections.at(-1) ?? null,
+        },
+        delivery: {
+          posts: delivery.posts,
+          lost: delivery.lost,
+          pending: delivery.pending,
+          duplicated: this.#duplicates.filter((at) => at >= fault.at && at < windowEnd).length,
         },
       };
     });

@@ -48,7 +48,7 @@ export function runNodeCase(
         ? (seconds: number) => injector.measure(seconds, (line) => running.progress.log(line))
         : (seconds: number) => sleep(seconds * 1000);
       const { measured, generator } = await timeline(load, profile, startedAt.getTime(), measure);
-      const faults = await injector?.records();
+      const faults = await injector?.records((window) => load.runner.deliveriesDueIn(window));
       live?.finish(load.runner.deliveries().lost);
       const exitCode = await load.finish();
       const client = load.runner.totals();

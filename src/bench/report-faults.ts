@@ -71,11 +71,22 @@ export function faultVerdict(run: RunFile, esc: (text: string) => string): strin
       ? `No layout lost or duplicated an acknowledged post under the faults (${acked}).`
       : `Lost or duplicated acknowledged posts under the faults: ${lossy
           .map(
-            (c) => `<b>${esc(c.id)}</b> (${c.totals.delivery.lost} lost, ${c.totals.delivery.duplicated} duplicated)`,
+            (c) =>
+              `<b>${esc(c.id)}</b> (${c.totals.delivery.lost} lost, ${c.totals.delivery.duplicated} duplicated${faultsWithLoss(c)})`,
           )
           .join(', ')}.`,
   );
   return lines;
+}
+
+/** "; in the windows of pg-restart at 12 s (2 lost)...": where a lossy case's faults lost or repeated posts. */
+function faultsWithLoss(c: CaseResult): string {
+  const hit = (c.faults ?? []).filter((f) => f.delivery.lost + f.delivery.duplicated > 0);
+  if (hit.length === 0) return '';
+  const each = hit.map(
+    (f) => `${f.kind} at ${f.at_s} s (${f.delivery.lost} lost, ${f.delivery.duplicated} duplicated)`,
+  );
+  return `; in the windows of ${each.join(', ')}`;
 }
 
 const COLUMNS = [
@@ -120,9 +131,8 @@ function rows(run: RunFile): string[][] {
         f.recovery_ms.error_rate === null ? 'still failing' : String(f.recovery_ms.error_rate),
         orNa(f.restarts),
         `${orNa(db.before)}/${orNa(db.peak)}/${orNa(db.end)}`,
-        // The delivery check covers the whole case: every fault of it, not this one alone.
-        String(c.totals.delivery.lost),
-        String(c.totals.delivery.duplicated),
+        String(f.delivery.lost),
+        String(f.delivery.duplicated),
       ];
     }),
   );
@@ -138,7 +148,7 @@ export function faultSection(run: RunFile, esc: (text: string) => string): strin
   );
   return `<section id="faults">
 <h2>Faults</h2>
-<p class="meta">Each fault's window runs to the next fault or the end of the measurement. First poll and first post: from the fault to the first success of a request sent after it ("none in window": no such success before the next fault). Lost and dup are the case's delivery check, over all its faults.</p>
+<p class="meta">Each fault's window runs to the next fault or the end of the measurement. First poll and first post: from the fault to the first success of a request sent after it ("none in window": no such success before the next fault). Lost and dup: the delivery check of the posts due in the window (dup: repeated arrivals in it); the verdict's counts are the whole case's.</p>
 <div class="scroll"><table class="numbers"><thead>${head}</thead><tbody>${body.join('')}</tbody></table></div>
 </section>
 `;

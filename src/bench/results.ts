@@ -274,6 +274,17 @@ const faultRecord = Closed(
       { before: NullableNumber(), peak: NullableNumber(), end: NullableNumber() },
       { description: "The layout's connections to the case database before the fault and during its window." },
     ),
+    delivery: Closed(
+      {
+        posts: Type.Number({ description: 'Posts acknowledged (201) that were due in the window.' }),
+        lost: Type.Number({
+          description: 'Of their (post, tab) deliveries, missing although the tab polled after the acknowledgement.',
+        }),
+        pending: Type.Number({ description: 'Missing when the drain ended, with no such poll: late, not lost.' }),
+        duplicated: Type.Number({ description: 'Arrivals beyond the first that reached a tab in the window.' }),
+      },
+      { description: "The delivery check of the posts due in this fault's window: the case's totals split by fault." },
+    ),
   },
   { description: 'One fault of `busbench bench --faults` and what it cost.' },
 );

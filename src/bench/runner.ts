@@ -560,6 +560,11 @@ export class Runner {
     return countDeliveries(this.#posts, this.#browsers, this.#measure.start > 0 ? this.#measure : undefined);
   }
 
+  /** The delivery check of the posts due in `window` alone (a fault's window). */
+  deliveriesDueIn(window: Window): DeliveryCount {
+    return countDeliveries(this.#posts, this.#browsers, window);
+  }
+
   /** Ends the tab loops; their parked polls end when the layout shuts down. */
   stop(): Promise<unknown> {
     this.#stopped = true;
