@@ -130,7 +130,7 @@ export const ERROR_CODES = {
       'PostgreSQL cannot be reached, or it ended the connection this request held (a restart, an admin ' +
       'shutdown 57P01, pg_terminate_backend) and the unit could not run again: its COMMIT was sent (it may ' +
       'have taken effect), it had used its `--max-tries`, or it is a one-try presence write. ' +
-      'The process stays up and serves again once PostgreSQL is back: retry after Retry-After.',
+      'The process stays up and serves again once PostgreSQL is back.',
   },
   E_TOO_MANY_POLLS: { status: 503, retryAfter: 5, when: 'The process already holds `--max-parked` parked polls.' },
   E_BUSY: {
