@@ -327,7 +327,7 @@ test('the transaction figures are named as pgbench names them where they are its
   );
   assert.match(
     html,
-    /retries: pgbench&#39;s &quot;total number of retries&quot;; retried tx: pgbench&#39;s &quot;number of transactions retried&quot; \(retried at least once, then committed or failed\); failed tx: pgbench&#39;s &quot;number of failed transactions&quot; \(failed for good\)/,
+    /retries: pgbench&#39;s &quot;total number of retries&quot; \(under --faults also units run again after their connection was lost before COMMIT\); retried tx: pgbench&#39;s &quot;number of transactions retried&quot; \(retried at least once, then committed or failed\); failed tx: pgbench&#39;s &quot;number of failed transactions&quot; \(failed for good\)/,
   );
   const header = formatComparison(sampleRun()).split('\n')[0] ?? '';
   assert.match(header, /failures\/1k tx +failed attempts +retries +retried tx +failed tx/);
