@@ -18,7 +18,14 @@ import { commandLine } from '../src/study/bench-run.js';
 import type { Experiment, Finding, StudyContext } from '../src/study/experiment.js';
 import { EXPERIMENTS } from '../src/study/experiments.js';
 import { chartName, VERDICTS } from '../src/study/findings.js';
-import { MEASUREMENTS_FILE, type MeasurementsFile, saveMeasurements } from '../src/study/seed-lab.js';
+import {
+  bugShows,
+  MEASUREMENTS_FILE,
+  type MeasurementsFile,
+  rate,
+  saveMeasurements,
+  show,
+} from '../src/study/seed-lab.js';
 import type { StudyFile } from '../src/study/study-file.js';
 import { adminUrl } from './helpers.js';
 
@@ -397,5 +404,34 @@ test('measurements.json marks invalid the case a reason names, and every case wh
   assert.deepEqual(
     unnamed.cases.map((c) => c.valid),
     [false, false],
+  );
+});
+
+test('a one-run rate is weighed against its counting noise: a few events over none give no verdict, many give one', () => {
+  const runs = (stale: number) => [{ stale, reads: 400 }];
+  const stale = (rs: { stale: number; reads: number }[]) =>
+    rate(
+      rs,
+      (r) => r.stale,
+      (r) => r.reads,
+    );
+  // 2 in 400 is 0.5 per 100 +- 0.35; none is 0 +- 0.25 (one event's worth): within the noise.
+  assert.equal(bugShows(stale(runs(2)), stale(runs(0))), null);
+  assert.equal(bugShows(stale(runs(40)), stale(runs(0))), true);
+  assert.equal(bugShows(stale(runs(0)), stale(runs(3))), false);
+  assert.equal(show(stale(runs(2)), 2), '0.50 +- 0.35 (counting)');
+  // Repeats measure their own spread, which replaces the counting noise.
+  assert.equal(show(stale([...runs(2), ...runs(6)]), 2), '1.00 +- 0.50');
+  assert.equal(bugShows([5], [4]), true, 'a one-run figure that counts nothing is taken as measured');
+  assert.equal(
+    show(
+      rate(
+        [{ stale: 1, reads: 0 }],
+        (r) => r.stale,
+        (r) => r.reads,
+      ),
+    ),
+    'n/a',
+    'no reads: no rate',
   );
 });

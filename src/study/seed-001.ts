@@ -10,10 +10,10 @@ import { launchChromium, openTab, tabUrl } from '../bench/browser-tabs.js';
 import type { RunningCase } from '../bench/lifecycle.js';
 import { type Experiment, type Finding, findingHead, type StudyContext, type Verdict } from './experiment.js';
 import {
-  beyondNoise,
+  bugShows,
   meanOf,
   measureCases,
-  per100,
+  rate,
   runsNote,
   type ServerFlags,
   saveMeasurements,
@@ -260,8 +260,18 @@ const keepLast: Experiment = {
     const runs = results.get('single-process') ?? [];
     const withIt = runs.map((r) => r.with);
     const without = runs.map((r) => r.without);
-    const wrong = (rs: Switched[]) => rs.map((r) => per100(r.wrong, r.switches));
-    const older = (rs: Switched[]) => rs.map((r) => per100(r.olderLast, r.switches));
+    const wrong = (rs: Switched[]) =>
+      rate(
+        rs,
+        (r) => r.wrong,
+        (r) => r.switches,
+      );
+    const older = (rs: Switched[]) =>
+      rate(
+        rs,
+        (r) => r.olderLast,
+        (r) => r.switches,
+      );
     const invalid = [...withIt, ...without].some((r) => r.switches === 0) ? ['single-process: no switch was made'] : [];
     const saved = await saveMeasurements(
       ctx,
@@ -284,8 +294,8 @@ const keepLast: Experiment = {
         : `?keeplast=off: ${show(wrong(without))} wrong displays per 100 switches; KeepLast: ${withWrong} in ` +
           `${withIt.reduce((a, r) => a + r.switches, 0)} switches`;
     if (invalid.length === 0) {
-      const shows = beyondNoise(wrong(withIt), wrong(without)) && (meanOf(wrong(without)) ?? 0) > 0;
-      verdict = shows && withWrong === 0 ? 'reproduced' : 'not reproduced';
+      const shows = bugShows(wrong(without), wrong(withIt));
+      verdict = withWrong > 0 || shows === false ? 'not reproduced' : shows ? 'reproduced' : 'no verdict';
     }
     const row = (label: string, rs: Switched[]) => ({
       label,
@@ -344,7 +354,12 @@ const mutex: Experiment = {
     const runs = results.get('single-process') ?? [];
     const withIt = runs.map((r) => r.with);
     const without = runs.map((r) => r.without);
-    const outOfOrder = (rs: Posted[]) => rs.map((r) => per100(r.outOfOrder, r.posts));
+    const outOfOrder = (rs: Posted[]) =>
+      rate(
+        rs,
+        (r) => r.outOfOrder,
+        (r) => r.posts,
+      );
     const inFlight = (rs: Posted[]) => rs.map((r) => r.maxInFlight);
     const invalid = [...withIt, ...without].some((r) => r.posts === 0) ? ['single-process: no post was stored'] : [];
     const saved = await saveMeasurements(
@@ -369,8 +384,8 @@ const mutex: Experiment = {
         : `?mutex=off: ${show(outOfOrder(without))} posts per 100 stored after a later one; Mutex: ${withOut} of ` +
           `${withIt.reduce((a, r) => a + r.posts, 0)}`;
     if (invalid.length === 0) {
-      const shows = beyondNoise(outOfOrder(withIt), outOfOrder(without)) && (meanOf(outOfOrder(without)) ?? 0) > 0;
-      verdict = shows && withOut === 0 ? 'reproduced' : 'not reproduced';
+      const shows = bugShows(outOfOrder(without), outOfOrder(withIt));
+      verdict = withOut > 0 || shows === false ? 'not reproduced' : shows ? 'reproduced' : 'no verdict';
     }
     const row = (label: string, rs: Posted[]) => ({
       label,

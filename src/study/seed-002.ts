@@ -4,6 +4,7 @@
 // user's presence row, so conflicts are frequent); the third needs posts timed against parked
 // polls, which the experiment drives itself.
 import type { CaseResult, RunFile } from '../bench/results.js';
+import { failedAttempts } from '../bench/validity.js';
 import { type BenchFlags, commandLine } from './bench-run.js';
 import {
   type CaseRef,
@@ -15,11 +16,12 @@ import {
 } from './experiment.js';
 import {
   beyondNoise,
+  bugShows,
   login,
   meanOf,
   meanSpread,
   measureCases,
-  per100,
+  rate,
   request,
   runsNote,
   type ServerFlags,
@@ -58,8 +60,12 @@ function validCases(
 
 const postP50: Pick = (c) => c.totals.client.post_latency_ms.p50;
 const pollP50: Pick = (c) => c.totals.client.poll_latency_ms.p50;
-const failedPer1000: Pick = (c) => c.totals.derived.failures_per_1000_tx;
-const finalPer1000: Pick = (c) => c.totals.derived.final_failures_per_1000_tx;
+const commits = (c: CaseResult) => c.totals.database.app.total.commits;
+// The rates the verdicts weigh, with their counting noise for a single run.
+const failedPer1000 = (cases: CaseResult[]) => rate(cases, (c) => failedAttempts(c.totals), commits, 1000);
+const finalPer1000 = (cases: CaseResult[]) =>
+  rate(cases, (c) => c.totals.database.app.total.final_failures, commits, 1000);
+const commitsPerSecond = (cases: CaseResult[]) => rate(cases, commits, (c) => c.measured_seconds, 1);
 /** SQLSTATE 40001 alone, whatever PostgreSQL's message (serializable adds its own texts to repeatable read's). */
 const serializationFailures: Pick = (c) =>
   Object.values(c.totals.database.app.failure_messages?.['40001'] ?? {}).reduce((a, n) => a + n, 0);
@@ -70,8 +76,6 @@ const cpuPerCommit: Pick = (c) => {
   return commits > 0 ? (1000 * cpu) / commits : null;
 };
 const pollP99: Pick = (c) => c.totals.client.poll_latency_ms.p99;
-const commitsPerSecond: Pick = (c) =>
-  c.measured_seconds > 0 ? c.totals.database.app.total.commits / c.measured_seconds : null;
 const retries: Pick = (c) => c.totals.database.app.total.retries;
 const finalFailures: Pick = (c) => c.totals.database.app.total.final_failures;
 const failedPolls: Pick = (c) => {
@@ -153,17 +157,17 @@ const serializablePenalty: Experiment = {
         'poll latency p50 ms': show(of(cases, pollP50)),
         'poll latency p99 ms': show(of(cases, pollP99)),
         'post latency p50 ms': show(of(cases, postP50)),
-        'commits/s': show(of(cases, commitsPerSecond)),
-        'failed attempts per 1,000 commits': show(of(cases, failedPer1000)),
+        'commits/s': show(commitsPerSecond(cases)),
+        'failed attempts per 1,000 commits': show(failedPer1000(cases)),
         '40001s': show(of(cases, serializationFailures), 0),
       },
     });
     const moreAborts =
-      beyondNoise(of(rr.valid, failedPer1000), of(ser.valid, failedPer1000)) &&
-      (meanOf(of(ser.valid, failedPer1000)) ?? 0) > (meanOf(of(rr.valid, failedPer1000)) ?? 0);
+      beyondNoise(failedPer1000(rr.valid), failedPer1000(ser.valid)) &&
+      (meanOf(failedPer1000(ser.valid)) ?? 0) > (meanOf(failedPer1000(rr.valid)) ?? 0);
     const fewerCommits =
-      beyondNoise(of(rr.valid, commitsPerSecond), of(ser.valid, commitsPerSecond)) &&
-      (meanOf(of(ser.valid, commitsPerSecond)) ?? 0) < (meanOf(of(rr.valid, commitsPerSecond)) ?? 0);
+      beyondNoise(commitsPerSecond(rr.valid), commitsPerSecond(ser.valid)) &&
+      (meanOf(commitsPerSecond(ser.valid)) ?? 0) < (meanOf(commitsPerSecond(rr.valid)) ?? 0);
     const penaltyText = penalty === null ? 'n/a' : `${penalty >= 0 ? '+' : ''}${penalty.toFixed(1)} %`;
     const measured = `serializable ${penaltyText} server CPU per commit against repeatable read (${show(of(ser.valid, cpuPerCommit), 2)} against ${show(of(rr.valid, cpuPerCommit), 2)} ms)`;
     return {
@@ -196,9 +200,9 @@ const serializablePenalty: Experiment = {
       mechanism:
         `Serializable changed the server's CPU per commit by ${penaltyText}${differs ? '' : ', within the noise of the runs'}` +
         `${ctx.repeat > 1 ? '' : ' (one run: no spread; --repeat 3 gives one)'}. Failed attempts per 1,000 ` +
-        `commits: ${show(of(ser.valid, failedPer1000))} at serializable against ${show(of(rr.valid, failedPer1000))} ` +
+        `commits: ${show(failedPer1000(ser.valid))} at serializable against ${show(failedPer1000(rr.valid))} ` +
         `at repeatable read${moreAborts ? ', so part of its cost is retried transactions' : ''}; commits per second: ` +
-        `${show(of(ser.valid, commitsPerSecond))} against ${show(of(rr.valid, commitsPerSecond))}` +
+        `${show(commitsPerSecond(ser.valid))} against ${show(commitsPerSecond(rr.valid))}` +
         `${fewerCommits ? ': under the same offered load, serializable committed less of it in the window' : ''}.`,
       invalid,
       runs: [bench.folder],
@@ -230,17 +234,15 @@ const wholeRetry: Experiment = {
     const of = (cases: CaseResult[], pick: Pick) => cases.map(pick);
     let verdict: Verdict = 'no verdict';
     if (invalid.length === 0) {
-      const fewer =
-        beyondNoise(of(withRetry.valid, finalPer1000), of(without.valid, finalPer1000)) &&
-        (meanOf(of(without.valid, finalPer1000)) ?? 0) > (meanOf(of(withRetry.valid, finalPer1000)) ?? 0);
-      verdict = fewer ? 'reproduced' : 'not reproduced';
+      const fewer = bugShows(finalPer1000(without.valid), finalPer1000(withRetry.valid));
+      verdict = fewer === null ? 'no verdict' : fewer ? 'reproduced' : 'not reproduced';
     }
     const row = (label: string, cases: CaseResult[]) => ({
       label,
       values: {
-        'final failures per 1,000 commits': show(of(cases, finalPer1000)),
+        'final failures per 1,000 commits': show(finalPer1000(cases)),
         'polls that failed (user-visible)': show(of(cases, failedPolls), 0),
-        'failed attempts per 1,000 commits': show(of(cases, failedPer1000)),
+        'failed attempts per 1,000 commits': show(failedPer1000(cases)),
         retries: show(of(cases, retries), 0),
       },
     });
@@ -249,9 +251,9 @@ const wholeRetry: Experiment = {
       summary:
         invalid.length > 0
           ? `invalid: ${invalid.join('; ')}`
-          : `no retry: ${show(of(without.valid, finalPer1000))} final failures per 1,000 commits ` +
+          : `no retry: ${show(finalPer1000(without.valid))} final failures per 1,000 commits ` +
             `(${show(of(without.valid, failedPolls), 0)} failed polls); retried up to 5 tries: ` +
-            `${show(of(withRetry.valid, finalPer1000))} (${show(of(withRetry.valid, failedPolls), 0)})`,
+            `${show(finalPer1000(withRetry.valid))} (${show(of(withRetry.valid, failedPolls), 0)})`,
       setup:
         `\`${commandLine(isolationFlags(ctx))}\`'s repeatable-read case (--max-tries 5 by default: whole-transaction ` +
         `retry, Odoo's 5 tries) against \`${commandLine(noRetryFlags(ctx))}\` (no ` +
@@ -271,15 +273,15 @@ const wholeRetry: Experiment = {
         series: [
           {
             name: 'final failures per 1,000 commits',
-            values: [meanOf(of(withRetry.valid, finalPer1000)), meanOf(of(without.valid, finalPer1000))],
+            values: [meanOf(finalPer1000(withRetry.valid)), meanOf(finalPer1000(without.valid))],
           },
         ],
         unit: 'per 1,000 commits',
       },
       verdict,
       mechanism:
-        `The conflicts happen either way (${show(of(withRetry.valid, failedPer1000))} and ` +
-        `${show(of(without.valid, failedPer1000))} failed attempts per 1,000 commits): two tabs of one user write ` +
+        `The conflicts happen either way (${show(failedPer1000(withRetry.valid))} and ` +
+        `${show(failedPer1000(without.valid))} failed attempts per 1,000 commits): two tabs of one user write ` +
         `its presence row at once. Retried (the whole unit of work, up to 5 tries), a failed attempt ran again ` +
         `(${show(of(withRetry.valid, retries), 0)} retries); units of work that failed on every try: ` +
         `${show(of(withRetry.valid, finalFailures), 0)}, and the user saw ${show(of(withRetry.valid, failedPolls), 0)} failed polls. With one ` +
@@ -421,17 +423,32 @@ const notifyBeforeCommit: Experiment = {
       results,
       invalid,
     );
-    const latePer100 = (rs: Delivery[]) => rs.map((r) => per100(r.late, r.delivered));
-    const emptyPer100 = (rs: Delivery[]) => rs.map((r) => per100(r.emptyWakeups, r.wakeups));
+    const latePer100 = (rs: Delivery[]) =>
+      rate(
+        rs,
+        (r) => r.late,
+        (r) => r.delivered,
+      );
+    const emptyPer100 = (rs: Delivery[]) =>
+      rate(
+        rs,
+        (r) => r.emptyWakeups,
+        (r) => r.wakeups,
+      );
     const pct = (rs: Delivery[], p: number) =>
       rs.map((r) => r.latencies[Math.min(r.latencies.length - 1, Math.floor((p / 100) * r.latencies.length))] ?? null);
     let verdict: Verdict = 'no verdict';
     if (invalid.length === 0) {
-      const more =
-        beyondNoise(emptyPer100(after), emptyPer100(before)) &&
-        (meanOf(emptyPer100(before)) ?? 0) > (meanOf(emptyPer100(after)) ?? 0);
+      const more = bugShows(emptyPer100(before), emptyPer100(after));
       const noneAfter = after.every((r) => r.emptyWakeups === 0 && r.late === 0);
-      verdict = !more ? 'not reproduced' : noneAfter ? 'reproduced' : 'reproduced with a different size';
+      verdict =
+        more === null
+          ? 'no verdict'
+          : !more
+            ? 'not reproduced'
+            : noneAfter
+              ? 'reproduced'
+              : 'reproduced with a different size';
     }
     const row = (label: string, rs: Delivery[]) => ({
       label,

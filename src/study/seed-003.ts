@@ -8,11 +8,11 @@ import pg from 'pg';
 import type { RunningCase } from '../bench/lifecycle.js';
 import { type Experiment, type Finding, findingHead, type StudyContext, type Verdict } from './experiment.js';
 import {
-  beyondNoise,
+  bugShows,
   login,
   meanOf,
   measureCases,
-  per100,
+  rate,
   request,
   runsNote,
   type ServerFlags,
@@ -228,7 +228,12 @@ const swallowed: Experiment = {
     const [kit = [], skipped = []] = cases.map((c) => results.get(c.name) ?? []);
     const invalid = invalidOf(results);
     const saved = await saveMeasurements(ctx, swallowed, parameters(seconds), cases, results, invalid);
-    const failedPer100 = (rs: Measured[]) => rs.map((r) => per100(r.failed, r.changes));
+    const failedPer100 = (rs: Measured[]) =>
+      rate(
+        rs,
+        (r) => r.failed,
+        (r) => r.changes,
+      );
     const kitFailed = kit.reduce((a, r) => a + r.failed, 0);
     const skippedRetries = skipped.reduce((a, r) => a + r.retries, 0);
     const skippedConflicts = skipped.reduce((a, r) => a + r.serialization, 0);
@@ -240,8 +245,13 @@ const swallowed: Experiment = {
           `${skippedConflicts} 40001s; unwrapped: ${show(failedPer100(kit))} after ${total(kit, 'retries')} retries`;
     if (invalid.length === 0) {
       // The claim: the re-raised conflict is not retried, so the user sees more failures.
-      const rose = beyondNoise(failedPer100(kit), failedPer100(skipped)) && (meanOf(failedPer100(skipped)) ?? 0) > 0;
-      verdict = rose && skippedConflicts > 0 && skippedRetries === 0 ? 'reproduced' : 'not reproduced';
+      const rose = bugShows(failedPer100(skipped), failedPer100(kit));
+      verdict =
+        rose === null
+          ? 'no verdict'
+          : rose && skippedConflicts > 0 && skippedRetries === 0
+            ? 'reproduced'
+            : 'not reproduced';
     }
     const row = (label: string, rs: Measured[]) => ({
       label,
@@ -314,10 +324,33 @@ const hotRow: Experiment = {
     const [only = [], hot = []] = cases.map((c) => results.get(c.name) ?? []);
     const invalid = invalidOf(results);
     const saved = await saveMeasurements(ctx, hotRow, parameters(seconds), cases, results, invalid);
-    const waiters = (rs: Measured[]) => rs.map((r) => (r.samples > 0 ? r.lockWaiters / r.samples : null));
-    const waitingShare = (rs: Measured[]) => rs.map((r) => per100(r.samplesWithWaiter, r.samples));
-    const conflicts = (rs: Measured[]) => rs.map((r) => (r.commits > 0 ? (1000 * r.serialization) / r.commits : null));
-    const rate = (rs: Measured[]) => rs.map((r) => (r.seconds > 0 ? r.changes / r.seconds : null));
+    const waiters = (rs: Measured[]) =>
+      rate(
+        rs,
+        (r) => r.lockWaiters,
+        (r) => r.samples,
+        1,
+      );
+    const waitingShare = (rs: Measured[]) =>
+      rate(
+        rs,
+        (r) => r.samplesWithWaiter,
+        (r) => r.samples,
+      );
+    const conflicts = (rs: Measured[]) =>
+      rate(
+        rs,
+        (r) => r.serialization,
+        (r) => r.commits,
+        1000,
+      );
+    const changesPerSecond = (rs: Measured[]) =>
+      rate(
+        rs,
+        (r) => r.changes,
+        (r) => r.seconds,
+        1,
+      );
     let verdict: Verdict = 'no verdict';
     const summary =
       invalid.length > 0
@@ -325,10 +358,16 @@ const hotRow: Experiment = {
         : `hot-row: ${show(waiters(hot), 2)} backends waiting on a lock on average and ${show(conflicts(hot))} ` +
           `40001s per 1,000 commits; membership-only: ${show(waiters(only), 2)} and ${show(conflicts(only))}`;
     if (invalid.length === 0) {
-      const more =
-        beyondNoise(waiters(only), waiters(hot)) && (meanOf(waiters(hot)) ?? 0) > (meanOf(waiters(only)) ?? 0);
+      const more = bugShows(waiters(hot), waiters(only));
       const onlyConflicts = only.reduce((a, r) => a + r.serialization, 0);
-      verdict = !more ? 'not reproduced' : onlyConflicts === 0 ? 'reproduced' : 'reproduced with a different size';
+      verdict =
+        more === null
+          ? 'no verdict'
+          : !more
+            ? 'not reproduced'
+            : onlyConflicts === 0
+              ? 'reproduced'
+              : 'reproduced with a different size';
     }
     const row = (label: string, rs: Measured[]) => ({
       label,
@@ -336,7 +375,7 @@ const hotRow: Experiment = {
         'backends waiting on a lock (mean)': show(waiters(rs), 2),
         'samples with a lock wait (%)': show(waitingShare(rs)),
         '40001 per 1,000 commits': show(conflicts(rs)),
-        'changes/s': show(rate(rs)),
+        'changes/s': show(changesPerSecond(rs)),
         'latency p50 ms': show(
           rs.map((r) => r.latencyP50),
           0,

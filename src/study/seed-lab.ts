@@ -8,6 +8,7 @@ import path from 'node:path';
 import { parsePrometheusText, sum } from '../../loadtests/lib/prometheus-text.js';
 import { Lab, type RunningCase } from '../bench/lifecycle.js';
 import { Progress } from '../bench/progress.js';
+import { spreadOf } from '../bench/repeats.js';
 import { type Config, type ConfigKey, loadConfig, OPTIONS } from '../lib/server-options.js';
 import type { CaseRef, StudyContext } from './experiment.js';
 
@@ -178,53 +179,103 @@ export async function scrape(url: string): Promise<(name: string, labels?: Recor
   return (name, labels = {}) => sum(samples, name, labels);
 }
 
-/** Mean and spread as the bench reports repeats: standard deviation, half the range with 2 runs, 0 with 1. */
-export function meanSpread(values: (number | null)[]): { mean: number | null; spread: number; n: number } {
-  const xs = values.filter((v): v is number => v !== null && Number.isFinite(v));
-  if (xs.length === 0) return { mean: null, spread: 0, n: 0 };
-  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-  if (xs.length === 1) return { mean, spread: 0, n: 1 };
-  if (xs.length === 2) return { mean, spread: Math.abs((xs[0] ?? 0) - (xs[1] ?? 0)) / 2, n: 2 };
-  const variance = xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1);
-  return { mean, spread: Math.sqrt(variance), n: xs.length };
+/**
+ * Per-run rates with the events each rests on (counted()). With one run there is no spread;
+ * the counting noise, sqrt(n) events, stands in for it as in figures.ts.
+ */
+export interface Counted {
+  values: (number | null)[];
+  /** The counting noise of a one-run figure; null with no run. */
+  noise: number | null;
 }
 
-/** "12.3 +- 0.4" over the repeats, "12.3" from one run (runsNote says so), "n/a" when no run had the figure. */
-export function show(values: (number | null)[], digits = 1): string {
-  const { mean, spread, n } = meanSpread(values);
+/** What the figure helpers take: per-run values, weighed by their spread alone, or counted rates. */
+export type Runs = (number | null)[] | Counted;
+
+/**
+ * `value` per run, with `events` (the count it rests on) and `perEvent` (what one event adds to
+ * it). No event at all still leaves the figure uncertain by about one event.
+ */
+export function counted<T>(
+  runs: T[],
+  value: (r: T) => number | null,
+  events: (r: T) => number,
+  perEvent: (r: T) => number,
+): Counted {
+  const avg = (f: (r: T) => number) => runs.reduce((a, r) => a + f(r), 0) / runs.length;
+  return {
+    values: runs.map(value),
+    noise: runs.length > 0 ? avg(perEvent) * Math.sqrt(Math.max(1, avg(events))) : null,
+  };
+}
+
+/** `count` per `per` (100 by default) of `of` in each run, null (no rate) where nothing was measured; with its counting noise. */
+export function rate<T>(runs: T[], count: (r: T) => number, of: (r: T) => number, per = 100): Counted {
+  return counted(
+    runs,
+    (r) => (of(r) > 0 ? (per * count(r)) / of(r) : null),
+    count,
+    (r) => (of(r) > 0 ? per / of(r) : 0),
+  );
+}
+
+/**
+ * Mean and spread as the bench reports repeats (standard deviation, half the range with 2
+ * runs); with one run, the counting noise of counted rates, else 0.
+ */
+export function meanSpread(runs: Runs): { mean: number | null; spread: number; n: number; counting: boolean } {
+  const { values, noise } = Array.isArray(runs) ? { values: runs, noise: null } : runs;
+  const s = spreadOf(values.filter((v): v is number => v !== null && Number.isFinite(v)));
+  if (!s) return { mean: null, spread: 0, n: 0, counting: false };
+  if (s.spread !== null) return { mean: s.mean, spread: s.spread, n: s.values.length, counting: false };
+  return { mean: s.mean, spread: noise ?? 0, n: 1, counting: noise !== null };
+}
+
+/** "12.3 +- 0.4" over the repeats, "12.3 +- 3.5 (counting)" or "12.3" from one run (runsNote says so), "n/a" when no run had the figure. */
+export function show(runs: Runs, digits = 1): string {
+  const { mean, spread, n, counting } = meanSpread(runs);
   if (mean === null) return 'n/a';
-  return n > 1 ? `${mean.toFixed(digits)} +- ${spread.toFixed(digits)}` : mean.toFixed(digits);
+  if (n > 1) return `${mean.toFixed(digits)} +- ${spread.toFixed(digits)}`;
+  return counting ? `${mean.toFixed(digits)} +- ${spread.toFixed(digits)} (counting)` : mean.toFixed(digits);
 }
 
 /**
  * How many runs the figures rest on, for a finding's setup: with one run there is no spread,
- * and these experiments do not reckon counting noise (seed 000's rule), so the reader is told
- * that a difference was taken as it is.
+ * so a rate that counts events is weighed against its counting noise and any other figure is
+ * taken as it is; the reader is told which.
  */
 export function runsNote(ctx: StudyContext): string {
   return ctx.repeat > 1
     ? `${ctx.repeat} runs each (figures: mean +- spread)`
-    : 'one run each (no spread: a difference is taken as measured, not weighed against noise; --repeat 3 weighs it)';
+    : 'one run each (no spread: a rate of counted events is weighed against its counting noise, sqrt(n) events, ' +
+        'marked "(counting)"; another difference is taken as measured; --repeat 3 weighs it)';
 }
 
-export function meanOf(values: (number | null)[]): number | null {
-  return meanSpread(values).mean;
+export function meanOf(runs: Runs): number | null {
+  return meanSpread(runs).mean;
 }
 
 /**
  * Two figures differ beyond noise when their means are further apart than the sum of their
- * spreads (and not equal). One run of each has no spread, so any difference counts (runsNote).
+ * spreads (or counting noises) and not equal. One run of an uncounted figure has no spread,
+ * so any difference counts (runsNote).
  */
-export function beyondNoise(a: (number | null)[], b: (number | null)[]): boolean {
+export function beyondNoise(a: Runs, b: Runs): boolean {
   const x = meanSpread(a);
   const y = meanSpread(b);
   if (x.mean === null || y.mean === null) return false;
   return Math.abs(x.mean - y.mean) > x.spread + y.spread && x.mean !== y.mean;
 }
 
-/** Per 100 of `of`; null (no rate) when nothing was measured. */
-export function per100(count: number, of: number): number | null {
-  return of > 0 ? (100 * count) / of : null;
+/**
+ * Whether a modelled bug shows: true when its case's figure exceeds the fixed case's beyond the
+ * noise; false when it does not (as few or fewer, or none at all); null when it exceeds it within
+ * the noise, too few events to tell, which gives no verdict.
+ */
+export function bugShows(bug: Runs, fixed: Runs): boolean | null {
+  const b = meanOf(bug) ?? 0;
+  if (b <= (meanOf(fixed) ?? 0)) return false;
+  return beyondNoise(bug, fixed) ? true : null;
 }
 
 export const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
