@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import type { CapacityRun } from '../src/bench/capacity.js';
+import { BROADCAST_P99_GOAL_MS, broadcastLimit, type CapacityRun } from '../src/bench/capacity.js';
 import { adminUrl } from './helpers.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -93,4 +93,42 @@ test('a tab count past the open-file limit is cut to what fits, and the figures 
   assert.equal(c.reached, c.tabs, 'what fits is all reached');
   assert.match(c.limited_by ?? '', /open files: RLIMIT_NOFILE 600/);
   assert.equal(c.broadcast.delivered, c.tabs);
+});
+
+test('a broadcast past its p99 goal names the limit its own figures show: the runner thread, the machine CPU, or the per-waiter herd', () => {
+  const figures = {
+    expected: 10_000,
+    delivered: 10_000,
+    duplicated: 0,
+    lost: 0,
+    latency_ms: { count: 10_000, mean: 700, p50: 692, p90: 1200, p99: 1360, p999: 1368, max: 1370 },
+    first_ms: 185,
+    server_fanout_ms: 1230,
+    server_fanout_cpu_ms: 464,
+    server_cpu_ms: 600,
+    runner_cpu_ms: 1050,
+    runner_loop_delay_max_ms: 40,
+    fetch_queries_per_wakeup: 1,
+    pool_exhausted_answers: 0,
+    window_ms: 1400,
+    machine_cpu_busy_percent: 97,
+  };
+  const both = broadcastLimit(figures, 'longpoll', 2, 10) ?? '';
+  assert.match(both, /^the runner: .* used 1050 ms of CPU .*105 µs per tab/);
+  assert.match(both, /CPU: the machine's 2 cores were 97 % busy over the 1400 ms window .*everything else 1066 ms/);
+  assert.doesNotMatch(both, /per-waiter/);
+  const quiet = broadcastLimit({ ...figures, runner_cpu_ms: 400, machine_cpu_busy_percent: 50 }, 'longpoll', 2, 10);
+  assert.match(quiet ?? '', /^no limit found in the figures/);
+  const herd = broadcastLimit(
+    { ...figures, fetch_queries_per_wakeup: 10_000, pool_exhausted_answers: 22_896, delivered: 3749 },
+    'longpoll',
+    2,
+    10,
+  );
+  assert.match(
+    herd ?? '',
+    /^6251 tabs had not got it .*; per-waiter dispatch: 10000 fetch queries .*22896 polls answered 503/,
+  );
+  const met = { ...figures, latency_ms: { ...figures.latency_ms, p99: BROADCAST_P99_GOAL_MS } };
+  assert.equal(broadcastLimit(met, 'websocket', 2, 10), null, 'p99 at the goal meets it');
 });

@@ -18,6 +18,7 @@ import { type PromSample, sum } from '../../loadtests/lib/prometheus-text.js';
 import type { BusTransport } from '../../loadtests/lib/ws-tab.js';
 import type { Config, DispatchMode } from '../lib/server-options.js';
 import { Lab, type RunningCase } from './lifecycle.js';
+import { busyPercent, machineCpuTimes } from './machine-cpu.js';
 import { Progress } from './progress.js';
 import type { Percentiles } from './results.js';
 import { withSimulatedLoad } from './simulated-load.js';
@@ -66,6 +67,12 @@ export interface BroadcastFigures {
   fetch_queries_per_wakeup: number | null;
   /** Polls the pool could not serve in time (per-waiter's herd), answered 503 E_POOL_EXHAUSTED. */
   pool_exhausted_answers: number;
+  /** From the post until the runner saw the last tab have it (or gave up), to the next 100 ms check. */
+  window_ms: number;
+  /** How busy the whole machine's CPUs were over that window (every process); null off Linux. */
+  machine_cpu_busy_percent: number | null;
+  /** Why p99 missed BROADCAST_P99_GOAL_MS, from the figures above; null when it met it. */
+  limited_by: string | null;
 }
 
 export interface CapacityFigures {
@@ -120,6 +127,10 @@ const PORT_MARGIN = 1000;
 const IDLE_HTTP_MS = 1000;
 const NODE_LISTEN_BACKLOG = 511;
 const BROADCAST_WAIT_MS = 60_000;
+/** The issue's goal for a broadcast under shared dispatch: every waiter has it within 1 s of its due time, at p99. */
+export const BROADCAST_P99_GOAL_MS = 1000;
+/** A machine this busy over the broadcast had no core to spare: CPU was the limit. */
+const SATURATED_PERCENT = 90;
 /** Past the ramp, how long the tabs have to reach; a reach that stops moving for STALL_MS ends early. */
 const REACH_GRACE_MS = 240_000;
 const STALL_MS = 30_000;
@@ -306,6 +317,8 @@ function measure(running: RunningCase, plan: Plan, options: CapacityOptions, fir
 
     const promBefore = await sampler.scrape();
     const cpuBefore = process.cpuUsage();
+    const machineBefore = machineCpuTimes();
+    const windowStart = performance.now();
     const loop = monitorEventLoopDelay({ resolution: 10 });
     loop.enable();
     const earliest = { ms: Number.POSITIVE_INFINITY };
@@ -326,6 +339,8 @@ function measure(running: RunningCase, plan: Plan, options: CapacityOptions, fir
     )
       await sleep(100);
     const cpu = process.cpuUsage(cpuBefore);
+    const machineBusy = busyPercent(machineBefore, machineCpuTimes());
+    const windowMs = performance.now() - windowStart;
     loop.disable();
     const promDelivered = await sampler.scrape();
     await posting;
@@ -344,6 +359,30 @@ function measure(running: RunningCase, plan: Plan, options: CapacityOptions, fir
     const wakeups = delta(promBefore, promAfter, 'busbench_bus_wakeups_total');
     const fanouts = delta(promBefore, promDelivered, 'busbench_bus_fanout_seconds_count');
     const perConnection = (bytes: number) => (reached > 0 ? round(bytes / 1024 / reached) : null);
+    const fetchQueries = delta(promBefore, promAfter, 'busbench_bus_fetch_queries_total', { reason: 'wakeup' });
+    const broadcast: Omit<BroadcastFigures, 'limited_by'> = {
+      expected: totals.delivery.expected,
+      delivered: totals.delivery.delivered,
+      duplicated: totals.delivery.duplicated,
+      lost: totals.delivery.lost,
+      latency_ms: totals.delivery.latency_ms,
+      first_ms: Number.isFinite(earliest.ms) ? round(earliest.ms) : null,
+      server_fanout_ms:
+        fanouts > 0
+          ? round((delta(promBefore, promDelivered, 'busbench_bus_fanout_seconds_sum') / fanouts) * 1000)
+          : null,
+      server_fanout_cpu_ms:
+        fanouts > 0
+          ? round((delta(promBefore, promDelivered, 'busbench_bus_fanout_cpu_seconds_total') / fanouts) * 1000)
+          : null,
+      server_cpu_ms: round(delta(promBefore, promDelivered, 'process_cpu_seconds_total') * 1000),
+      runner_cpu_ms: round((cpu.user + cpu.system) / 1000),
+      runner_loop_delay_max_ms: round(loop.max / 1e6),
+      fetch_queries_per_wakeup: wakeups > 0 ? round(fetchQueries / wakeups) : null,
+      pool_exhausted_answers: totals.client.requests['bus.poll']?.['503'] ?? 0,
+      window_ms: round(windowMs),
+      machine_cpu_busy_percent: machineBusy === null ? null : round(machineBusy),
+    };
     return {
       transport,
       dispatch,
@@ -363,31 +402,56 @@ function measure(running: RunningCase, plan: Plan, options: CapacityOptions, fir
       runner_rss_per_tab_kb: first && tabs > 0 ? round((after.rss - before.rss) / 1024 / tabs) : null,
       runner_heap_per_tab_kb: tabs > 0 ? round((after.heapUsed - before.heapUsed) / 1024 / tabs) : null,
       broadcast: {
-        expected: totals.delivery.expected,
-        delivered: totals.delivery.delivered,
-        duplicated: totals.delivery.duplicated,
-        lost: totals.delivery.lost,
-        latency_ms: totals.delivery.latency_ms,
-        first_ms: Number.isFinite(earliest.ms) ? round(earliest.ms) : null,
-        server_fanout_ms:
-          fanouts > 0
-            ? round((delta(promBefore, promDelivered, 'busbench_bus_fanout_seconds_sum') / fanouts) * 1000)
-            : null,
-        server_fanout_cpu_ms:
-          fanouts > 0
-            ? round((delta(promBefore, promDelivered, 'busbench_bus_fanout_cpu_seconds_total') / fanouts) * 1000)
-            : null,
-        server_cpu_ms: round(delta(promBefore, promDelivered, 'process_cpu_seconds_total') * 1000),
-        runner_cpu_ms: round((cpu.user + cpu.system) / 1000),
-        runner_loop_delay_max_ms: round(loop.max / 1e6),
-        fetch_queries_per_wakeup:
-          wakeups > 0
-            ? round(delta(promBefore, promAfter, 'busbench_bus_fetch_queries_total', { reason: 'wakeup' }) / wakeups)
-            : null,
-        pool_exhausted_answers: totals.client.requests['bus.poll']?.['503'] ?? 0,
+        ...broadcast,
+        limited_by: broadcastLimit(broadcast, transport, os.availableParallelism(), poolSize),
       },
     };
   });
+}
+
+/**
+ * What kept a broadcast's p99 past the goal, said from its own figures: the runner's one thread
+ * (it cannot see the last answer before it has spent its CPU receiving them all), the machine's
+ * cores (every process wanted one), or per-waiter dispatch's herd of fetch queries on the pool.
+ */
+export function broadcastLimit(
+  b: Omit<BroadcastFigures, 'limited_by'>,
+  transport: BusTransport,
+  cores: number,
+  poolSize: number,
+): string | null {
+  const p99 = b.latency_ms.p99;
+  if (p99 !== null && p99 <= BROADCAST_P99_GOAL_MS && b.delivered === b.expected) return null;
+  const limits: string[] = [];
+  if (b.delivered < b.expected)
+    limits.push(`${b.expected - b.delivered} tabs had not got it when the ${BROADCAST_WAIT_MS / 1000} s wait ended`);
+  if ((b.fetch_queries_per_wakeup ?? 0) > 1)
+    limits.push(
+      `per-waiter dispatch: ${b.fetch_queries_per_wakeup} fetch queries for one post through a pool of ${poolSize}` +
+        `${b.pool_exhausted_answers > 0 ? `, ${b.pool_exhausted_answers} polls answered 503 E_POOL_EXHAUSTED` : ''}`,
+    );
+  if (b.runner_cpu_ms >= BROADCAST_P99_GOAL_MS) {
+    const perTab = b.delivered > 0 ? ` (${round((b.runner_cpu_ms * 1000) / b.delivered)} µs per tab)` : '';
+    limits.push(
+      `the runner: its one thread, which plays every tab, used ${b.runner_cpu_ms} ms of CPU in the window to receive ` +
+        `${b.delivered} answers${transport === 'longpoll' ? ' and send the next polls' : ''}${perTab}, more than the ` +
+        `${BROADCAST_P99_GOAL_MS} ms goal: it needs longer than that to see them all`,
+    );
+  }
+  const busy = b.machine_cpu_busy_percent;
+  if (busy !== null && busy >= SATURATED_PERCENT) {
+    const window = b.window_ms * cores;
+    const other = Math.max(0, round((busy / 100) * window - b.server_cpu_ms - b.runner_cpu_ms));
+    limits.push(
+      `CPU: the machine's ${cores} cores were ${busy} % busy over the ${b.window_ms} ms window (server ` +
+        `${b.server_cpu_ms} ms, runner ${b.runner_cpu_ms} ms, PostgreSQL and everything else ${other} ms of CPU)`,
+    );
+  }
+  if (limits.length > 0) return limits.join('; ');
+  return (
+    `no limit found in the figures: runner ${b.runner_cpu_ms} ms and server ${b.server_cpu_ms} ms of CPU, machine ` +
+    `${busy === null ? 'n/a' : `${busy} %`} busy over ${b.window_ms} ms`
+  );
 }
 
 function machine(): string {
@@ -424,7 +488,10 @@ export function formatCapacity(run: CapacityRun): string {
         `${b.pool_exhausted_answers} polls answered 503`,
       `  where it went: server fan-out ${n(b.server_fanout_ms, ' ms')} (CPU ${n(b.server_fanout_cpu_ms, ' ms')}), server CPU ${b.server_cpu_ms} ms, runner CPU ` +
         `${b.runner_cpu_ms} ms${b.delivered > 0 ? `, ${round((b.runner_cpu_ms * 1000) / b.delivered)} µs per tab reached` : ''} ` +
-        `(event loop stalled up to ${b.runner_loop_delay_max_ms} ms)`,
+        `(event loop stalled up to ${b.runner_loop_delay_max_ms} ms); machine CPU ${n(b.machine_cpu_busy_percent, ' %')} ` +
+        `busy over the ${b.window_ms} ms window`,
+      `  goal (p99 within ${BROADCAST_P99_GOAL_MS} ms of due${f.dispatch === 'shared' ? '' : ', set for shared dispatch'}): ` +
+        `${b.limited_by === null ? 'met' : `not met, limited by ${b.limited_by}`}`,
       `  runner per tab: ${f.runner_rss_per_tab_kb === null ? '' : `${f.runner_rss_per_tab_kb} KB RSS, `}` +
         `${n(f.runner_heap_per_tab_kb, ' KB')} heap`,
     );
