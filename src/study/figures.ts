@@ -69,10 +69,15 @@ export function figure(
   let countingNoise: number | null = null;
   if (counting && g.valid.length > 0) {
     const mean = (f: (c: CaseResult) => number) => g.valid.reduce((a, c) => a + f(c), 0) / g.valid.length;
-    // No event at all still leaves the figure uncertain by about one event.
-    countingNoise = mean(counting.perEvent) * Math.sqrt(Math.max(1, mean(counting.events)));
+    countingNoise = countingNoiseOf(mean(counting.events), mean(counting.perEvent));
   }
   return { spread, countingNoise, digits };
+}
+
+/** What `events` counted events leave uncertain in a figure one event moves by `perEvent`: sqrt(n) events. */
+export function countingNoiseOf(events: number, perEvent: number): number {
+  // No event at all still leaves the figure uncertain by about one event.
+  return perEvent * Math.sqrt(Math.max(1, events));
 }
 
 export function mean(f: Figure): number | null {

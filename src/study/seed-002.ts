@@ -70,19 +70,15 @@ const commitsPerSecond = (cases: CaseResult[]) => rate(cases, commits, (c) => c.
 const serializationFailures: Pick = (c) =>
   Object.values(c.totals.database.app.failure_messages?.['40001'] ?? {}).reduce((a, n) => a + n, 0);
 /** What a commit costs the serving process: under an open load the cost shows here, not in requests per second. */
-const cpuPerCommit: Pick = (c) => {
-  const commits = c.totals.database.app.total.commits;
-  const cpu = c.totals.server.processes.reduce((a, p) => a + p.cpu_seconds, 0);
-  return commits > 0 ? (1000 * cpu) / commits : null;
-};
+const serverCpu = (c: CaseResult) => c.totals.server.processes.reduce((a, p) => a + p.cpu_seconds, 0);
+const cpuPerCommit: Pick = (c) => (commits(c) > 0 ? (1000 * serverCpu(c)) / commits(c) : null);
 /**
  * The same CPU over every attempt, committed or failed: where it matches repeatable read's, the
  * penalty per commit is the extra failed attempts, not a dearer transaction.
  */
 const cpuPerAttempt: Pick = (c) => {
-  const attempts = c.totals.database.app.total.commits + failedAttempts(c.totals);
-  const cpu = c.totals.server.processes.reduce((a, p) => a + p.cpu_seconds, 0);
-  return attempts > 0 ? (1000 * cpu) / attempts : null;
+  const attempts = commits(c) + failedAttempts(c.totals);
+  return attempts > 0 ? (1000 * serverCpu(c)) / attempts : null;
 };
 const pollP99: Pick = (c) => c.totals.client.poll_latency_ms.p99;
 const retries: Pick = (c) => c.totals.database.app.total.retries;

@@ -11,6 +11,7 @@ import { Progress } from '../bench/progress.js';
 import { spreadOf } from '../bench/repeats.js';
 import { type Config, type ConfigKey, loadConfig, OPTIONS } from '../lib/server-options.js';
 import type { CaseRef, StudyContext } from './experiment.js';
+import { countingNoiseOf } from './figures.js';
 
 export type ServerFlags = Partial<Record<ConfigKey, string>>;
 
@@ -192,11 +193,8 @@ export interface Counted {
 /** What the figure helpers take: per-run values, weighed by their spread alone, or counted rates. */
 export type Runs = (number | null)[] | Counted;
 
-/**
- * `value` per run, with `events` (the count it rests on) and `perEvent` (what one event adds to
- * it). No event at all still leaves the figure uncertain by about one event.
- */
-export function counted<T>(
+/** `value` per run, with `events` (the count it rests on) and `perEvent` (what one event adds to it). */
+function counted<T>(
   runs: T[],
   value: (r: T) => number | null,
   events: (r: T) => number,
@@ -205,7 +203,7 @@ export function counted<T>(
   const avg = (f: (r: T) => number) => runs.reduce((a, r) => a + f(r), 0) / runs.length;
   return {
     values: runs.map(value),
-    noise: runs.length > 0 ? avg(perEvent) * Math.sqrt(Math.max(1, avg(events))) : null,
+    noise: runs.length > 0 ? countingNoiseOf(avg(events), avg(perEvent)) : null,
   };
 }
 
